@@ -1,0 +1,224 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"catsdogs/model"
+
+	"github.com/gin-gonic/gin"
+)
+
+type handlers struct{ d Deps }
+
+// HealthResponse is /health's body; "status" is exactly "OK" as before.
+type HealthResponse struct {
+	Status string `json:"status" example:"OK"`
+	// Warnings lists unsafe settings, e.g. authentication turned off.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// health godoc
+//
+//	@Summary		Liveness
+//	@Description	Always 200 while the process serves HTTP. No authentication.
+//	@Tags			service
+//	@Produce		json
+//	@Success		200	{object}	HealthResponse
+//	@Router			/health [get]
+func (h *handlers) health(c *gin.Context) {
+	resp := HealthResponse{Status: "OK"}
+	if h.d.AuthDisabled {
+		resp.Warnings = append(resp.Warnings, "authentication is DISABLED (AUTH_DISABLED=true): /upload is open to anyone")
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+// ReadyResponse says the model is loaded and has run.
+type ReadyResponse struct {
+	Status string     `json:"status" example:"ready"`
+	Model  model.Info `json:"model"`
+}
+
+// ready godoc
+//
+//	@Summary		Readiness
+//	@Description	200 once the model is loaded and a warm-up inference has run (the server only listens after that).
+//	@Tags			service
+//	@Produce		json
+//	@Success		200	{object}	ReadyResponse
+//	@Router			/ready [get]
+func (h *handlers) ready(c *gin.Context) {
+	c.JSON(http.StatusOK, ReadyResponse{Status: "ready", Model: h.d.Model})
+}
+
+// modelInfo godoc
+//
+//	@Summary		Model metadata
+//	@Description	Labels, input and preprocessing of the loaded model, and where they came from.
+//	@Tags			service
+//	@Produce		json
+//	@Success		200	{object}	model.Info
+//	@Router			/model [get]
+func (h *handlers) modelInfo(c *gin.Context) { c.JSON(http.StatusOK, h.d.Model) }
+
+// Score is one label's probability.
+type Score struct {
+	Label       string  `json:"label" example:"Cat"`
+	Probability float32 `json:"probability" example:"0.97"`
+}
+
+// ModelRef names the model that answered.
+type ModelRef struct {
+	Name    string `json:"name" example:"catsdogs-resnet"`
+	Version string `json:"version" example:"1"`
+}
+
+// ImageInfo describes the decoded upload.
+type ImageInfo struct {
+	Format string `json:"format" example:"jpeg"`
+	Width  int    `json:"width" example:"500"`
+	Height int    `json:"height" example:"375"`
+}
+
+// Timings in milliseconds.
+type Timings struct {
+	Queue      float64 `json:"queue"`
+	Decode     float64 `json:"decode"`
+	Preprocess float64 `json:"preprocess"`
+	Inference  float64 `json:"inference"`
+	Total      float64 `json:"total"`
+}
+
+// PredictionResponse keeps the original service's "prediction" and "values"
+// (probabilities in label order) and adds detail.
+type PredictionResponse struct {
+	Prediction string    `json:"prediction" example:"Cat"`
+	Values     []float32 `json:"values" example:"0.97,0.02,0.01"`
+	Labels     []string  `json:"labels" example:"Cat,Dog,Other"`
+	Confidence float32   `json:"confidence" example:"0.97"`
+	// Scores are sorted by descending probability.
+	Scores    []Score   `json:"scores"`
+	Model     ModelRef  `json:"model"`
+	Image     ImageInfo `json:"image"`
+	TimingsMS Timings   `json:"timings_ms"`
+}
+
+// upload godoc
+//
+//	@Summary		Classify an image as Cat, Dog or Other
+//	@Description	Send one image as multipart/form-data in the field "file". JPEG, PNG, GIF, WebP, BMP and TIFF are detected from the bytes (name and declared type are ignored); EXIF orientation is applied and transparency is composited on white.
+//	@Description	Requires a bearer token with the configured scope (default get::prediction). In Swagger UI, click Authorize and paste "Bearer <token>" (the bare token works too).
+//	@Tags			prediction
+//	@Accept			multipart/form-data
+//	@Produce		json
+//	@Param			file	formData	file	true	"the image"
+//	@Security		BearerAuth
+//	@Success		200	{object}	PredictionResponse
+//	@Failure		400	{object}	ErrorResponse	"no \"file\" field, empty file or malformed multipart body"
+//	@Failure		401	{object}	ErrorResponse	"missing, malformed, expired or otherwise invalid token (WWW-Authenticate: Bearer error=\"invalid_token\")"
+//	@Failure		403	{object}	ErrorResponse	"valid token without the required scope (WWW-Authenticate: Bearer error=\"insufficient_scope\")"
+//	@Failure		413	{object}	ErrorResponse	"request body or image dimensions over the limit"
+//	@Failure		415	{object}	ErrorResponse	"not multipart/form-data, or the file is not a supported image"
+//	@Failure		422	{object}	ErrorResponse	"a supported image format whose data is corrupt or truncated"
+//	@Failure		503	{object}	ErrorResponse	"inference queue full or identity provider unreachable; see Retry-After"
+//	@Router			/upload [post]
+func (h *handlers) upload(c *gin.Context) {
+	start := time.Now()
+	limit := h.d.MaxUploadBytes
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	data, status, code, detail := readFilePart(c.Request, limit)
+	if status != 0 {
+		abort(c, status, code, detail)
+		return
+	}
+	res, err := h.d.Classifier.Classify(c.Request.Context(), data)
+	if err != nil {
+		h.classifyError(c, err)
+		return
+	}
+	resp := PredictionResponse{
+		Prediction: res.Label, Values: res.Probabilities, Labels: h.d.Model.Labels,
+		Confidence: res.Probabilities[res.Index],
+		Model:      ModelRef{Name: h.d.Model.Name, Version: h.d.Model.Version},
+		Image:      ImageInfo{Format: res.Format, Width: res.Width, Height: res.Height},
+		TimingsMS: Timings{Queue: res.QueueMS, Decode: res.DecodeMS, Preprocess: res.PreprocessMS,
+			Inference: res.InferenceMS, Total: float64(time.Since(start).Microseconds()) / 1000},
+	}
+	for _, i := range model.Ranked(res.Probabilities) {
+		resp.Scores = append(resp.Scores, Score{Label: h.d.Model.Labels[i], Probability: res.Probabilities[i]})
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+func (h *handlers) classifyError(c *gin.Context, err error) {
+	switch {
+	case errors.Is(err, model.ErrUnsupportedFormat):
+		abort(c, http.StatusUnsupportedMediaType, codeUnsupportedImage, err.Error())
+	case errors.Is(err, model.ErrImageTooLarge):
+		abort(c, http.StatusRequestEntityTooLarge, codeImageTooLarge, err.Error())
+	case errors.Is(err, model.ErrCorruptImage):
+		abort(c, http.StatusUnprocessableEntity, codeCorruptImage, err.Error())
+	case errors.Is(err, model.ErrBusy):
+		c.Header("Retry-After", "1")
+		abort(c, http.StatusServiceUnavailable, codeBusy, "all inference workers are busy and the queue is full; retry shortly")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The client went away while queued; nobody reads this answer.
+		abort(c, http.StatusServiceUnavailable, codeBusy, "request cancelled while waiting for a worker")
+	default:
+		h.d.Logger.Error("classification failed", "err", err)
+		abort(c, http.StatusInternalServerError, codeInternal, "inference failed")
+	}
+}
+
+// readFilePart streams the multipart body and returns the "file" part's bytes.
+// Streaming (instead of ParseMultipartForm) keeps uploads off disk and stops
+// reading at the size cap. A non-zero status reports the client's mistake.
+func readFilePart(r *http.Request, limit int64) (data []byte, status int, code, detail string) {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "multipart/form-data" {
+		return nil, http.StatusUnsupportedMediaType, codeNotMultipart,
+			fmt.Sprintf("send multipart/form-data with the image in the field \"file\" (got Content-Type %q)", ct)
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, http.StatusBadRequest, codeBadRequest, "malformed multipart body: " + err.Error()
+	}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return nil, http.StatusBadRequest, codeFileMissing, "multipart field \"file\" is required"
+		}
+		if err != nil {
+			return bodyErrStatus(err, limit)
+		}
+		if part.FormName() != "file" {
+			part.Close()
+			continue
+		}
+		var buf bytes.Buffer
+		if _, err := buf.ReadFrom(part); err != nil {
+			return bodyErrStatus(err, limit)
+		}
+		if buf.Len() == 0 {
+			return nil, http.StatusBadRequest, codeFileEmpty, "the \"file\" part is empty"
+		}
+		return buf.Bytes(), 0, "", ""
+	}
+}
+
+func bodyErrStatus(err error, limit int64) (data []byte, status int, code, detail string) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, http.StatusRequestEntityTooLarge, codeTooLarge,
+			fmt.Sprintf("request body is over the %d-byte limit (MAX_UPLOAD_BYTES)", limit)
+	}
+	return nil, http.StatusBadRequest, codeBadRequest, "malformed multipart body: " + err.Error()
+}

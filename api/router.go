@@ -1,0 +1,74 @@
+// Package api is the HTTP layer: routes, handlers, auth middleware and JSON
+// errors. Inference lives in package model; this package only translates.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"catsdogs/model"
+
+	"github.com/gin-gonic/gin"
+	swaggerFiles "github.com/swaggo/files"
+	ginSwagger "github.com/swaggo/gin-swagger"
+)
+
+// Classifier is what the handlers need from the model package.
+type Classifier interface {
+	Classify(ctx context.Context, data []byte) (*model.Result, error)
+}
+
+// Deps are everything the router needs; tests swap any of them.
+type Deps struct {
+	Classifier Classifier
+	Model      model.Info
+	Auth       Authenticator
+	// Scope required on /upload (and anything else that runs the model).
+	Scope string
+	// MaxUploadBytes caps the whole request body (413 beyond).
+	MaxUploadBytes int64
+	// AuthDisabled is reported loudly on /health.
+	AuthDisabled   bool
+	TrustedProxies []string
+	Logger         *slog.Logger
+}
+
+// NewRouter wires every route in one place.
+func NewRouter(d Deps) *gin.Engine {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.MaxUploadBytes <= 0 {
+		d.MaxUploadBytes = 10 << 20
+	}
+	r := gin.New()
+	_ = r.SetTrustedProxies(d.TrustedProxies) // nil: trust no proxy headers
+	r.HandleMethodNotAllowed = true
+	r.Use(recovery(d.Logger), requestLog(d.Logger))
+	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, codeNotFound, "no such route; see /docs") })
+	r.NoMethod(func(c *gin.Context) {
+		abort(c, http.StatusMethodNotAllowed, codeMethodNotAllowed, c.Request.Method+" is not allowed here; see /docs")
+	})
+
+	h := &handlers{d: d}
+	r.GET("/health", h.health)
+	r.GET("/ready", h.ready)
+	r.GET("/model", h.modelInfo)
+	r.POST("/upload", RequireScope(d.Auth, d.Scope), h.upload)
+
+	// Swagger UI. /docs and /docs/ both land on the UI's index page.
+	toIndex := func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/docs/index.html") }
+	r.GET("/", toIndex)
+	r.GET("/docs", toIndex)
+	ui := ginSwagger.WrapHandler(swaggerFiles.Handler, ginSwagger.PersistAuthorization(true))
+	r.GET("/docs/*any", func(c *gin.Context) {
+		if strings.TrimPrefix(c.Param("any"), "/") == "" {
+			toIndex(c)
+			return
+		}
+		ui(c)
+	})
+	return r
+}

@@ -1,0 +1,250 @@
+package model
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/gif" // registered decoders: formats are sniffed from the bytes
+	_ "image/jpeg"
+	_ "image/png"
+
+	_ "golang.org/x/image/bmp"
+	_ "golang.org/x/image/tiff"
+	_ "golang.org/x/image/webp"
+)
+
+// RGB is a packed 8-bit RGB image, 3 bytes per pixel, no padding.
+type RGB struct {
+	W, H int
+	Pix  []uint8
+}
+
+// Client-side problems with an uploaded image. The HTTP layer maps them to 4xx.
+var (
+	ErrUnsupportedFormat = errors.New("not an image in a supported format (JPEG, PNG, GIF, WebP, BMP, TIFF)")
+	ErrCorruptImage      = errors.New("image data is corrupt or truncated")
+	ErrImageTooLarge     = errors.New("image has too many pixels")
+)
+
+// DecodeOptions bound and steer decoding.
+type DecodeOptions struct {
+	// MaxPixels refuses images above this many pixels before decoding them.
+	MaxPixels int
+	// MinW, MinH: the smallest decoded size that still covers the model input
+	// (after orientation). The JPEG fast path decodes at the smallest DCT scale
+	// that is at least this large; zero means full size.
+	MinW, MinH int
+}
+
+// Decode turns uploaded bytes into upright RGB: format sniffed from content,
+// dimensions checked before decoding, EXIF orientation applied, alpha
+// composited on white. JPEGs take the libjpeg-turbo path where it is built in.
+func Decode(data []byte, opt DecodeOptions) (*RGB, string, error) {
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		if errors.Is(err, image.ErrFormat) {
+			return nil, "", ErrUnsupportedFormat
+		}
+		return nil, format, fmt.Errorf("%w: %v", ErrCorruptImage, err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, format, fmt.Errorf("%w: empty image", ErrCorruptImage)
+	}
+	if opt.MaxPixels > 0 && cfg.Width*cfg.Height > opt.MaxPixels {
+		return nil, format, fmt.Errorf("%w: %dx%d is over the limit of %d pixels", ErrImageTooLarge, cfg.Width, cfg.Height, opt.MaxPixels)
+	}
+	orient := 1
+	if format == "jpeg" {
+		orient = jpegOrientation(data)
+		if fastJPEG {
+			minW, minH := opt.MinW, opt.MinH
+			if orient >= 5 { // rotated by 90°: the stored image is transposed
+				minW, minH = minH, minW
+			}
+			img, err := decodeJPEGTurbo(data, minW, minH)
+			if err != nil {
+				return nil, format, err
+			}
+			return orient8(img, orient), format, nil
+		}
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, format, fmt.Errorf("%w: %v", ErrCorruptImage, err)
+	}
+	return orient8(toRGB(img), orient), format, nil
+}
+
+// DecodeStd is the pure-Go decoder for every format, kept callable so tests can
+// compare it with the fast path.
+func DecodeStd(data []byte) (*RGB, error) {
+	img, format, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	orient := 1
+	if format == "jpeg" {
+		orient = jpegOrientation(data)
+	}
+	return orient8(toRGB(img), orient), nil
+}
+
+// toRGB flattens any decoded image to RGB, compositing transparency on white.
+func toRGB(img image.Image) *RGB {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	out := &RGB{W: w, H: h, Pix: make([]uint8, w*h*3)}
+	p := out.Pix
+	switch m := img.(type) {
+	case *image.YCbCr:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				yi := m.YOffset(b.Min.X+x, b.Min.Y+y)
+				ci := m.COffset(b.Min.X+x, b.Min.Y+y)
+				r, g, bb := color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
+				i := (y*w + x) * 3
+				p[i], p[i+1], p[i+2] = r, g, bb
+			}
+		}
+	case *image.Gray:
+		for y := 0; y < h; y++ {
+			row := m.Pix[(y)*m.Stride : y*m.Stride+w]
+			for x, v := range row {
+				i := (y*w + x) * 3
+				p[i], p[i+1], p[i+2] = v, v, v
+			}
+		}
+	case *image.NRGBA:
+		for y := 0; y < h; y++ {
+			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
+			for x := 0; x < w; x++ {
+				a := uint32(row[4*x+3])
+				i := (y*w + x) * 3
+				for c := 0; c < 3; c++ {
+					// straight alpha over white: v*a + 255*(1-a), rounded
+					p[i+c] = uint8((uint32(row[4*x+c])*a + 255*(255-a) + 127) / 255)
+				}
+			}
+		}
+	default:
+		// Generic path (palette, 16-bit, CMYK, RGBA...): premultiplied 16-bit
+		// colour over white is c + (1-a).
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				r, g, bb, a := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+				i := (y*w + x) * 3
+				p[i] = uint8((r + 0xffff - a) >> 8)
+				p[i+1] = uint8((g + 0xffff - a) >> 8)
+				p[i+2] = uint8((bb + 0xffff - a) >> 8)
+			}
+		}
+	}
+	return out
+}
+
+// orient8 applies an EXIF orientation (1..8) so the image is upright.
+func orient8(src *RGB, o int) *RGB {
+	if o < 2 || o > 8 {
+		return src
+	}
+	w, h := src.W, src.H
+	dw, dh := w, h
+	if o >= 5 {
+		dw, dh = h, w
+	}
+	dst := &RGB{W: dw, H: dh, Pix: make([]uint8, len(src.Pix))}
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			var dx, dy int
+			switch o {
+			case 2: // mirrored horizontally
+				dx, dy = w-1-x, y
+			case 3: // rotated 180
+				dx, dy = w-1-x, h-1-y
+			case 4: // mirrored vertically
+				dx, dy = x, h-1-y
+			case 5: // transposed
+				dx, dy = y, x
+			case 6: // rotated 90 CW to display
+				dx, dy = h-1-y, x
+			case 7: // transversed
+				dx, dy = h-1-y, w-1-x
+			case 8: // rotated 90 CCW to display
+				dx, dy = y, w-1-x
+			}
+			s, d := (y*w+x)*3, (dy*dw+dx)*3
+			dst.Pix[d], dst.Pix[d+1], dst.Pix[d+2] = src.Pix[s], src.Pix[s+1], src.Pix[s+2]
+		}
+	}
+	return dst
+}
+
+// jpegOrientation reads the EXIF orientation tag from a JPEG's APP1 segment;
+// 1 (upright) when absent or unreadable.
+func jpegOrientation(b []byte) int {
+	if len(b) < 4 || b[0] != 0xFF || b[1] != 0xD8 {
+		return 1
+	}
+	i := 2
+	for i+4 <= len(b) {
+		if b[i] != 0xFF {
+			return 1
+		}
+		marker := b[i+1]
+		if marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x01 || marker == 0xFF {
+			i++
+			continue
+		}
+		if marker == 0xDA || marker == 0xD9 { // image data starts: no EXIF before it
+			return 1
+		}
+		n := int(b[i+2])<<8 | int(b[i+3])
+		if n < 2 || i+2+n > len(b) {
+			return 1
+		}
+		seg := b[i+4 : i+2+n]
+		if marker == 0xE1 && len(seg) > 14 && string(seg[:6]) == "Exif\x00\x00" {
+			return tiffOrientation(seg[6:])
+		}
+		i += 2 + n
+	}
+	return 1
+}
+
+func tiffOrientation(t []byte) int {
+	if len(t) < 8 {
+		return 1
+	}
+	var u16 func([]byte) int
+	var u32 func([]byte) int
+	switch string(t[:2]) {
+	case "II":
+		u16 = func(b []byte) int { return int(b[0]) | int(b[1])<<8 }
+		u32 = func(b []byte) int { return int(b[0]) | int(b[1])<<8 | int(b[2])<<16 | int(b[3])<<24 }
+	case "MM":
+		u16 = func(b []byte) int { return int(b[1]) | int(b[0])<<8 }
+		u32 = func(b []byte) int { return int(b[3]) | int(b[2])<<8 | int(b[1])<<16 | int(b[0])<<24 }
+	default:
+		return 1
+	}
+	off := u32(t[4:8])
+	if off < 8 || off+2 > len(t) {
+		return 1
+	}
+	n := u16(t[off : off+2])
+	for e := 0; e < n; e++ {
+		p := off + 2 + 12*e
+		if p+12 > len(t) {
+			return 1
+		}
+		if u16(t[p:p+2]) == 0x0112 {
+			if o := u16(t[p+8 : p+10]); o >= 1 && o <= 8 {
+				return o
+			}
+			return 1
+		}
+	}
+	return 1
+}

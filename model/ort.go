@@ -1,0 +1,65 @@
+package model
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// LibraryCandidates lists where the ONNX Runtime shared library is looked for
+// when ONNXRUNTIME_LIB is unset: what `make ort` fetches (relative to the
+// working directory and to the executable), then system locations.
+func LibraryCandidates() []string {
+	var c []string
+	rel := []string{"third_party/onnxruntime-*/libonnxruntime.so"}
+	for _, r := range rel {
+		if m, _ := filepath.Glob(r); len(m) > 0 {
+			c = append(c, m...)
+		}
+		if exe, err := os.Executable(); err == nil {
+			if m, _ := filepath.Glob(filepath.Join(filepath.Dir(exe), "..", r)); len(m) > 0 {
+				c = append(c, m...)
+			}
+		}
+	}
+	return append(c, "/usr/local/lib/libonnxruntime.so", "/usr/lib/libonnxruntime.so",
+		"/usr/lib/x86_64-linux-gnu/libonnxruntime.so")
+}
+
+var (
+	envOnce sync.Once
+	envErr  error
+	envLib  string
+)
+
+// InitRuntime loads the ONNX Runtime library once per process. lib may be
+// empty to search LibraryCandidates.
+func InitRuntime(lib string) (string, error) {
+	envOnce.Do(func() {
+		if lib == "" {
+			for _, c := range LibraryCandidates() {
+				if _, err := os.Stat(c); err == nil {
+					lib = c
+					break
+				}
+			}
+		}
+		if lib == "" {
+			envErr = fmt.Errorf("ONNX Runtime library not found: run `make ort` or set ONNXRUNTIME_LIB")
+			return
+		}
+		if _, err := os.Stat(lib); err != nil {
+			envErr = fmt.Errorf("ONNX Runtime library: %w", err)
+			return
+		}
+		envLib = lib
+		ort.SetSharedLibraryPath(lib)
+		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+			envErr = fmt.Errorf("initialising ONNX Runtime from %s: %w", lib, err)
+		}
+	})
+	return envLib, envErr
+}

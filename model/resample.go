@@ -1,0 +1,180 @@
+package model
+
+import "math"
+
+// This file resizes 8-bit RGB images exactly like Pillow's Image.resize with
+// Image.BILINEAR (a triangle filter whose support widens with the shrink factor,
+// so large reductions average every source pixel instead of aliasing), including
+// its 22-bit fixed-point arithmetic and horizontal-then-vertical pass order.
+// Training preprocesses with Pillow, so bit-identical resizing here removes the
+// most common source of train/serve skew; resources/parity.json checks it.
+
+const precisionBits = 32 - 8 - 2
+
+// coeffs holds, for each output index, the first input index, the number of
+// input taps and the fixed-point weights (ksize per output index).
+type coeffs struct {
+	bounds []int // 2 per output: first input index, tap count
+	k      []int32
+	ksize  int
+}
+
+func bilinearFilter(x float64) float64 {
+	if x < 0 {
+		x = -x
+	}
+	if x < 1 {
+		return 1 - x
+	}
+	return 0
+}
+
+// precomputeCoeffs mirrors Pillow's precompute_coeffs + normalize_coeffs_8bpc
+// for resizing inSize samples to outSize samples over the full input range.
+func precomputeCoeffs(inSize, outSize int) coeffs {
+	scale := float64(inSize) / float64(outSize)
+	filterscale := scale
+	if filterscale < 1 {
+		filterscale = 1
+	}
+	support := float64(1.0 * filterscale)
+	ksize := int(math.Ceil(support))*2 + 1
+	c := coeffs{bounds: make([]int, outSize*2), k: make([]int32, outSize*ksize), ksize: ksize}
+	pre := make([]float64, ksize)
+	ss := 1.0 / filterscale
+	for xx := 0; xx < outSize; xx++ {
+		center := float64(float64(xx)+0.5) * scale
+		xmin := int(float64(center - support + 0.5))
+		if xmin < 0 {
+			xmin = 0
+		}
+		xmax := int(float64(center + support + 0.5))
+		if xmax > inSize {
+			xmax = inSize
+		}
+		xmax -= xmin
+		ww := 0.0
+		for x := 0; x < xmax; x++ {
+			w := bilinearFilter(float64(float64(float64(x+xmin)-center)+0.5) * ss)
+			pre[x] = w
+			ww += w
+		}
+		for x := 0; x < xmax; x++ {
+			w := pre[x]
+			if ww != 0 {
+				w /= ww
+			}
+			// Round half away from zero, as Pillow's (int)(±0.5 + w * 2^22).
+			f := float64(w * (1 << precisionBits))
+			if w < 0 {
+				c.k[xx*ksize+x] = int32(-0.5 + f)
+			} else {
+				c.k[xx*ksize+x] = int32(0.5 + f)
+			}
+		}
+		c.bounds[2*xx] = xmin
+		c.bounds[2*xx+1] = xmax
+	}
+	return c
+}
+
+func clip8(v int32) uint8 {
+	if v <= 0 {
+		return 0
+	}
+	v >>= precisionBits
+	if v >= 255 {
+		return 255
+	}
+	return uint8(v)
+}
+
+// resizeCrop resizes src (w x h, 3 bytes per pixel) to nw x nh and returns only
+// the window [left, left+cw) x [top, top+ch) of the result, packed RGB. Each
+// output pixel depends only on its own coefficients, so computing just the
+// window gives the same bytes as resizing everything and cropping afterwards.
+// dst must hold cw*ch*3 bytes; tmp is scratch space that is grown as needed.
+func resizeCrop(dst []uint8, src *RGB, nw, nh, left, top, cw, ch int, tmp []uint8) []uint8 {
+	if nw == src.W && nh == src.H {
+		for y := 0; y < ch; y++ {
+			copy(dst[y*cw*3:(y+1)*cw*3], src.Pix[((top+y)*src.W+left)*3:((top+y)*src.W+left+cw)*3])
+		}
+		return tmp
+	}
+	needH := nw != src.W
+	needV := nh != src.H
+	var hc, vc coeffs
+	if needH {
+		hc = precomputeCoeffs(src.W, nw)
+	}
+	if needV {
+		vc = precomputeCoeffs(src.H, nh)
+	}
+	// Source rows the vertical pass will read for the cropped output rows.
+	rowLo, rowHi := top, top+ch
+	if needV {
+		rowLo = vc.bounds[2*top]
+		last := top + ch - 1
+		rowHi = vc.bounds[2*last] + vc.bounds[2*last+1]
+	}
+	// Horizontal pass: rows [rowLo, rowHi), output columns [left, left+cw).
+	rows := rowHi - rowLo
+	var mid []uint8
+	midStride := cw * 3
+	if needH {
+		if cap(tmp) < rows*midStride {
+			tmp = make([]uint8, rows*midStride)
+		}
+		mid = tmp[:rows*midStride]
+		for y := 0; y < rows; y++ {
+			in := src.Pix[(rowLo+y)*src.W*3 : (rowLo+y+1)*src.W*3]
+			out := mid[y*midStride : (y+1)*midStride]
+			for xx := 0; xx < cw; xx++ {
+				xmin, n := hc.bounds[2*(left+xx)], hc.bounds[2*(left+xx)+1]
+				k := hc.k[(left+xx)*hc.ksize : (left+xx)*hc.ksize+n]
+				p := in[xmin*3 : (xmin+n)*3]
+				r, g, b := int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1))
+				for i, w := range k {
+					r += int32(p[3*i]) * w
+					g += int32(p[3*i+1]) * w
+					b += int32(p[3*i+2]) * w
+				}
+				out[3*xx], out[3*xx+1], out[3*xx+2] = clip8(r), clip8(g), clip8(b)
+			}
+		}
+	} else {
+		// No horizontal change: view the needed columns of the source directly.
+		if cap(tmp) < rows*midStride {
+			tmp = make([]uint8, rows*midStride)
+		}
+		mid = tmp[:rows*midStride]
+		for y := 0; y < rows; y++ {
+			copy(mid[y*midStride:(y+1)*midStride], src.Pix[((rowLo+y)*src.W+left)*3:((rowLo+y)*src.W+left+cw)*3])
+		}
+	}
+	if !needV {
+		copy(dst[:ch*midStride], mid[(top-rowLo)*midStride:(top-rowLo+ch)*midStride])
+		return tmp
+	}
+	// Vertical pass over the horizontally resized rows, one output row at a time
+	// with a row of accumulators so every read is sequential.
+	acc := make([]int32, midStride)
+	for yy := 0; yy < ch; yy++ {
+		ymin, n := vc.bounds[2*(top+yy)]-rowLo, vc.bounds[2*(top+yy)+1]
+		k := vc.k[(top+yy)*vc.ksize : (top+yy)*vc.ksize+n]
+		for x := range acc {
+			acc[x] = 1 << (precisionBits - 1)
+		}
+		for i, w := range k {
+			row := mid[(ymin+i)*midStride : (ymin+i+1)*midStride]
+			for x, v := range row {
+				acc[x] += int32(v) * w
+			}
+		}
+		out := dst[yy*midStride : (yy+1)*midStride]
+		for x, a := range acc {
+			out[x] = clip8(a)
+		}
+	}
+	return tmp
+}
