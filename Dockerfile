@@ -1,0 +1,31 @@
+# Multi-stage build: cgo builder (ONNX Runtime + libjpeg-turbo), slim non-root runtime.
+# Build: docker build -t catsdogs .    Run: see README ("Docker").
+
+FROM golang:1.26-bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libjpeg62-turbo-dev curl ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+# Fetches the pinned, sha256-checked ONNX Runtime library (npm registry tarball).
+RUN make ort \
+ && CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/catsdogs . \
+ && cp third_party/onnxruntime-*/libonnxruntime.so /out/libonnxruntime.so
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libjpeg62-turbo ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=build /out/catsdogs /app/catsdogs
+COPY --from=build /out/libonnxruntime.so /app/lib/libonnxruntime.so
+COPY resources/ /app/resources/
+ENV PORT=8080 \
+    ONNXRUNTIME_LIB=/app/lib/libonnxruntime.so \
+    MODEL_PATH=/app/resources/catsdogs-resnet.onnx
+USER 65532:65532
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 CMD ["/app/catsdogs", "healthcheck"]
+ENTRYPOINT ["/app/catsdogs"]

@@ -1,0 +1,187 @@
+package model
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"testing"
+)
+
+// These tests hold the Go serving path to the Python training pipeline: the
+// scores recorded by model/training/train.py in parity.json must come out of
+// Load + Classify (the production path: libjpeg-turbo decode, Pillow-exact
+// resize, metadata-driven normalisation, ONNX Runtime) for the same files.
+
+const parityDataRoot = "../../shared" // from model/: the ../shared folder beside the repo
+
+type parityFile struct {
+	Model   string  `json:"model"`
+	Dataset string  `json:"dataset"`
+	Atol    float64 `json:"atol"`
+	Images  []struct {
+		File          string    `json:"file"`
+		Label         string    `json:"label"`
+		Probabilities []float64 `json:"probabilities"`
+	} `json:"images"`
+}
+
+// exportDirs lists model export folders to check: the committed default
+// model, and a freshly trained smoke export when CATSDOGS_SMOKE_EXPORT is set
+// (CI trains one from the current pipeline so drift cannot hide behind an
+// old model).
+func parityExportDirs() []string {
+	dirs := []string{"../resources"}
+	if d := os.Getenv("CATSDOGS_SMOKE_EXPORT"); d != "" {
+		dirs = append(dirs, d)
+	}
+	return dirs
+}
+
+func loadParity(t *testing.T, dir string) (*Classifier, parityFile) {
+	t.Helper()
+	var pf parityFile
+	b, err := os.ReadFile(filepath.Join(dir, "parity.json"))
+	if err != nil {
+		t.Fatalf("parity file: %v", err)
+	}
+	if err := json.Unmarshal(b, &pf); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(Options{Path: filepath.Join(dir, pf.Model), Library: parityORTLib(t), Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c, pf
+}
+
+func TestParityWithTraining(t *testing.T) {
+	for _, dir := range parityExportDirs() {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			c, pf := loadParity(t, dir)
+			if len(pf.Images) < 3 {
+				t.Fatalf("parity file lists %d images, want several", len(pf.Images))
+			}
+			atol := pf.Atol
+			if atol == 0 || atol > 1e-3 {
+				atol = 1e-3
+			}
+			for _, im := range pf.Images {
+				data, err := os.ReadFile(filepath.Join(parityDataRoot, pf.Dataset, im.File))
+				if err != nil {
+					t.Fatalf("%s: %v (the dataset must sit at ../shared beside the repo)", im.File, err)
+				}
+				res, err := c.Classify(t.Context(), data)
+				if err != nil {
+					t.Fatalf("%s: %v", im.File, err)
+				}
+				for i, want := range im.Probabilities {
+					if d := math.Abs(float64(res.Probabilities[i]) - want); d > atol {
+						t.Errorf("%s: probability[%d] = %.6f, training says %.6f (|diff| %.2g > %.2g): Go and Python preprocessing disagree",
+							im.File, i, res.Probabilities[i], want, d, atol)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestServedAccuracy classifies the whole test split through the serving path
+// and checks it reproduces the accuracy the model card states.
+func TestServedAccuracy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	c, pf := loadParity(t, "../resources")
+	var metrics struct {
+		TestMacro float64 `json:"test_macro"`
+	}
+	if b, err := os.ReadFile("../resources/metrics.json"); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(b, &metrics); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(parityDataRoot, pf.Dataset, "test")
+	classes := []string{"cat", "dog", "other"}
+	perClass := make([]float64, len(classes))
+	type job struct {
+		path string
+		want int
+	}
+	var jobs []job
+	for ci, cl := range classes {
+		files, _ := filepath.Glob(filepath.Join(root, cl, "*.jpg"))
+		sort.Strings(files)
+		if len(files) == 0 {
+			t.Fatalf("no test images under %s", root)
+		}
+		for _, f := range files {
+			jobs = append(jobs, job{f, ci})
+		}
+	}
+	correct := make([]int, len(classes))
+	total := make([]int, len(classes))
+	results := make(chan [2]int, len(jobs))
+	work := make(chan job)
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		go func() {
+			for j := range work {
+				data, err := os.ReadFile(j.path)
+				if err != nil {
+					t.Error(err)
+					results <- [2]int{j.want, -1}
+					continue
+				}
+				res, err := c.Classify(t.Context(), data)
+				if err != nil {
+					t.Errorf("%s: %v", j.path, err)
+					results <- [2]int{j.want, -1}
+					continue
+				}
+				results <- [2]int{j.want, res.Index}
+			}
+		}()
+	}
+	go func() {
+		for _, j := range jobs {
+			work <- j
+		}
+		close(work)
+	}()
+	for range jobs {
+		r := <-results
+		total[r[0]]++
+		if r[0] == r[1] {
+			correct[r[0]]++
+		}
+	}
+	macro := 0.0
+	for i := range classes {
+		perClass[i] = float64(correct[i]) / float64(total[i])
+		macro += perClass[i] / float64(len(classes))
+	}
+	t.Logf("served macro accuracy %.4f on %d test images (card: %.4f); per class %v", macro, len(jobs), metrics.TestMacro, perClass)
+	if math.Abs(macro-metrics.TestMacro) > 0.003 {
+		t.Errorf("served macro accuracy %.4f differs from the card's %.4f by more than 0.3 points", macro, metrics.TestMacro)
+	}
+	if min, err := strconv.ParseFloat(os.Getenv("CATSDOGS_MIN_ACCURACY"), 64); err == nil && macro < min {
+		t.Errorf("served macro accuracy %.4f is below CATSDOGS_MIN_ACCURACY=%.2f", macro, min)
+	}
+}
+
+// testLibrary finds the ONNX Runtime library fetched by `make ort`.
+func parityORTLib(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("ONNXRUNTIME_LIB"); p != "" {
+		return p
+	}
+	m, _ := filepath.Glob("../third_party/onnxruntime-*/libonnxruntime.so")
+	if len(m) == 0 {
+		t.Fatal("ONNX Runtime library not found: run `make ort` (or set ONNXRUNTIME_LIB)")
+	}
+	return m[0]
+}
