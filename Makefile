@@ -99,18 +99,18 @@ train: train-deps
 $(SWAG):
 	$(GO) install github.com/swaggo/swag/cmd/swag@$(SWAG_VERSION)
 
-SWAG_FLAGS := --parseDependency=false --parseInternal -g main.go -o docs --outputTypes go,json,yaml
+SWAG_FLAGS := --parseDependency=false --parseInternal -g main.go --outputTypes go,json,yaml
 
 docs: $(SWAG)
 	$(SWAG) fmt -g main.go >/dev/null
-	$(SWAG) init $(SWAG_FLAGS) >/dev/null
+	$(SWAG) init $(SWAG_FLAGS) -o docs >/dev/null
 
 # CI fails when the committed docs/ no longer match the code.
 docs-check: $(SWAG)
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	  $(SWAG) init --parseDependency=false --parseInternal -g main.go -o "$$tmp" --outputTypes go,json,yaml >/dev/null; \
+	  $(SWAG) init $(SWAG_FLAGS) -o "$$tmp/docs" >/dev/null; \
 	  for f in docs.go swagger.json swagger.yaml; do \
-	    diff -q "$$tmp/$$f" docs/$$f >/dev/null || { echo "docs/$$f is stale: run 'make docs' and commit"; exit 1; }; \
+	    diff -q "$$tmp/docs/$$f" docs/$$f >/dev/null || { echo "docs/$$f is stale: run 'make docs' and commit"; exit 1; }; \
 	  done; echo "docs/ up to date"
 
 # ---- performance -------------------------------------------------------------

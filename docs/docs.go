@@ -317,6 +317,7 @@ const docTemplate = `{
             "type": "object",
             "properties": {
                 "file": {
+                    "description": "base name only: /model is public",
                     "type": "string"
                 },
                 "input": {
@@ -332,9 +333,6 @@ const docTemplate = `{
                     }
                 },
                 "name": {
-                    "type": "string"
-                },
-                "onnxruntime_library": {
                     "type": "string"
                 },
                 "preprocessing": {
