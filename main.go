@@ -80,7 +80,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	info := clf.Info
 	log.Info("model ready", "name", info.Name, "version", info.Version, "labels", info.Labels, "input", info.Input,
 		"spec_source", info.SpecSource, "workers", info.Workers, "intra_op_threads", info.IntraThreads,
-		"queue", info.QueueSize, "warmup_ms", info.WarmupMS)
+		"queue", info.QueueSize, "warmup_ms", info.WarmupMS, "onnxruntime", info.Library)
 
 	gin.SetMode(gin.ReleaseMode)
 	router := api.NewRouter(api.Deps{

@@ -51,7 +51,7 @@ type Classifier struct {
 type Info struct {
 	Name         string   `json:"name"`
 	Version      string   `json:"version"`
-	File         string   `json:"file"`
+	File         string   `json:"file"` // base name only: /model is public
 	SHA256       string   `json:"sha256,omitempty"`
 	Labels       []string `json:"labels"`
 	Input        string   `json:"input"`
@@ -60,7 +60,7 @@ type Info struct {
 	Workers      int      `json:"workers"`
 	IntraThreads int      `json:"intra_op_threads"`
 	QueueSize    int      `json:"queue_size"`
-	Library      string   `json:"onnxruntime_library"`
+	Library      string   `json:"-"` // logged at startup, not published
 	WarmupMS     float64  `json:"warmup_ms"`
 }
 
@@ -196,7 +196,7 @@ func Load(o Options) (*Classifier, error) {
 		name = strings.TrimSuffix(filepath.Base(o.Path), filepath.Ext(o.Path))
 	}
 	c.Info = Info{
-		Name: name, Version: spec.Version, File: o.Path, Labels: spec.Labels,
+		Name: name, Version: spec.Version, File: filepath.Base(o.Path), Labels: spec.Labels,
 		Input: fmt.Sprintf("%s %v float32", in.Name, in.Dimensions), Spec: spec, SpecSource: sources,
 		Workers: workers, IntraThreads: intra, QueueSize: queue, Library: lib,
 	}

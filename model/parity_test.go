@@ -174,7 +174,7 @@ func TestServedAccuracy(t *testing.T) {
 }
 
 // testLibrary finds the ONNX Runtime library fetched by `make ort`.
-func parityORTLib(t *testing.T) string {
+func parityORTLib(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("ONNXRUNTIME_LIB"); p != "" {
 		return p

@@ -124,13 +124,13 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	rss1 := num(soak1, "rss_mb")
+	rss1 := num(soak1, "rss_kb") / 1024
 	soak2, err := loadtest("-url", base+"/upload", "-token", token, "-images", imgDir, "-c", "8", "-n", strconv.Itoa(*flagSoak), "-pid", pid, "-json")
 	if err != nil {
 		return err
 	}
-	rss2 := num(soak2, "rss_mb")
-	peak := num(soak2, "peak_rss_mb")
+	rss2 := num(soak2, "rss_kb") / 1024
+	peak := num(soak2, "rss_peak_kb") / 1024
 
 	// 3. The floor and the table.
 	pre, inf := benches["PreprocessSmall"], benches["Inference"]
@@ -151,8 +151,9 @@ func run() error {
 	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, l := range loads {
 		r := l.Raw
-		rps := num(r, "rps")
-		p50, p99 := num(r, "p50_ms"), num(r, "p99_ms")
+		rps := num(r, "ok_rps") // throughput of answered classifications
+		lat, _ := r["latency_ms"].(map[string]any)
+		p50, p99 := num(lat, "p50"), num(lat, "p99")
 		codes := statusCounts(r)
 		other := int(num(r, "transport_errors"))
 		for code, n := range codes {
@@ -161,7 +162,7 @@ func run() error {
 			}
 		}
 		fmt.Printf("| %d | %.1f | %.2f | %.1f | %.1f | %.1f | %.2f | %d | %d | %d | %.0f |\n", l.Concurrency, rps, rps/floor,
-			p50, num(r, "p95_ms"), p99, p99/p50, codes["200"], codes["503"], other, num(r, "peak_rss_mb"))
+			p50, num(lat, "p95"), p99, p99/p50, codes["200"], codes["503"], other, num(r, "rss_peak_kb")/1024)
 	}
 	fmt.Println()
 	growth := (rss2 - rss1) / rss1 * 100

@@ -1,0 +1,453 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"catsdogs/api/auth"
+	"catsdogs/model"
+
+	"github.com/gin-gonic/gin"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.TestMode)
+	gin.DefaultErrorWriter = io.Discard // the panic test's stack trace
+	os.Exit(m.Run())
+}
+
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// fakeClassifier is a FAKE model: it returns a canned result or error and
+// records what it was given, so the HTTP layer is tested without ONNX Runtime.
+type fakeClassifier struct {
+	res   *model.Result
+	err   error
+	panic bool
+	calls atomic.Int32
+	got   []byte
+}
+
+func (f *fakeClassifier) Classify(_ context.Context, data []byte) (*model.Result, error) {
+	f.calls.Add(1)
+	f.got = append([]byte{}, data...)
+	if f.panic {
+		panic("fake classifier exploded")
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	return f.res, nil
+}
+
+// fakeAuth is a FAKE Authenticator returning a fixed error (nil: allow).
+type fakeAuth struct {
+	err   error
+	scope string // the scope it was asked for
+}
+
+func (a *fakeAuth) Authenticate(_ *http.Request, scope string) (*auth.Principal, error) {
+	a.scope = scope
+	if a.err != nil {
+		return nil, a.err
+	}
+	return &auth.Principal{Subject: "tester", Scopes: []string{scope}}, nil
+}
+
+var testInfo = model.Info{Name: "fake-model", Version: "3", Labels: []string{"Cat", "Dog", "Other"}}
+
+func newTestRouter(c Classifier, a Authenticator, mut ...func(*Deps)) *gin.Engine {
+	d := Deps{Classifier: c, Model: testInfo, Auth: a, Scope: "get::prediction", Logger: quietLog}
+	for _, f := range mut {
+		f(&d)
+	}
+	return NewRouter(d)
+}
+
+// multipartBody builds a multipart/form-data body; fields are written in
+// order, each as a file part when its name is "file".
+func multipartBody(t testing.TB, fields ...[2]string) (io.Reader, string) {
+	t.Helper()
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	for _, f := range fields {
+		var part io.Writer
+		var err error
+		if f[0] == "file" {
+			part, err = w.CreateFormFile("file", "upload.bin")
+		} else {
+			part, err = w.CreateFormField(f[0])
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = part.Write([]byte(f[1]))
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &b, w.FormDataContentType()
+}
+
+func do(r http.Handler, req *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, req)
+	return w
+}
+
+func upload(t testing.TB, r http.Handler, fields ...[2]string) *httptest.ResponseRecorder {
+	t.Helper()
+	body, ct := multipartBody(t, fields...)
+	req := httptest.NewRequest(http.MethodPost, "/upload", body)
+	req.Header.Set("Content-Type", ct)
+	return do(r, req)
+}
+
+func errorBody(t testing.TB, w *httptest.ResponseRecorder) ErrorResponse {
+	t.Helper()
+	if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("Content-Type %q, want JSON; body %s", ct, w.Body)
+	}
+	var e ErrorResponse
+	dec := json.NewDecoder(bytes.NewReader(w.Body.Bytes()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		t.Fatalf("error body %s: %v", w.Body, err)
+	}
+	if e.Error == "" || e.Detail == "" {
+		t.Fatalf("error body %s lacks error or detail", w.Body)
+	}
+	return e
+}
+
+func okResult() *model.Result {
+	return &model.Result{Label: "Dog", Index: 1, Probabilities: []float32{0.2, 0.7, 0.1}, Format: "jpeg", Width: 500, Height: 375,
+		QueueMS: 0.1, DecodeMS: 1, PreprocessMS: 0.5, InferenceMS: 4}
+}
+
+func TestUploadSuccessBody(t *testing.T) {
+	fc := &fakeClassifier{res: okResult()}
+	r := newTestRouter(fc, AllowAll{})
+	w := upload(t, r, [2]string{"note", "ignored"}, [2]string{"file", "IMAGEBYTES"})
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	if string(fc.got) != "IMAGEBYTES" {
+		t.Errorf("classifier got %q, want the file part's bytes", fc.got)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(w.Body.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"prediction", "values", "labels", "confidence", "scores", "model", "image", "timings_ms"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("response lacks %q: %s", k, w.Body)
+		}
+	}
+	var resp PredictionResponse
+	if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
+		t.Fatal(err)
+	}
+	if resp.Prediction != "Dog" || resp.Confidence != 0.7 {
+		t.Errorf("prediction %q confidence %v", resp.Prediction, resp.Confidence)
+	}
+	if !reflect.DeepEqual(resp.Values, []float32{0.2, 0.7, 0.1}) || !reflect.DeepEqual(resp.Labels, []string{"Cat", "Dog", "Other"}) {
+		t.Errorf("values %v labels %v: values must stay in label order", resp.Values, resp.Labels)
+	}
+	wantScores := []Score{{"Dog", 0.7}, {"Cat", 0.2}, {"Other", 0.1}}
+	if !reflect.DeepEqual(resp.Scores, wantScores) {
+		t.Errorf("scores %v, want %v (descending)", resp.Scores, wantScores)
+	}
+	if resp.Model != (ModelRef{"fake-model", "3"}) || resp.Image != (ImageInfo{"jpeg", 500, 375}) {
+		t.Errorf("model %+v image %+v", resp.Model, resp.Image)
+	}
+	if resp.TimingsMS.Inference != 4 || resp.TimingsMS.Total < 0 {
+		t.Errorf("timings %+v", resp.TimingsMS)
+	}
+}
+
+func TestUploadRequestErrors(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		req    func() *http.Request
+		status int
+		code   string
+	}{
+		{"json body", func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "/upload", strings.NewReader(`{"file":"x"}`))
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		}, 415, "unsupported_media_type"},
+		{"no content type", func() *http.Request {
+			return httptest.NewRequest(http.MethodPost, "/upload", strings.NewReader("raw bytes"))
+		}, 415, "unsupported_media_type"},
+		{"raw image body", func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "/upload", strings.NewReader("\xFF\xD8\xFF"))
+			r.Header.Set("Content-Type", "image/jpeg")
+			return r
+		}, 415, "unsupported_media_type"},
+		{"multipart without boundary", func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "/upload", strings.NewReader("x"))
+			r.Header.Set("Content-Type", "multipart/form-data")
+			return r
+		}, 400, "bad_request"},
+		{"garbage multipart", func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "/upload", strings.NewReader("no boundary anywhere"))
+			r.Header.Set("Content-Type", "multipart/form-data; boundary=XYZ")
+			return r
+		}, 400, "bad_request"},
+		{"file missing", func() *http.Request {
+			body, ct := multipartBody(t, [2]string{"image", "bytes"})
+			r := httptest.NewRequest(http.MethodPost, "/upload", body)
+			r.Header.Set("Content-Type", ct)
+			return r
+		}, 400, "file_missing"},
+		{"no parts at all", func() *http.Request {
+			body, ct := multipartBody(t)
+			r := httptest.NewRequest(http.MethodPost, "/upload", body)
+			r.Header.Set("Content-Type", ct)
+			return r
+		}, 400, "file_missing"},
+		{"file empty", func() *http.Request {
+			body, ct := multipartBody(t, [2]string{"file", ""})
+			r := httptest.NewRequest(http.MethodPost, "/upload", body)
+			r.Header.Set("Content-Type", ct)
+			return r
+		}, 400, "file_empty"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fc := &fakeClassifier{res: okResult()}
+			w := do(newTestRouter(fc, AllowAll{}), c.req())
+			if w.Code != c.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, c.status, w.Body)
+			}
+			if e := errorBody(t, w); e.Error != c.code {
+				t.Errorf("code %q, want %q (%s)", e.Error, c.code, e.Detail)
+			}
+			if fc.calls.Load() != 0 {
+				t.Error("the classifier ran on a bad request")
+			}
+		})
+	}
+}
+
+func TestUploadTooLarge(t *testing.T) {
+	fc := &fakeClassifier{res: okResult()}
+	r := newTestRouter(fc, AllowAll{}, func(d *Deps) { d.MaxUploadBytes = 1024 })
+	w := upload(t, r, [2]string{"file", strings.Repeat("x", 4096)})
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	if e := errorBody(t, w); e.Error != "payload_too_large" || !strings.Contains(e.Detail, "1024") {
+		t.Errorf("%+v", e)
+	}
+	// The cap is hit while reading a part header (before any file bytes).
+	w = upload(t, r, [2]string{strings.Repeat("n", 2000), "v"}, [2]string{"file", "x"})
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("cap inside headers: status %d: %s", w.Code, w.Body)
+	}
+	// Just under the cap passes.
+	w = upload(t, r, [2]string{"file", strings.Repeat("x", 512)})
+	if w.Code != http.StatusOK {
+		t.Errorf("under the cap: status %d: %s", w.Code, w.Body)
+	}
+	if fc.calls.Load() != 1 {
+		t.Errorf("classifier ran %d times, want once", fc.calls.Load())
+	}
+}
+
+func TestUploadModelErrorMapping(t *testing.T) {
+	for _, c := range []struct {
+		err        error
+		status     int
+		code       string
+		retryAfter string
+	}{
+		{fmt.Errorf("%w: looks like text", model.ErrUnsupportedFormat), 415, "unsupported_image", ""},
+		{fmt.Errorf("%w: unexpected EOF", model.ErrCorruptImage), 422, "corrupt_image", ""},
+		{fmt.Errorf("%w: 20000x20000", model.ErrImageTooLarge), 413, "image_too_large", ""},
+		{model.ErrBusy, 503, "busy", "1"},
+		{context.Canceled, 503, "busy", ""},
+		{context.DeadlineExceeded, 503, "busy", ""},
+		{errors.New("onnxruntime: secret internal path /opt/x"), 500, "internal_error", ""},
+	} {
+		w := upload(t, newTestRouter(&fakeClassifier{err: c.err}, AllowAll{}), [2]string{"file", "x"})
+		if w.Code != c.status {
+			t.Errorf("%v: status %d, want %d", c.err, w.Code, c.status)
+			continue
+		}
+		e := errorBody(t, w)
+		if e.Error != c.code {
+			t.Errorf("%v: code %q, want %q", c.err, e.Error, c.code)
+		}
+		if got := w.Header().Get("Retry-After"); got != c.retryAfter {
+			t.Errorf("%v: Retry-After %q, want %q", c.err, got, c.retryAfter)
+		}
+		if c.status == 500 && strings.Contains(w.Body.String(), "secret") {
+			t.Errorf("internal error text leaked to the client: %s", w.Body)
+		}
+		if c.status < 500 && !strings.Contains(e.Detail, strings.SplitN(c.err.Error(), ":", 2)[0]) {
+			t.Errorf("%v: detail %q should explain the problem", c.err, e.Detail)
+		}
+	}
+}
+
+func TestPanicBecomesJSON500(t *testing.T) {
+	w := upload(t, newTestRouter(&fakeClassifier{panic: true}, AllowAll{}), [2]string{"file", "x"})
+	if w.Code != 500 || errorBody(t, w).Error != "internal_error" {
+		t.Fatalf("status %d body %s", w.Code, w.Body)
+	}
+}
+
+func TestAuthErrorMapping(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		err        error
+		status     int
+		code       string
+		wwwAuth    []string
+		retryAfter string
+	}{
+		{"missing token", ErrMissingToken, 401, "invalid_token", []string{`Bearer realm="catsdogs"`, `error="invalid_token"`}, ""},
+		{"invalid token", fmt.Errorf("%w: token expired at 2020-01-01T00:00:00Z", auth.ErrInvalidToken), 401, "invalid_token",
+			[]string{`error="invalid_token"`, `error_description="invalid token: token expired at 2020-01-01T00:00:00Z"`}, ""},
+		{"unknown error", errors.New("something internal: 10.0.0.7"), 401, "invalid_token",
+			[]string{`error="invalid_token"`, `error_description="token could not be verified"`}, ""},
+		{"insufficient scope", fmt.Errorf("%w: token lacks scope", ErrInsufficientScope), 403, "insufficient_scope",
+			[]string{`error="insufficient_scope"`, `scope="get::prediction"`}, ""},
+		{"idp down", fmt.Errorf("%w: fetching JWKS", auth.ErrUnavailable), 503, "auth_unavailable", nil, "5"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fc := &fakeClassifier{res: okResult()}
+			fa := &fakeAuth{err: c.err}
+			w := upload(t, newTestRouter(fc, fa), [2]string{"file", "x"})
+			if w.Code != c.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, c.status, w.Body)
+			}
+			e := errorBody(t, w)
+			if e.Error != c.code {
+				t.Errorf("code %q, want %q", e.Error, c.code)
+			}
+			h := w.Header().Get("WWW-Authenticate")
+			for _, want := range c.wwwAuth {
+				if !strings.Contains(h, want) {
+					t.Errorf("WWW-Authenticate %q lacks %q", h, want)
+				}
+			}
+			if c.wwwAuth == nil && h != "" {
+				t.Errorf("unexpected WWW-Authenticate %q", h)
+			}
+			if got := w.Header().Get("Retry-After"); got != c.retryAfter {
+				t.Errorf("Retry-After %q, want %q", got, c.retryAfter)
+			}
+			if strings.Contains(w.Body.String(), "10.0.0.7") || strings.Contains(h, "10.0.0.7") {
+				t.Error("an unclassified error's text reached the client")
+			}
+			if fc.calls.Load() != 0 {
+				t.Error("the classifier ran for an unauthenticated request")
+			}
+			if fa.scope != "get::prediction" {
+				t.Errorf("authenticator asked for scope %q", fa.scope)
+			}
+		})
+	}
+	// The configured scope is what the 403 names.
+	w := upload(t, newTestRouter(&fakeClassifier{}, &fakeAuth{err: ErrInsufficientScope}, func(d *Deps) { d.Scope = `read:"odd"` }), [2]string{"file", "x"})
+	if h := w.Header().Get("WWW-Authenticate"); !strings.Contains(h, `scope="read:\"odd\""`) {
+		t.Errorf("WWW-Authenticate %q", h)
+	}
+}
+
+// Only /upload is protected.
+func TestPublicRoutesNeedNoAuth(t *testing.T) {
+	r := newTestRouter(&fakeClassifier{}, &fakeAuth{err: ErrMissingToken})
+	for _, p := range []string{"/health", "/ready", "/model"} {
+		if w := do(r, httptest.NewRequest(http.MethodGet, p, nil)); w.Code != 200 {
+			t.Errorf("GET %s: %d", p, w.Code)
+		}
+	}
+}
+
+func TestHealth(t *testing.T) {
+	w := do(newTestRouter(&fakeClassifier{}, AllowAll{}), httptest.NewRequest(http.MethodGet, "/health", nil))
+	if w.Code != 200 || w.Body.String() != `{"status":"OK"}` {
+		t.Fatalf("auth on: %d %s, want exactly {\"status\":\"OK\"}", w.Code, w.Body)
+	}
+	w = do(newTestRouter(&fakeClassifier{}, AllowAll{}, func(d *Deps) { d.AuthDisabled = true }), httptest.NewRequest(http.MethodGet, "/health", nil))
+	var h HealthResponse
+	if err := json.Unmarshal(w.Body.Bytes(), &h); err != nil || w.Code != 200 {
+		t.Fatalf("%d %s %v", w.Code, w.Body, err)
+	}
+	if h.Status != "OK" || len(h.Warnings) == 0 || !strings.Contains(h.Warnings[0], "DISABLED") {
+		t.Errorf("auth off: %+v, want status OK and a loud warning", h)
+	}
+}
+
+func TestReadyAndModel(t *testing.T) {
+	r := newTestRouter(&fakeClassifier{}, AllowAll{})
+	w := do(r, httptest.NewRequest(http.MethodGet, "/ready", nil))
+	var rr ReadyResponse
+	if err := json.Unmarshal(w.Body.Bytes(), &rr); err != nil || rr.Status != "ready" || rr.Model.Name != "fake-model" {
+		t.Errorf("/ready: %s %v", w.Body, err)
+	}
+	w = do(r, httptest.NewRequest(http.MethodGet, "/model", nil))
+	var info model.Info
+	if err := json.Unmarshal(w.Body.Bytes(), &info); err != nil || info.Version != "3" || len(info.Labels) != 3 {
+		t.Errorf("/model: %s %v", w.Body, err)
+	}
+}
+
+func TestNotFoundAndMethodNotAllowed(t *testing.T) {
+	r := newTestRouter(&fakeClassifier{}, AllowAll{})
+	for _, c := range []struct {
+		method, path string
+		status       int
+		code         string
+	}{
+		{"GET", "/nope", 404, "not_found"},
+		{"POST", "/predict", 404, "not_found"},
+		{"GET", "/upload", 405, "method_not_allowed"},
+		{"PUT", "/upload", 405, "method_not_allowed"},
+		{"POST", "/health", 405, "method_not_allowed"},
+		{"DELETE", "/model", 405, "method_not_allowed"},
+	} {
+		w := do(r, httptest.NewRequest(c.method, c.path, nil))
+		if w.Code != c.status {
+			t.Errorf("%s %s: %d, want %d", c.method, c.path, w.Code, c.status)
+			continue
+		}
+		if e := errorBody(t, w); e.Error != c.code {
+			t.Errorf("%s %s: code %q", c.method, c.path, e.Error)
+		}
+		if c.status == 405 && w.Header().Get("Allow") == "" {
+			t.Errorf("%s %s: 405 without an Allow header", c.method, c.path)
+		}
+	}
+}
+
+func TestDocsRedirects(t *testing.T) {
+	r := newTestRouter(&fakeClassifier{}, AllowAll{})
+	for _, p := range []string{"/", "/docs", "/docs/"} {
+		w := do(r, httptest.NewRequest(http.MethodGet, p, nil))
+		if w.Code != http.StatusMovedPermanently || w.Header().Get("Location") != "/docs/index.html" {
+			t.Errorf("GET %s: %d Location %q, want 301 to /docs/index.html", p, w.Code, w.Header().Get("Location"))
+		}
+	}
+	w := do(r, httptest.NewRequest(http.MethodGet, "/docs/index.html", nil))
+	if w.Code != 200 || !strings.Contains(w.Body.String(), "swagger") {
+		t.Errorf("GET /docs/index.html: %d", w.Code)
+	}
+}

@@ -1,0 +1,221 @@
+package model
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// Benchmarks of the request path. "bytes -> tensor" is Decode with the
+// Preprocessor's DecodeOptions plus Fill into a reused buffer, i.e. what
+// Classify does before ONNX Runtime runs.
+//
+//	go test ./model -run '^$' -bench . -benchtime 20x
+//	BENCH_INPUT=224 go test ./model -run '^$' -bench Preprocess   # 224x224 input
+//
+// The preprocessing spec is BENCH_INPUT (a size such as 224 or 224x224, centre
+// crop with the shorter side at the crop size, ImageNet normalisation) if set,
+// else the model's (CATSDOGS_TEST_MODEL or resources/catsdogs-resnet.onnx),
+// else 128x128 centre crop with the shorter side at 128. The inference
+// benchmarks always use the model's own input size.
+
+var bench struct {
+	once         sync.Once
+	small, large []byte
+}
+
+// benchImages builds the two uploads once: a real photo at 500x375 (the
+// dataset's photos are ~160 px high, so the one closest to 4:3 is upscaled
+// with Catmull-Rom and re-encoded at q90) and the same kind of photo at
+// 4032x3024 (12 MP, q90).
+func benchImages(b *testing.B) (small, large []byte) {
+	b.Helper()
+	var err error
+	bench.once.Do(func() {
+		var files []string
+		files, err = filepath.Glob(filepath.Join(unitPetsRoot, "test", "*", "*.jpg"))
+		if err != nil || len(files) == 0 {
+			return
+		}
+		sort.Strings(files)
+		best, bestScore := "", math.Inf(1)
+		for _, f := range files {
+			fh, e := os.Open(f)
+			if e != nil {
+				continue
+			}
+			cfg, _, e := image.DecodeConfig(fh)
+			fh.Close()
+			if e != nil {
+				continue
+			}
+			// Closest aspect to 4:3, then the most pixels.
+			score := math.Abs(float64(cfg.Width)/float64(cfg.Height)-4.0/3)*1e9 - float64(cfg.Width*cfg.Height)
+			if score < bestScore {
+				best, bestScore = f, score
+			}
+		}
+		bench.small = unitReadFile(b, best)
+		if cfg, _, e := image.DecodeConfig(bytes.NewReader(bench.small)); e != nil || cfg.Width != 500 || cfg.Height != 375 {
+			bench.small, err = upscaledJPEG(best, 500, 375, 90)
+			if err != nil {
+				return
+			}
+		}
+		bench.large, err = upscaledJPEG(best, 4032, 3024, 90)
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if bench.small == nil {
+		b.Skipf("no photos under %s/test", unitPetsRoot)
+	}
+	return bench.small, bench.large
+}
+
+// benchClassifier loads the model once (nil when there is none).
+func benchClassifier(b *testing.B) *Classifier {
+	b.Helper()
+	path := unitModelPath()
+	if path == "" {
+		return nil
+	}
+	c, err := benchLoadOnce(path, unitORTLib(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+var (
+	benchLoadMu sync.Mutex
+	benchLoaded *Classifier
+)
+
+func benchLoadOnce(path, lib string) (*Classifier, error) {
+	benchLoadMu.Lock()
+	defer benchLoadMu.Unlock()
+	if benchLoaded != nil {
+		return benchLoaded, nil
+	}
+	c, err := Load(Options{Path: path, Library: lib, Workers: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return nil, err
+	}
+	benchLoaded = c
+	return c, nil
+}
+
+// benchSpec picks the preprocessing spec (see the file comment).
+func benchSpec(b *testing.B) Spec {
+	b.Helper()
+	if v := os.Getenv("BENCH_INPUT"); v != "" {
+		w, h, err := parseSize(v)
+		if err != nil {
+			b.Fatalf("BENCH_INPUT=%q: %v", v, err)
+		}
+		s := unitTorchSpec(w)
+		s.Width, s.Height, s.ResizeShorter = w, h, max(w, h)
+		return s
+	}
+	if c := benchClassifier(b); c != nil {
+		return c.Spec()
+	}
+	return unitTorchSpec(128)
+}
+
+func benchBytesToTensor(b *testing.B, data []byte, pureGo bool) {
+	spec := benchSpec(b)
+	p := NewPreprocessor(spec)
+	opt := p.DecodeOptions(50_000_000)
+	dst := make([]float32, p.TensorLen())
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var img *RGB
+		var err error
+		if pureGo {
+			img, err = DecodeStd(data)
+		} else {
+			img, _, err = Decode(data, opt)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.Fill(dst, img)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(spec.Width), "input_px")
+}
+
+func BenchmarkPreprocessSmall(b *testing.B) {
+	small, _ := benchImages(b)
+	benchBytesToTensor(b, small, false)
+}
+
+func BenchmarkPreprocessLarge12MP(b *testing.B) {
+	_, large := benchImages(b)
+	benchBytesToTensor(b, large, false)
+}
+
+func BenchmarkPreprocessSmallPureGo(b *testing.B) {
+	small, _ := benchImages(b)
+	benchBytesToTensor(b, small, true)
+}
+
+func BenchmarkPreprocessLarge12MPPureGo(b *testing.B) {
+	_, large := benchImages(b)
+	benchBytesToTensor(b, large, true)
+}
+
+// BenchmarkInference is one bare ONNX Runtime Run at batch 1, on a tensor
+// filled from a real decoded photo, through a worker slot of the Classifier.
+func BenchmarkInference(b *testing.B) {
+	c := benchClassifier(b)
+	if c == nil {
+		b.Skip("no ONNX model: set CATSDOGS_TEST_MODEL or put one at resources/catsdogs-resnet.onnx")
+	}
+	small, _ := benchImages(b)
+	img, _, err := Decode(small, c.decode)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := <-c.slots
+	defer func() { c.slots <- s }()
+	c.pre.Fill(s.in.GetData(), img)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := c.sess.Run([]ort.Value{s.in}, []ort.Value{s.out}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkClassifyEndToEnd is Classify: bytes in, probabilities out.
+func BenchmarkClassifyEndToEnd(b *testing.B) {
+	c := benchClassifier(b)
+	if c == nil {
+		b.Skip("no ONNX model: set CATSDOGS_TEST_MODEL or put one at resources/catsdogs-resnet.onnx")
+	}
+	small, _ := benchImages(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Classify(ctx, small); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,245 @@
+package model
+
+import (
+	"math"
+	"sync"
+	"testing"
+)
+
+// halves makes a w x h image whose first half (left half when horizontal,
+// top half otherwise) is red and the second half blue.
+func halves(w, h int, horizontal bool) *RGB {
+	img := unitSolid(w, h, [3]uint8{0, 0, 255})
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			if (horizontal && x < w/2) || (!horizontal && y < h/2) {
+				copy(img.Pix[(y*w+x)*3:], []uint8{255, 0, 0})
+			}
+		}
+	}
+	return img
+}
+
+// crop reads an NHWC raw-spec tensor back as an RGB image.
+func crop(t []float32, w, h int) *RGB {
+	img := &RGB{W: w, H: h, Pix: make([]uint8, w*h*3)}
+	for i, v := range t {
+		img.Pix[i] = uint8(v)
+	}
+	return img
+}
+
+func TestPreprocessLayoutsAreTransposes(t *testing.T) {
+	src := unitPattern(301, 203)
+	nchw := unitTorchSpec(64)
+	nhwc := nchw
+	nhwc.Layout = LayoutNHWC
+	a, b := fillTensor(nchw, src), fillTensor(nhwc, src)
+	const W, H = 64, 64
+	for c := 0; c < 3; c++ {
+		for y := 0; y < H; y++ {
+			for x := 0; x < W; x++ {
+				if a[c*W*H+y*W+x] != b[(y*W+x)*3+c] {
+					t.Fatalf("c=%d y=%d x=%d: NCHW %v != NHWC %v", c, y, x, a[c*W*H+y*W+x], b[(y*W+x)*3+c])
+				}
+			}
+		}
+	}
+}
+
+func TestPreprocessBGRSwapsChannels(t *testing.T) {
+	src := unitPattern(90, 70)
+	rgb := unitRawSpec(32, 32, ResizeCenterCrop)
+	bgr := rgb
+	bgr.ChannelOrder = OrderBGR
+	a, b := fillTensor(rgb, src), fillTensor(bgr, src)
+	for i := 0; i < len(a); i += 3 {
+		if a[i] != b[i+2] || a[i+1] != b[i+1] || a[i+2] != b[i] {
+			t.Fatalf("pixel %d: RGB %v, BGR %v", i/3, a[i:i+3], b[i:i+3])
+		}
+	}
+}
+
+// Keras "caffe" preprocessing: BGR, no scaling, ImageNet means in BGR order.
+func TestPreprocessCaffeStyle(t *testing.T) {
+	spec := unitRawSpec(16, 16, ResizeStretch)
+	spec.ChannelOrder = OrderBGR
+	spec.Mean = [3]float32{103.939, 116.779, 123.68}
+	r, g, b := uint8(200), uint8(100), uint8(50)
+	out := fillTensor(spec, unitSolid(40, 30, [3]uint8{r, g, b}))
+	want := [3]float32{float32(b) - 103.939, float32(g) - 116.779, float32(r) - 123.68}
+	for i := 0; i < len(out); i += 3 {
+		if [3]float32(out[i:i+3]) != want {
+			t.Fatalf("pixel %d = %v, want %v", i/3, out[i:i+3], want)
+		}
+	}
+}
+
+func TestPreprocessMeanStdScale(t *testing.T) {
+	spec := unitTorchSpec(8)
+	px := [3]uint8{255, 128, 0}
+	out := fillTensor(spec, unitSolid(8, 8, px))
+	for c := 0; c < 3; c++ {
+		want := (float64(px[c])/255 - float64(spec.Mean[c])) / float64(spec.Std[c])
+		for i := 0; i < 64; i++ {
+			if got := float64(out[c*64+i]); math.Abs(got-want) > 1e-5 {
+				t.Fatalf("channel %d = %v, want %v", c, got, want)
+			}
+		}
+	}
+	// TF/Inception style: pixel/127.5 - 1, given as scale 1/127.5, mean 1, std 1.
+	spec = unitRawSpec(4, 4, ResizeStretch)
+	spec.PixelScale, spec.Mean = float32(1/127.5), [3]float32{1, 1, 1}
+	out = fillTensor(spec, unitSolid(4, 4, [3]uint8{0, 255, 51}))
+	for i, want := range []float64{-1, 1, 51/127.5 - 1} {
+		if math.Abs(float64(out[i])-want) > 1e-6 {
+			t.Errorf("channel %d = %v, want %v", i, out[i], want)
+		}
+	}
+}
+
+func TestPreprocessCenterCropLandscapeAndPortrait(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		w, h       int
+		horizontal bool
+		symmetric  bool // the red/blue edge falls exactly on the crop's centre line
+	}{
+		{"landscape", 300, 100, true, true},
+		{"portrait", 100, 300, false, true},
+		{"landscape-odd", 333, 127, true, false},
+		{"portrait-odd", 127, 333, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const S = 64
+			img := crop(fillTensor(unitRawSpec(S, S, ResizeCenterCrop), halves(tc.w, tc.h, tc.horizontal)), S, S)
+			// Centred crop: the red/blue boundary sits in the middle of the crop.
+			for i := 0; i < S; i++ {
+				var first, last [3]uint8
+				if tc.horizontal {
+					first, last = img.at(0, i), img.at(S-1, i)
+				} else {
+					first, last = img.at(i, 0), img.at(i, S-1)
+				}
+				if first != [3]uint8{255, 0, 0} || last != [3]uint8{0, 0, 255} {
+					t.Fatalf("line %d: first %v last %v, want red then blue", i, first, last)
+				}
+			}
+			// Symmetric about the centre: red at offset k equals blue at S-1-k.
+			for k := 0; tc.symmetric && k < S; k++ {
+				var a, b [3]uint8
+				if tc.horizontal {
+					a, b = img.at(k, S/2), img.at(S-1-k, S/2)
+				} else {
+					a, b = img.at(S/2, k), img.at(S/2, S-1-k)
+				}
+				if absDiff(a[0], b[2]) > 1 || absDiff(a[2], b[0]) > 1 || a[1] != 0 || b[1] != 0 {
+					t.Fatalf("offset %d: %v vs mirrored %v: crop is not centred", k, a, b)
+				}
+			}
+		})
+	}
+}
+
+// The crop window must be the centre of the resized image, bit for bit.
+func TestPreprocessCropGeometryExact(t *testing.T) {
+	for _, sz := range [][2]int{{500, 375}, {375, 500}, {213, 160}, {160, 214}, {64, 64}, {20, 10}, {1000, 101}} {
+		src := unitPattern(sz[0], sz[1])
+		for _, spec := range []Spec{unitRawSpec(64, 64, ResizeCenterCrop), unitRawSpec(48, 32, ResizeCenterCrop)} {
+			nw, nh := scaledSize(src.W, src.H, spec.ResizeShorter)
+			nw, nh = max(nw, spec.Width), max(nh, spec.Height)
+			full := fullResize(src, nw, nh)
+			left, top := (nw-spec.Width)/2, (nh-spec.Height)/2
+			got := fillTensor(spec, src)
+			for y := 0; y < spec.Height; y++ {
+				for x := 0; x < spec.Width; x++ {
+					for c := 0; c < 3; c++ {
+						if want := full[((top+y)*nw+left+x)*3+c]; got[(y*spec.Width+x)*3+c] != float32(want) {
+							t.Fatalf("%v spec %dx%d: (%d,%d,%d) = %v, want %d", sz, spec.Width, spec.Height, x, y, c, got[(y*spec.Width+x)*3+c], want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestScaledSizeRoundsHalfUp(t *testing.T) {
+	for _, c := range []struct{ w, h, r, nw, nh int }{
+		{500, 375, 128, 171, 128}, // 170.67
+		{375, 500, 128, 128, 171},
+		{4032, 3024, 224, 299, 224}, // 298.67
+		{300, 200, 128, 192, 128},
+		{3, 2, 1, 2, 1}, // 1.5 rounds up
+		{2, 3, 1, 1, 2},
+		{100, 100, 64, 64, 64},
+	} {
+		if nw, nh := scaledSize(c.w, c.h, c.r); nw != c.nw || nh != c.nh {
+			t.Errorf("scaledSize(%d,%d,%d) = %d,%d, want %d,%d", c.w, c.h, c.r, nw, nh, c.nw, c.nh)
+		}
+	}
+}
+
+func TestPreprocessStretch(t *testing.T) {
+	src := halves(300, 100, true)
+	spec := unitRawSpec(64, 64, ResizeStretch)
+	got := crop(fillTensor(spec, src), 64, 64)
+	if string(got.Pix) != string(fullResize(src, 64, 64)) {
+		t.Fatal("stretch is not a plain resize to the input size")
+	}
+	// The whole width survives: the left half is red, the right half blue.
+	if got.at(0, 10) != [3]uint8{255, 0, 0} || got.at(63, 10) != [3]uint8{0, 0, 255} || got.at(20, 10) != [3]uint8{255, 0, 0} {
+		t.Fatalf("stretch lost the sides: %v %v %v", got.at(0, 10), got.at(20, 10), got.at(63, 10))
+	}
+}
+
+func TestPreprocessDecodeOptions(t *testing.T) {
+	cc := NewPreprocessor(Spec{Width: 224, Height: 224, Resize: ResizeCenterCrop, ResizeShorter: 256})
+	if o := cc.DecodeOptions(1000); o != (DecodeOptions{MaxPixels: 1000, MinW: 256, MinH: 256}) {
+		t.Errorf("center crop: %+v", o)
+	}
+	st := NewPreprocessor(Spec{Width: 320, Height: 240, Resize: ResizeStretch})
+	if o := st.DecodeOptions(5); o != (DecodeOptions{MaxPixels: 5, MinW: 320, MinH: 240}) {
+		t.Errorf("stretch: %+v", o)
+	}
+}
+
+// Fill shares pooled scratch buffers: concurrent calls must not mix images.
+func TestPreprocessConcurrentFill(t *testing.T) {
+	p := NewPreprocessor(unitTorchSpec(96))
+	imgs := []*RGB{unitPattern(300, 200), unitPattern(120, 333), unitSolid(97, 97, [3]uint8{1, 2, 3}), halves(640, 480, false)}
+	want := make([][]float32, len(imgs))
+	for i, im := range imgs {
+		want[i] = make([]float32, p.TensorLen())
+		p.Fill(want[i], im)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := make([]float32, p.TensorLen())
+			for r := 0; r < 20; r++ {
+				i := (g + r) % len(imgs)
+				p.Fill(out, imgs[i])
+				if m, _ := tensorDiff(out, want[i]); m != 0 {
+					errs <- "concurrent Fill produced a different tensor"
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
+}
+
+func absDiff(a, b uint8) int {
+	if a > b {
+		return int(a - b)
+	}
+	return int(b - a)
+}

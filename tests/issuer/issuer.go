@@ -1,0 +1,191 @@
+// Package issuer is a minimal OpenID Connect token issuer for tests. It serves
+// a discovery document and a JWKS over real HTTP on loopback and mints signed
+// access tokens, so the service under test validates tokens exactly as it
+// would against a real identity provider.
+package issuer
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// DefaultAudience is the "aud" of tokens unless the claims say otherwise.
+const DefaultAudience = "catsdogs-api"
+
+// DefaultScope is the "scope" of tokens unless the claims say otherwise.
+const DefaultScope = "get::prediction"
+
+// Issuer is a running test identity provider.
+type Issuer struct {
+	URL     string // base URL and "iss" value, e.g. http://127.0.0.1:41234 (no trailing slash)
+	JWKSURL string // URL + "/jwks"
+
+	srv     *http.Server
+	fetches atomic.Int64
+
+	mu        sync.Mutex
+	published []jose.JSONWebKey // public keys served at /jwks
+	signing   jose.JSONWebKey   // current RSA private key for Token
+	ec        jose.JSONWebKey   // EC private key for TokenES256
+	rogue     jose.JSONWebKey   // RSA private key that is never published
+	rotations int
+}
+
+// Start generates keys and serves the issuer on 127.0.0.1 at a free port.
+func Start() (*Issuer, error) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	rogueKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	i := &Issuer{
+		URL:     "http://" + ln.Addr().String(),
+		signing: jose.JSONWebKey{Key: rsaKey, KeyID: "rsa-1", Algorithm: string(jose.RS256), Use: "sig"},
+		ec:      jose.JSONWebKey{Key: ecKey, KeyID: "ec-1", Algorithm: string(jose.ES256), Use: "sig"},
+		rogue:   jose.JSONWebKey{Key: rogueKey, KeyID: "rogue", Algorithm: string(jose.RS256), Use: "sig"},
+	}
+	i.JWKSURL = i.URL + "/jwks"
+	i.published = []jose.JSONWebKey{i.signing.Public(), i.ec.Public()}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, map[string]any{
+			"issuer":                                i.URL,
+			"jwks_uri":                              i.JWKSURL,
+			"authorization_endpoint":                i.URL + "/authorize",
+			"token_endpoint":                        i.URL + "/token",
+			"response_types_supported":              []string{"code"},
+			"subject_types_supported":               []string{"public"},
+			"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
+		})
+	})
+	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, _ *http.Request) {
+		i.fetches.Add(1)
+		i.mu.Lock()
+		set := jose.JSONWebKeySet{Keys: append([]jose.JSONWebKey(nil), i.published...)}
+		i.mu.Unlock()
+		writeJSON(w, set)
+	})
+	i.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = i.srv.Serve(ln) }()
+	return i, nil
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Close stops the HTTP server.
+func (i *Issuer) Close() { _ = i.srv.Close() }
+
+// JWKSFetches is how many times /jwks has been requested.
+func (i *Issuer) JWKSFetches() int { return int(i.fetches.Load()) }
+
+// Token signs claims with the current published RSA key (RS256). Defaults:
+// iss=URL, aud=DefaultAudience, sub="test-user", iat=now, exp=now+1h,
+// scope=DefaultScope. Entries in claims override them; a nil value removes
+// that claim.
+func (i *Issuer) Token(claims map[string]any) string {
+	i.mu.Lock()
+	key := i.signing
+	i.mu.Unlock()
+	return i.sign(jose.RS256, key, claims)
+}
+
+// TokenES256 signs with the published EC P-256 key (kid "ec-1").
+func (i *Issuer) TokenES256(claims map[string]any) string {
+	return i.sign(jose.ES256, i.ec, claims)
+}
+
+// TokenUnpublishedKey signs with an RSA key that is not in the JWKS (kid "rogue").
+func (i *Issuer) TokenUnpublishedKey(claims map[string]any) string {
+	return i.sign(jose.RS256, i.rogue, claims)
+}
+
+// TokenHS256 signs with HMAC-SHA256 under secret, claiming the kid of the
+// published RSA key: the classic algorithm-confusion attempt. Services must
+// reject it.
+func (i *Issuer) TokenHS256(claims map[string]any, secret []byte) string {
+	i.mu.Lock()
+	kid := i.signing.KeyID
+	i.mu.Unlock()
+	return i.sign(jose.HS256, jose.JSONWebKey{Key: secret, KeyID: kid}, claims)
+}
+
+// Rotate generates a new RSA key (kid rsa-2, rsa-3, ...), publishes it next to
+// the old ones and signs later Token calls with it.
+func (i *Issuer) Rotate() {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(fmt.Sprintf("issuer: generating RSA key: %v", err))
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.rotations++
+	i.signing = jose.JSONWebKey{Key: k, KeyID: fmt.Sprintf("rsa-%d", i.rotations+1), Algorithm: string(jose.RS256), Use: "sig"}
+	i.published = append(i.published, i.signing.Public())
+}
+
+// claims returns the default claims merged with overrides, as Token uses them.
+func (i *Issuer) claims(overrides map[string]any) map[string]any {
+	now := time.Now()
+	c := map[string]any{
+		"iss":   i.URL,
+		"aud":   DefaultAudience,
+		"sub":   "test-user",
+		"iat":   now.Unix(),
+		"exp":   now.Add(time.Hour).Unix(),
+		"scope": DefaultScope,
+	}
+	for k, v := range overrides {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	return c
+}
+
+func (i *Issuer) sign(alg jose.SignatureAlgorithm, key jose.JSONWebKey, overrides map[string]any) string {
+	payload, err := json.Marshal(i.claims(overrides))
+	if err != nil {
+		panic(fmt.Sprintf("issuer: encoding claims: %v", err))
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		panic(fmt.Sprintf("issuer: %s signer: %v", alg, err))
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		panic(fmt.Sprintf("issuer: signing: %v", err))
+	}
+	tok, err := jws.CompactSerialize()
+	if err != nil {
+		panic(fmt.Sprintf("issuer: serializing: %v", err))
+	}
+	return tok
+}
