@@ -17,12 +17,13 @@ type Config struct {
 	ModelSidecar string // MODEL_SPEC: JSON preprocessing overrides (default <model>.json if present)
 	ORTLibrary   string // ONNXRUNTIME_LIB: path to libonnxruntime.so (default: searched)
 
-	Issuer       string   // OAUTH2_ISSUER, exact "iss" (keep Auth0's trailing slash)
-	Audiences    []string // OAUTH2_AUDIENCE, comma-separated; "aud" must contain one
-	JWKSURI      string   // OAUTH2_JWKS_URI, optional: skips OIDC discovery
-	Scope        string   // OAUTH2_SCOPE, default get::prediction
-	AuthDisabled bool     // AUTH_DISABLED=true turns auth off (local use only)
-	Leeway       time.Duration
+	Issuer       string        // OAUTH2_ISSUER, exact "iss" (keep Auth0's trailing slash)
+	Audiences    []string      // OAUTH2_AUDIENCE, comma-separated; "aud" must contain one
+	JWKSURI      string        // OAUTH2_JWKS_URI, optional: skips OIDC discovery
+	Scope        string        // OAUTH2_SCOPE, default get::prediction
+	AuthDisabled bool          // AUTH_DISABLED=true turns auth off (local use only)
+	Leeway       time.Duration // OAUTH2_LEEWAY, default 30s: clock skew allowed on exp/nbf
+	JWKSRefresh  time.Duration // OAUTH2_JWKS_MIN_REFRESH, default 30s: least time between JWKS refetches
 
 	MaxUploadBytes int64 // MAX_UPLOAD_BYTES, default 10 MiB
 	MaxPixels      int   // MAX_IMAGE_PIXELS, default 50,000,000
@@ -61,6 +62,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.Leeway, err = time.ParseDuration(env("OAUTH2_LEEWAY", "30s"))
 	errs = append(errs, wrap("OAUTH2_LEEWAY", err))
+	c.JWKSRefresh, err = time.ParseDuration(env("OAUTH2_JWKS_MIN_REFRESH", "30s"))
+	errs = append(errs, wrap("OAUTH2_JWKS_MIN_REFRESH", err))
 	var mb int
 	mb, err = atoi(env("MAX_UPLOAD_BYTES", strconv.Itoa(10<<20)))
 	c.MaxUploadBytes = int64(mb)

@@ -60,7 +60,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		log.Warn("AUTHENTICATION IS DISABLED (AUTH_DISABLED=true): /upload accepts requests without a token. Never do this in production.")
 		authn = api.AllowAll{}
 	} else {
-		v, err := auth.NewVerifier(auth.Config{Issuer: cfg.Issuer, Audiences: cfg.Audiences, JWKSURI: cfg.JWKSURI, Leeway: cfg.Leeway})
+		v, err := auth.NewVerifier(auth.Config{Issuer: cfg.Issuer, Audiences: cfg.Audiences, JWKSURI: cfg.JWKSURI, Leeway: cfg.Leeway, MinRefresh: cfg.JWKSRefresh})
 		if err != nil {
 			return err
 		}

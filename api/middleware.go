@@ -77,7 +77,10 @@ func bearerToken(h string) (string, error) {
 // RequireScope guards a route: 401 for a missing or bad token, 403 for a good
 // token without the scope, 503 if the issuer's keys are unreachable. Headers
 // follow RFC 6750; token contents are never logged.
-func RequireScope(a Authenticator, scope string) gin.HandlerFunc {
+func RequireScope(a Authenticator, scope string, log *slog.Logger) gin.HandlerFunc {
+	if log == nil {
+		log = slog.Default()
+	}
 	return func(c *gin.Context) {
 		p, err := a.Authenticate(c.Request, scope)
 		switch {
@@ -88,7 +91,7 @@ func RequireScope(a Authenticator, scope string) gin.HandlerFunc {
 			c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer realm="catsdogs", error="insufficient_scope", scope=%q`, scope))
 			abort(c, http.StatusForbidden, codeInsufficientScope, fmt.Sprintf("token is valid but lacks the scope %q", scope))
 		case errors.Is(err, auth.ErrUnavailable):
-			slog.Error("token verification unavailable", "err", err)
+			log.Error("token verification unavailable", "err", err)
 			c.Header("Retry-After", "5")
 			abort(c, http.StatusServiceUnavailable, codeAuthUnavailable, "cannot reach the identity provider to verify tokens; try again shortly")
 		default:

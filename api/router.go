@@ -54,9 +54,11 @@ func NewRouter(d Deps) *gin.Engine {
 
 	h := &handlers{d: d}
 	r.GET("/health", h.health)
+	r.HEAD("/health", h.health) // load balancers and uptime probes often use HEAD
 	r.GET("/ready", h.ready)
+	r.HEAD("/ready", h.ready)
 	r.GET("/model", h.modelInfo)
-	r.POST("/upload", RequireScope(d.Auth, d.Scope), h.upload)
+	r.POST("/upload", RequireScope(d.Auth, d.Scope, d.Logger), h.upload)
 
 	// Swagger UI. /docs and /docs/ both land on the UI's index page.
 	toIndex := func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/docs/index.html") }

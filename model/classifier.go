@@ -314,7 +314,7 @@ func (c *Classifier) Close() {
 // scores that are already a distribution are passed through.
 func toProbabilities(scores []float32, kind string) []float32 {
 	p := make([]float32, len(scores))
-	if kind == OutputProbabilities || (kind == "auto" && isDistribution(scores)) {
+	if kind == OutputProbabilities || (kind == OutputAuto && isDistribution(scores)) {
 		copy(p, scores)
 		return p
 	}

@@ -39,7 +39,9 @@ static int cd_decode(const unsigned char *data, unsigned long size, int min_w, i
                      unsigned char **out, int *ow, int *oh, char *err_msg) {
 	struct jpeg_decompress_struct cinfo;
 	struct cd_err jerr;
+	// volatile: both must survive the longjmp so the error path frees them.
 	unsigned char *volatile buf = NULL;
+	unsigned char *volatile row = NULL;
 	memset(&jerr, 0, sizeof(jerr));
 	cinfo.err = jpeg_std_error(&jerr.mgr);
 	jerr.mgr.error_exit = cd_error_exit;
@@ -48,6 +50,7 @@ static int cd_decode(const unsigned char *data, unsigned long size, int min_w, i
 		strncpy(err_msg, jerr.msg, JMSG_LENGTH_MAX - 1);
 		jpeg_destroy_decompress(&cinfo);
 		free(buf);
+		free(row);
 		return 1;
 	}
 	jpeg_create_decompress(&cinfo);
@@ -64,11 +67,17 @@ static int cd_decode(const unsigned char *data, unsigned long size, int min_w, i
 	jpeg_start_decompress(&cinfo);
 	int w = cinfo.output_width, h = cinfo.output_height, n = cinfo.output_components;
 	buf = malloc((size_t)w * h * 3);
-	if (!buf) { strcpy(err_msg, "out of memory"); jpeg_destroy_decompress(&cinfo); return 1; }
-	unsigned char *row = n == 3 ? NULL : malloc((size_t)w * n);
+	if (n != 3) row = malloc((size_t)w * n);
+	if (!buf || (n != 3 && !row)) {
+		strcpy(err_msg, "out of memory");
+		jpeg_destroy_decompress(&cinfo);
+		free(buf);
+		free(row);
+		return 1;
+	}
 	while (cinfo.output_scanline < cinfo.output_height) {
 		unsigned char *dst = buf + (size_t)cinfo.output_scanline * w * 3;
-		JSAMPROW rp = n == 3 ? dst : row;
+		JSAMPROW rp = n == 3 ? dst : (JSAMPROW)row;
 		jpeg_read_scanlines(&cinfo, &rp, 1);
 		if (n == 4) {
 			// Adobe CMYK JPEGs store inverted values; R = C*K/255 on inverted data.
@@ -82,6 +91,7 @@ static int cd_decode(const unsigned char *data, unsigned long size, int min_w, i
 		if (jerr.truncated) break;
 	}
 	free(row);
+	row = NULL;
 	if (jerr.truncated) {
 		strcpy(err_msg, "premature end of JPEG data");
 		jpeg_destroy_decompress(&cinfo);

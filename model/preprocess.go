@@ -22,7 +22,8 @@ func NewPreprocessor(spec Spec) *Preprocessor {
 	}
 	for c := 0; c < 3; c++ {
 		for v := 0; v < 256; v++ {
-			// Same float32 operations as numpy in preprocess.py: scale, subtract, divide.
+			// float32 like numpy in preprocess.py: it divides by 255 where we
+			// multiply by pixel_scale (1/255); the two differ by at most 1 ulp.
 			x := float32(v) * spec.PixelScale
 			p.lut[c][v] = (x - spec.Mean[c]) / spec.Std[c]
 		}

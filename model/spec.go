@@ -40,12 +40,15 @@ type Spec struct {
 
 // Keys of the metadata_props the training pipeline writes (model/training/train.py).
 const (
-	metaName, metaVersion, metaLabels          = "name", "version", "labels"
-	metaLayout, metaSize, metaResize           = "layout", "input_size", "resize"
-	metaShorter, metaOrder, metaScale          = "resize_shorter", "channel_order", "pixel_scale"
-	metaMean, metaStd, metaOutput              = "mean", "std", "output"
-	ResizeCenterCrop, ResizeStretch            = "shorter_side_center_crop", "stretch"
-	OutputLogits, OutputProbabilities          = "logits", "probabilities"
+	metaName, metaVersion, metaLabels = "name", "version", "labels"
+	metaLayout, metaSize, metaResize  = "layout", "input_size", "resize"
+	metaShorter, metaOrder, metaScale = "resize_shorter", "channel_order", "pixel_scale"
+	metaMean, metaStd, metaOutput     = "mean", "std", "output"
+	ResizeCenterCrop, ResizeStretch   = "shorter_side_center_crop", "stretch"
+	OutputLogits, OutputProbabilities = "logits", "probabilities"
+	// OutputAuto (metadata silent): scores that already form a distribution
+	// are taken as probabilities, anything else gets a softmax.
+	OutputAuto                                 = "auto"
 	LayoutNCHW, LayoutNHWC, OrderRGB, OrderBGR = "NCHW", "NHWC", "RGB", "BGR"
 )
 
@@ -151,7 +154,7 @@ func (s *Spec) validate(classes int) error {
 		return fmt.Errorf("resize must be %q or %q, got %q", ResizeCenterCrop, ResizeStretch, s.Resize)
 	case s.ChannelOrder != OrderRGB && s.ChannelOrder != OrderBGR:
 		return fmt.Errorf("channel_order must be RGB or BGR, got %q", s.ChannelOrder)
-	case s.Output != OutputLogits && s.Output != OutputProbabilities:
+	case s.Output != OutputLogits && s.Output != OutputProbabilities && s.Output != OutputAuto:
 		return fmt.Errorf("output must be logits or probabilities, got %q", s.Output)
 	case len(s.Labels) != classes:
 		return fmt.Errorf("model outputs %d scores but %d labels are configured (%v): set MODEL_LABELS", classes, len(s.Labels), s.Labels)
@@ -235,7 +238,7 @@ func parse3(v string) ([3]float32, error) {
 // defaults, the model's metadata_props, a JSON sidecar, environment overrides.
 func buildSpec(o Options, dims []int64, classes int, log *slog.Logger) (Spec, []string, error) {
 	s := Spec{Resize: ResizeCenterCrop, ChannelOrder: OrderRGB, PixelScale: 1.0 / 255,
-		Std: [3]float32{1, 1, 1}, Output: "auto"}
+		Std: [3]float32{1, 1, 1}, Output: OutputAuto}
 	switch {
 	case dims[1] == 3:
 		s.Layout = LayoutNCHW

@@ -6,8 +6,8 @@ import (
 )
 
 // stringish decodes a claim that providers send either as a string or as an
-// array of strings ("scp", "aud", "permissions"). Scope strings are split on
-// spaces later; array entries are kept as given.
+// array of strings ("scp", "aud", "permissions"). For scopes, every entry is
+// later split on spaces (ParseScopes); "aud" entries are compared whole.
 type stringish []string
 
 func (s *stringish) UnmarshalJSON(b []byte) error {

@@ -47,7 +47,7 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 	kid := jws.Signatures[0].Header.KeyID
 	keys, fresh, err := k.get(ctx, false)
 	if err != nil {
-		return nil, err
+		return nil, reportOutage(ctx, err)
 	}
 	if payload, ok := verifyWith(jws, keys, kid); ok {
 		return payload, nil
@@ -57,7 +57,7 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 		// (rate-limited) and retry.
 		keys, _, err = k.get(ctx, true)
 		if err != nil {
-			return nil, err
+			return nil, reportOutage(ctx, err)
 		}
 		if payload, ok := verifyWith(jws, keys, kid); ok {
 			return payload, nil

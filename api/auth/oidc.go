@@ -35,13 +35,17 @@ type Config struct {
 	Audiences []string // "aud" must contain at least one
 	JWKSURI   string   // optional: skip discovery and read keys here
 	Leeway    time.Duration
-	Client    *http.Client
+	// MinRefresh is the least time between JWKS fetches caused by unknown
+	// key IDs (default 30 s), so forged tokens cannot hammer the IdP.
+	MinRefresh time.Duration
+	Client     *http.Client
 }
 
 // Verifier checks access tokens.
 type Verifier struct {
 	v         *oidc.IDTokenVerifier
 	audiences []string
+	leeway    time.Duration
 }
 
 // Algorithms accepted in token headers; "none" and HMAC never are.
@@ -57,7 +61,10 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	ks := &keySet{client: client, minRefresh: 30 * time.Second}
+	if cfg.MinRefresh <= 0 {
+		cfg.MinRefresh = 30 * time.Second
+	}
+	ks := &keySet{client: client, minRefresh: cfg.MinRefresh}
 	for _, a := range Algorithms {
 		ks.algs = append(ks.algs, jose.SignatureAlgorithm(a))
 	}
@@ -68,16 +75,16 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		d := &discovery{client: client, issuer: cfg.Issuer}
 		ks.jwksURL = d.jwksURL
 	}
-	leeway := cfg.Leeway
 	v := oidc.NewVerifier(cfg.Issuer, ks, &oidc.Config{
 		// go-oidc's audience check takes one client ID; we accept a list and
 		// check "aud" ourselves below.
 		SkipClientIDCheck:    true,
 		SupportedSigningAlgs: Algorithms,
-		// go-oidc has no leeway on "exp" (it allows 5 min on "nbf"): shift its clock.
-		Now: func() time.Time { return time.Now().Add(-leeway) },
+		// go-oidc has no leeway on "exp" and a fixed 5 min on "nbf", and it
+		// accepts tokens without "exp": we check both times ourselves.
+		SkipExpiryCheck: true,
 	})
-	return &Verifier{v: v, audiences: cfg.Audiences}, nil
+	return &Verifier{v: v, audiences: cfg.Audiences, leeway: cfg.Leeway}, nil
 }
 
 // claims we read beyond what go-oidc checks. Scope shapes differ by provider:
@@ -87,6 +94,7 @@ type claims struct {
 	Subject     string    `json:"sub"`
 	Audience    audience  `json:"aud"`
 	Expiry      *float64  `json:"exp"`
+	NotBefore   *float64  `json:"nbf"`
 	Scope       stringish `json:"scope"`
 	Scp         stringish `json:"scp"`
 	Permissions stringish `json:"permissions"`
@@ -94,28 +102,52 @@ type claims struct {
 
 // Verify checks raw (a compact JWS) and returns the caller.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
-	tok, err := v.v.Verify(ctx, raw)
+	// go-oidc flattens KeySet errors into strings, so an IdP outage would
+	// look like a bad signature (401). The key set records outages in this
+	// per-call slot instead, and they become 503s.
+	var outage error
+	tok, err := v.v.Verify(context.WithValue(ctx, outageKey{}, &outage), raw)
+	if outage != nil {
+		return nil, outage
+	}
 	if err != nil {
-		if errors.Is(err, ErrUnavailable) {
-			return nil, err
-		}
-		var exp *oidc.TokenExpiredError
-		if errors.As(err, &exp) {
-			return nil, fmt.Errorf("%w: token expired at %s", ErrInvalidToken, exp.Expiry.UTC().Format(time.RFC3339))
-		}
 		return nil, fmt.Errorf("%w: %s", ErrInvalidToken, strings.TrimPrefix(err.Error(), "oidc: "))
 	}
 	var c claims
 	if err := tok.Claims(&c); err != nil {
 		return nil, fmt.Errorf("%w: unreadable claims: %v", ErrInvalidToken, err)
 	}
+	now := time.Now()
 	if c.Expiry == nil {
 		return nil, fmt.Errorf("%w: no exp claim", ErrInvalidToken)
+	}
+	if exp := unixTime(*c.Expiry); now.After(exp.Add(v.leeway)) {
+		return nil, fmt.Errorf("%w: token expired at %s", ErrInvalidToken, exp.UTC().Format(time.RFC3339))
+	}
+	if c.NotBefore != nil {
+		if nbf := unixTime(*c.NotBefore); now.Add(v.leeway).Before(nbf) {
+			return nil, fmt.Errorf("%w: token not valid before %s (nbf)", ErrInvalidToken, nbf.UTC().Format(time.RFC3339))
+		}
 	}
 	if !slices.ContainsFunc(v.audiences, func(a string) bool { return slices.Contains(c.Audience, a) }) {
 		return nil, fmt.Errorf("%w: audience %v is not %v", ErrInvalidToken, []string(c.Audience), v.audiences)
 	}
 	return &Principal{Subject: c.Subject, Scopes: ParseScopes(c.Scope, c.Scp, c.Permissions)}, nil
+}
+
+func unixTime(f float64) time.Time {
+	sec := int64(f)
+	return time.Unix(sec, int64((f-float64(sec))*1e9))
+}
+
+// outageKey marks the context slot where keySet reports ErrUnavailable.
+type outageKey struct{}
+
+func reportOutage(ctx context.Context, err error) error {
+	if slot, ok := ctx.Value(outageKey{}).(*error); ok && errors.Is(err, ErrUnavailable) {
+		*slot = err
+	}
+	return err
 }
 
 // ParseScopes merges every scope claim shape into one de-duplicated list.
