@@ -108,7 +108,9 @@ func benchLoadOnce(path, lib string) (*Classifier, error) {
 	if benchLoaded != nil {
 		return benchLoaded, nil
 	}
-	c, err := Load(Options{Path: path, Library: lib, Workers: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	// One worker with one ORT thread: ns/op is then CPU time per image, which
+	// is what the capacity floor (cores ÷ CPU time per image) needs.
+	c, err := Load(Options{Path: path, Library: lib, Workers: 1, IntraOpThreads: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return nil, err
 	}

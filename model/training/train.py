@@ -187,6 +187,17 @@ def cpu_has_bf16():
         return False
 
 
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return f"{line.split(':', 1)[1].strip()} ({len(os.sched_getaffinity(0))} cores)"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def git_rev():
     try:
         return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True,
@@ -245,7 +256,7 @@ def main():
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)
 
-    hw = platform.processor() or platform.machine()
+    hw = cpu_name()
     if device.type == "cuda":
         hw = torch.cuda.get_device_name(0)
     log(f"torch {torch.__version__} device={device} threads={torch.get_num_threads()} cpu={hw}")
@@ -378,6 +389,7 @@ def main():
         test_per_class=[float(cm[i, i] / max(cm[i].sum(), 1)) for i in range(3)],
         test_confusion=cm.tolist(), test_n=len(te_items), train_n=len(xtr), val_n=len(xva),
         train_minutes=train_seconds / 60, hardware=hw, threads=torch.get_num_threads(), device=str(device),
+        precision="float32" if amp is contextlib.nullcontext else "bfloat16 autocast",
         torch=torch.__version__, args=vars(a), history=history,
     )
     with open(os.path.join(a.out, "metrics.json"), "w") as f:
