@@ -82,7 +82,7 @@ train-deps:
 
 # A tiny, fast run of the real pipeline: 8 images per class and split, 1 epoch.
 smoke-train: train-deps
-	@rm -rf $(SMOKE)
+	@rm -rf $(SMOKE) && mkdir -p $(dir $(SMOKE))
 	$(PYTHON) model/training/train.py --data $(DATA) --out $(SMOKE) --export $(SMOKE)/export \
 	  --limit 8 --epochs 1 --batch 8 --eval-sizes 96,128 --parity-per-class 2 > $(SMOKE).log 2>&1 || { cat $(SMOKE).log; exit 1; }
 	@tail -n 3 $(SMOKE).log
