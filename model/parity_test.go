@@ -70,6 +70,14 @@ func TestParityWithTraining(t *testing.T) {
 			if atol == 0 || atol > 1e-3 {
 				atol = 1e-3
 			}
+			if !fastJPEG {
+				// Go's image/jpeg has its own IDCT and chroma upsampling, so
+				// pixels differ from libjpeg's (Pillow's) by a few levels and
+				// scores by up to ~1 %. The served build uses libjpeg-turbo and
+				// is held to the tight tolerance; this fallback must stay close
+				// and never change the predicted label.
+				atol = 0.025
+			}
 			for _, im := range pf.Images {
 				data, err := os.ReadFile(filepath.Join(parityDataRoot, pf.Dataset, im.File))
 				if err != nil {
@@ -78,6 +86,9 @@ func TestParityWithTraining(t *testing.T) {
 				res, err := c.Classify(t.Context(), data)
 				if err != nil {
 					t.Fatalf("%s: %v", im.File, err)
+				}
+				if want := argmax64(im.Probabilities); res.Index != want {
+					t.Errorf("%s: predicted index %d, training says %d", im.File, res.Index, want)
 				}
 				for i, want := range im.Probabilities {
 					if d := math.Abs(float64(res.Probabilities[i]) - want); d > atol {
@@ -184,4 +195,14 @@ func parityORTLib(t testing.TB) string {
 		t.Fatal("ONNX Runtime library not found: run `make ort` (or set ONNXRUNTIME_LIB)")
 	}
 	return m[0]
+}
+
+func argmax64(v []float64) int {
+	best := 0
+	for i := range v {
+		if v[i] > v[best] {
+			best = i
+		}
+	}
+	return best
 }
