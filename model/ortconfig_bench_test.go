@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 
@@ -20,14 +19,8 @@ import (
 //
 //     go test ./model -run '^$' -bench ORTConfig -benchtime 50x
 func BenchmarkORTConfig(b *testing.B) {
-	path := os.Getenv("CATSDOGS_TEST_MODEL")
-	if path == "" {
-		path = "../resources/catsdogs-resnet.onnx"
-	}
-	if _, err := os.Stat(path); err != nil {
-		b.Skip("no model:", err)
-	}
-	if _, err := InitRuntime(parityORTLib(b)); err != nil {
+	path := unitRequireModel(b)
+	if _, err := InitRuntime(unitORTLib(b)); err != nil {
 		b.Fatal(err)
 	}
 	ins, outs, err := ort.GetInputOutputInfo(path)

@@ -184,17 +184,15 @@ func TestServedAccuracy(t *testing.T) {
 	}
 }
 
-// testLibrary finds the ONNX Runtime library fetched by `make ort`.
+// parityORTLib is unitORTLib that fails instead of skipping: parity is what
+// CI must never silently lose.
 func parityORTLib(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("ONNXRUNTIME_LIB"); p != "" {
-		return p
-	}
-	m, _ := filepath.Glob("../third_party/onnxruntime-*/libonnxruntime.so")
-	if len(m) == 0 {
+	p := findORTLib()
+	if p == "" {
 		t.Fatal("ONNX Runtime library not found: run `make ort` (or set ONNXRUNTIME_LIB)")
 	}
-	return m[0]
+	return p
 }
 
 func argmax64(v []float64) int {

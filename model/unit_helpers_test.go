@@ -18,7 +18,7 @@ import (
 // Shared helpers for the model package's unit tests and benchmarks.
 
 // unitPetsRoot is the read-only dataset beside the repository (from model/).
-const unitPetsRoot = "../../shared/datasets/pets"
+const unitPetsRoot = parityDataRoot + "/datasets/pets"
 
 // unitModelPath returns the ONNX model the classifier tests run against:
 // CATSDOGS_TEST_MODEL, else the committed default model, else "" (skip).
@@ -45,17 +45,26 @@ func unitRequireModel(tb testing.TB) string {
 	return p
 }
 
-// unitORTLib finds libonnxruntime.so from the package directory.
-func unitORTLib(tb testing.TB) string {
-	tb.Helper()
+// findORTLib returns ONNXRUNTIME_LIB, else the library `make ort` fetched
+// (seen from the package directory), else "".
+func findORTLib() string {
 	if p := os.Getenv("ONNXRUNTIME_LIB"); p != "" {
 		return p
 	}
-	m, _ := filepath.Glob("../third_party/onnxruntime-*/libonnxruntime.so")
-	if len(m) == 0 {
+	if m, _ := filepath.Glob("../third_party/onnxruntime-*/libonnxruntime.so"); len(m) > 0 {
+		return m[0]
+	}
+	return ""
+}
+
+// unitORTLib skips the test when no ONNX Runtime library is available.
+func unitORTLib(tb testing.TB) string {
+	tb.Helper()
+	p := findORTLib()
+	if p == "" {
 		tb.Skip("ONNX Runtime library not found: run `make ort` or set ONNXRUNTIME_LIB")
 	}
-	return m[0]
+	return p
 }
 
 // unitPhotos returns up to n real photos per class from the pets test split,
