@@ -9,20 +9,21 @@ import (
 	"sort"
 	"strconv"
 	"testing"
+
+	"catsdogs/tests/pets"
 )
 
 // These tests hold the Go serving path to the Python training pipeline: the
 // scores recorded by model/training/train.py in parity.json must come out of
 // Load + Classify (the production path: libjpeg-turbo decode, Pillow-exact
 // resize, metadata-driven normalisation, ONNX Runtime) for the same files.
-
-const parityDataRoot = "../../shared" // from model/: the ../shared folder beside the repo
+// Files are read from the full dataset when it is present, else from the
+// committed fixtures (byte-identical copies of some of them): see tests/pets.
 
 type parityFile struct {
-	Model   string  `json:"model"`
-	Dataset string  `json:"dataset"`
-	Atol    float64 `json:"atol"`
-	Images  []struct {
+	Model  string  `json:"model"`
+	Atol   float64 `json:"atol"`
+	Images []struct {
 		File          string    `json:"file"`
 		Label         string    `json:"label"`
 		Probabilities []float64 `json:"probabilities"`
@@ -78,10 +79,19 @@ func TestParityWithTraining(t *testing.T) {
 				// and never change the predicted label.
 				atol = 0.025
 			}
+			var missing []string
 			for _, im := range pf.Images {
-				data, err := os.ReadFile(filepath.Join(parityDataRoot, pf.Dataset, im.File))
+				path, ok, err := pets.Find(repoRoot, im.File)
 				if err != nil {
-					t.Fatalf("%s: %v (the dataset must sit at ../shared beside the repo)", im.File, err)
+					t.Fatalf("%s: %v", im.File, err)
+				}
+				if !ok {
+					missing = append(missing, im.File)
+					continue
+				}
+				data, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
 				}
 				res, err := c.Classify(t.Context(), data)
 				if err != nil {
@@ -97,6 +107,12 @@ func TestParityWithTraining(t *testing.T) {
 					}
 				}
 			}
+			if len(missing) == len(pf.Images) {
+				t.Fatalf("none of the %d parity images is in the fixtures (%s) and the dataset is absent", len(missing), pets.Fixtures(repoRoot))
+			}
+			if len(missing) > 0 {
+				t.Logf("%d of %d parity images need the dataset, not checked: %v", len(missing), len(pf.Images), missing)
+			}
 		})
 	}
 }
@@ -107,7 +123,8 @@ func TestServedAccuracy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	c, pf := loadParity(t, "../resources")
+	root := filepath.Join(pets.Dataset(t, repoRoot, "served accuracy over the dataset's test split"), "test")
+	c, _ := loadParity(t, "../resources")
 	var metrics struct {
 		TestMacro float64 `json:"test_macro"`
 	}
@@ -116,7 +133,6 @@ func TestServedAccuracy(t *testing.T) {
 	} else if err := json.Unmarshal(b, &metrics); err != nil {
 		t.Fatal(err)
 	}
-	root := filepath.Join(parityDataRoot, pf.Dataset, "test")
 	classes := []string{"cat", "dog", "other"}
 	perClass := make([]float64, len(classes))
 	type job struct {

@@ -8,17 +8,18 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"testing"
+
+	"catsdogs/tests/pets"
 
 	"golang.org/x/image/draw"
 )
 
 // Shared helpers for the model package's unit tests and benchmarks.
 
-// unitPetsRoot is the read-only dataset beside the repository (from model/).
-const unitPetsRoot = parityDataRoot + "/datasets/pets"
+// repoRoot is the repository root seen from model/, where tests run.
+const repoRoot = ".."
 
 // unitModelPath returns the ONNX model the classifier tests run against:
 // CATSDOGS_TEST_MODEL, else the committed default model, else "" (skip).
@@ -67,21 +68,17 @@ func unitORTLib(tb testing.TB) string {
 	return p
 }
 
-// unitPhotos returns up to n real photos per class from the pets test split,
-// sorted by name so runs are repeatable; skips when the dataset is missing.
+// unitPhotos returns up to n real photos per class from the committed
+// fixtures (tests/testdata/images/test), sorted by name so runs repeat.
 func unitPhotos(tb testing.TB, perClass int) []string {
 	tb.Helper()
 	var out []string
 	for _, cl := range []string{"cat", "dog", "other"} {
-		m, _ := filepath.Glob(filepath.Join(unitPetsRoot, "test", cl, "*.jpg"))
-		sort.Strings(m)
-		if len(m) > perClass {
-			m = m[:perClass]
+		m := pets.Photos(repoRoot, cl)
+		if len(m) < perClass {
+			tb.Fatalf("want %d fixture photos of %s under %s, found %d", perClass, cl, pets.Fixtures(repoRoot), len(m))
 		}
-		out = append(out, m...)
-	}
-	if len(out) == 0 {
-		tb.Skipf("no photos under %s/test (the dataset sits in ../shared beside the repo)", unitPetsRoot)
+		out = append(out, m[:perClass]...)
 	}
 	return out
 }
