@@ -3,13 +3,14 @@
 
 FROM golang:1.26-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libjpeg62-turbo-dev curl ca-certificates \
+ && apt-get install -y --no-install-recommends libjpeg62-turbo-dev npm ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-# Fetches the pinned, sha256-checked ONNX Runtime library (npm registry tarball).
+# Fetches the pinned, sha256-checked ONNX Runtime library with `npm pack`
+# (npm's configured registry; the package's install scripts never run).
 RUN make ort \
  && CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/catsdogs . \
  && cp third_party/onnxruntime-*/libonnxruntime.so /out/libonnxruntime.so
