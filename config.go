@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"catsdogs/model"
 )
 
 // Config is every setting the service reads, all from the environment.
@@ -27,6 +29,8 @@ type Config struct {
 
 	MaxUploadBytes int64 // MAX_UPLOAD_BYTES, default 10 MiB
 	MaxPixels      int   // MAX_IMAGE_PIXELS, default 50,000,000
+	MaxSide        int   // MAX_IMAGE_SIDE, default 16384: longest width or height
+	MaxAspect      int   // MAX_IMAGE_ASPECT, default 32: long side ÷ short side
 	Workers        int   // INFERENCE_WORKERS, default = CPU quota
 	IntraThreads   int   // ORT_INTRA_OP_THREADS, default = CPU quota / workers
 	QueueSize      int   // INFERENCE_QUEUE, default 4 × workers
@@ -70,6 +74,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	errs = append(errs, wrap("MAX_UPLOAD_BYTES", err))
 	c.MaxPixels, err = atoi(env("MAX_IMAGE_PIXELS", "50000000"))
 	errs = append(errs, wrap("MAX_IMAGE_PIXELS", err))
+	c.MaxSide, err = atoi(env("MAX_IMAGE_SIDE", strconv.Itoa(model.DefaultMaxSide)))
+	errs = append(errs, wrap("MAX_IMAGE_SIDE", err))
+	c.MaxAspect, err = atoi(env("MAX_IMAGE_ASPECT", strconv.Itoa(model.DefaultMaxAspect)))
+	errs = append(errs, wrap("MAX_IMAGE_ASPECT", err))
 	c.Workers, err = atoi(env("INFERENCE_WORKERS", "0"))
 	errs = append(errs, wrap("INFERENCE_WORKERS", err))
 	c.IntraThreads, err = atoi(env("ORT_INTRA_OP_THREADS", "0"))

@@ -71,7 +71,8 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	clf, err := model.Load(model.Options{
 		Path: cfg.ModelPath, Library: cfg.ORTLibrary, SidecarPath: cfg.ModelSidecar,
 		Overrides: model.EnvOverrides(getenv), Workers: cfg.Workers, IntraOpThreads: cfg.IntraThreads,
-		QueueSize: cfg.QueueSize, MaxPixels: cfg.MaxPixels, Logger: log,
+		QueueSize: cfg.QueueSize, MaxPixels: cfg.MaxPixels, MaxSide: cfg.MaxSide, MaxAspect: cfg.MaxAspect,
+		Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("loading model: %w", err)

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +29,8 @@ type Options struct {
 	IntraOpThreads int
 	QueueSize      int // requests allowed to wait for a worker (default 4*Workers)
 	MaxPixels      int // refuse images above this (default 50 MP)
+	MaxSide        int // refuse images with a side above this (default DefaultMaxSide)
+	MaxAspect      int // refuse images longer than this many times their width (default DefaultMaxAspect)
 	CPUs           int // CPU quota (default runtime.GOMAXPROCS, which follows cgroup limits)
 	Logger         *slog.Logger
 }
@@ -183,6 +186,7 @@ func Load(o Options) (*Classifier, error) {
 		outputRaw: spec.Output,
 	}
 	c.decode = c.pre.DecodeOptions(maxPixels)
+	c.decode.MaxSide, c.decode.MaxAspect = cmp.Or(o.MaxSide, DefaultMaxSide), cmp.Or(o.MaxAspect, DefaultMaxAspect)
 	for i := 0; i < workers; i++ {
 		s, err := c.newSlot(want)
 		if err != nil {

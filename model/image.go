@@ -28,10 +28,22 @@ var (
 	ErrImageTooLarge     = errors.New("image has too many pixels")
 )
 
+// Default shape bounds: 16384 is the largest side WebP allows and above any
+// camera; 32:1 admits any real panorama.
+const (
+	DefaultMaxSide   = 16384
+	DefaultMaxAspect = 32
+)
+
 // DecodeOptions bound and steer decoding.
 type DecodeOptions struct {
 	// MaxPixels refuses images above this many pixels before decoding them.
 	MaxPixels int
+	// MaxSide refuses images whose width or height is above this, and
+	// MaxAspect those whose long side is more than MaxAspect times the short
+	// one. Area alone lets through 1 x 10,000,000 strips whose scaled long side
+	// is enormous. Zero means unlimited.
+	MaxSide, MaxAspect int
 	// MinW, MinH: the smallest decoded size that still covers the model input
 	// (after orientation). The JPEG fast path decodes at the smallest DCT scale
 	// that is at least this large; zero means full size.
@@ -52,8 +64,8 @@ func Decode(data []byte, opt DecodeOptions) (*RGB, string, error) {
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, format, fmt.Errorf("%w: empty image", ErrCorruptImage)
 	}
-	if opt.MaxPixels > 0 && cfg.Width*cfg.Height > opt.MaxPixels {
-		return nil, format, fmt.Errorf("%w: %dx%d is over the limit of %d pixels", ErrImageTooLarge, cfg.Width, cfg.Height, opt.MaxPixels)
+	if err := opt.checkShape(cfg.Width, cfg.Height); err != nil {
+		return nil, format, err
 	}
 	orient := 1
 	if format == "jpeg" {
@@ -75,6 +87,21 @@ func Decode(data []byte, opt DecodeOptions) (*RGB, string, error) {
 		return nil, format, fmt.Errorf("%w: %v", ErrCorruptImage, err)
 	}
 	return orient8(toRGB(img), orient), format, nil
+}
+
+// checkShape applies the area, side and aspect-ratio bounds to a header's
+// dimensions, before anything is allocated for the pixels.
+func (o DecodeOptions) checkShape(w, h int) error {
+	long, short := max(w, h), min(w, h)
+	switch {
+	case o.MaxPixels > 0 && w*h > o.MaxPixels:
+		return fmt.Errorf("%w: %dx%d is over the limit of %d pixels", ErrImageTooLarge, w, h, o.MaxPixels)
+	case o.MaxSide > 0 && long > o.MaxSide:
+		return fmt.Errorf("%w: %dx%d has a side over the limit of %d pixels", ErrImageTooLarge, w, h, o.MaxSide)
+	case o.MaxAspect > 0 && long > o.MaxAspect*short:
+		return fmt.Errorf("%w: %dx%d is more than %d times longer than wide", ErrImageTooLarge, w, h, o.MaxAspect)
+	}
+	return nil
 }
 
 // DecodeStd is the pure-Go decoder for every format, kept callable so tests can

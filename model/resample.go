@@ -11,8 +11,8 @@ import "math"
 
 const precisionBits = 32 - 8 - 2
 
-// coeffs holds, for each output index, the first input index, the number of
-// input taps and the fixed-point weights (ksize per output index).
+// coeffs holds, for each output index of a window, the first input index, the
+// number of input taps and the fixed-point weights (ksize per output index).
 type coeffs struct {
 	bounds []int // 2 per output: first input index, tap count
 	k      []int32
@@ -30,8 +30,11 @@ func bilinearFilter(x float64) float64 {
 }
 
 // precomputeCoeffs mirrors Pillow's precompute_coeffs + normalize_coeffs_8bpc
-// for resizing inSize samples to outSize samples over the full input range.
-func precomputeCoeffs(inSize, outSize int) coeffs {
+// for resizing inSize samples to outSize samples, but only for the n output
+// indexes from lo: each output's weights depend on its own index alone, and
+// sizing the tables for the whole scaled side let a 1 x 10,000,000 upload ask
+// for 20 GB. Entry i of the result describes output lo+i.
+func precomputeCoeffs(inSize, outSize, lo, n int) coeffs {
 	scale := float64(inSize) / float64(outSize)
 	filterscale := scale
 	if filterscale < 1 {
@@ -39,11 +42,11 @@ func precomputeCoeffs(inSize, outSize int) coeffs {
 	}
 	support := float64(1.0 * filterscale)
 	ksize := int(math.Ceil(support))*2 + 1
-	c := coeffs{bounds: make([]int, outSize*2), k: make([]int32, outSize*ksize), ksize: ksize}
+	c := coeffs{bounds: make([]int, n*2), k: make([]int32, n*ksize), ksize: ksize}
 	pre := make([]float64, ksize)
 	ss := 1.0 / filterscale
-	for xx := 0; xx < outSize; xx++ {
-		center := float64(float64(xx)+0.5) * scale
+	for i := 0; i < n; i++ {
+		center := float64(float64(lo+i)+0.5) * scale
 		xmin := int(float64(center - support + 0.5))
 		if xmin < 0 {
 			xmin = 0
@@ -67,13 +70,13 @@ func precomputeCoeffs(inSize, outSize int) coeffs {
 			// Round half away from zero, as Pillow's (int)(±0.5 + w * 2^22).
 			f := float64(w * (1 << precisionBits))
 			if w < 0 {
-				c.k[xx*ksize+x] = int32(-0.5 + f)
+				c.k[i*ksize+x] = int32(-0.5 + f)
 			} else {
-				c.k[xx*ksize+x] = int32(0.5 + f)
+				c.k[i*ksize+x] = int32(0.5 + f)
 			}
 		}
-		c.bounds[2*xx] = xmin
-		c.bounds[2*xx+1] = xmax
+		c.bounds[2*i] = xmin
+		c.bounds[2*i+1] = xmax
 	}
 	return c
 }
@@ -105,17 +108,16 @@ func resizeCrop(dst []uint8, src *RGB, nw, nh, left, top, cw, ch int, tmp []uint
 	needV := nh != src.H
 	var hc, vc coeffs
 	if needH {
-		hc = precomputeCoeffs(src.W, nw)
+		hc = precomputeCoeffs(src.W, nw, left, cw)
 	}
 	if needV {
-		vc = precomputeCoeffs(src.H, nh)
+		vc = precomputeCoeffs(src.H, nh, top, ch)
 	}
 	// Source rows the vertical pass will read for the cropped output rows.
 	rowLo, rowHi := top, top+ch
 	if needV {
-		rowLo = vc.bounds[2*top]
-		last := top + ch - 1
-		rowHi = vc.bounds[2*last] + vc.bounds[2*last+1]
+		rowLo = vc.bounds[0]
+		rowHi = vc.bounds[2*(ch-1)] + vc.bounds[2*(ch-1)+1]
 	}
 	// Horizontal pass: rows [rowLo, rowHi), output columns [left, left+cw).
 	rows := rowHi - rowLo
@@ -130,8 +132,8 @@ func resizeCrop(dst []uint8, src *RGB, nw, nh, left, top, cw, ch int, tmp []uint
 			in := src.Pix[(rowLo+y)*src.W*3 : (rowLo+y+1)*src.W*3]
 			out := mid[y*midStride : (y+1)*midStride]
 			for xx := 0; xx < cw; xx++ {
-				xmin, n := hc.bounds[2*(left+xx)], hc.bounds[2*(left+xx)+1]
-				k := hc.k[(left+xx)*hc.ksize : (left+xx)*hc.ksize+n]
+				xmin, n := hc.bounds[2*xx], hc.bounds[2*xx+1]
+				k := hc.k[xx*hc.ksize : xx*hc.ksize+n]
 				p := in[xmin*3 : (xmin+n)*3]
 				r, g, b := int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1))
 				for i, w := range k {
@@ -160,8 +162,8 @@ func resizeCrop(dst []uint8, src *RGB, nw, nh, left, top, cw, ch int, tmp []uint
 	// with a row of accumulators so every read is sequential.
 	acc := make([]int32, midStride)
 	for yy := 0; yy < ch; yy++ {
-		ymin, n := vc.bounds[2*(top+yy)]-rowLo, vc.bounds[2*(top+yy)+1]
-		k := vc.k[(top+yy)*vc.ksize : (top+yy)*vc.ksize+n]
+		ymin, n := vc.bounds[2*yy]-rowLo, vc.bounds[2*yy+1]
+		k := vc.k[yy*vc.ksize : yy*vc.ksize+n]
 		for x := range acc {
 			acc[x] = 1 << (precisionBits - 1)
 		}

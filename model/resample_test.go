@@ -125,7 +125,7 @@ func TestResizeHandComputedTiny(t *testing.T) {
 	}
 
 	// The coefficients themselves: 22-bit fixed point, summing to 1.
-	c := precomputeCoeffs(4, 2)
+	c := precomputeCoeffs(4, 2, 0, 2)
 	if c.ksize != 5 || c.bounds[0] != 0 || c.bounds[1] != 3 || c.bounds[2] != 1 || c.bounds[3] != 3 {
 		t.Fatalf("coeffs bounds %v ksize %d, want [0 3 1 3] and 5", c.bounds, c.ksize)
 	}
