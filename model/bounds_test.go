@@ -1,9 +1,11 @@
 package model
 
 import (
+	"context"
 	"errors"
 	"runtime"
 	"testing"
+	"time"
 
 	"catsdogs/tests/bombs"
 )
@@ -77,6 +79,41 @@ func TestPreprocessAllocatesOnlyForTheCropWindow(t *testing.T) {
 		want := fillTensor(unitTorchSpec(128), unitSolid(128, 128, [3]uint8{9, 99, 199}))
 		if m, _ := tensorDiff(out, want); m != 0 {
 			t.Errorf("%dx%d: tensor differs from a constant image's", src.W, src.H)
+		}
+	}
+}
+
+// Uploads whose header is garbage or over a bound are answered before the
+// request queues for a worker: with every worker busy and the queue full they
+// still get their 4xx at once, never ErrBusy or a wait.
+func TestClassifyChecksHeaderBeforeQueueing(t *testing.T) {
+	c := unitLoad(t, Options{Workers: 1, QueueSize: 1})
+	if err := c.Limiter().Acquire(context.Background()); err != nil { // the only worker
+		t.Fatal(err)
+	}
+	defer c.Limiter().Release()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	photo := unitReadFile(t, unitPhotos(t, 1)[0])
+	go func() { _, _ = c.Classify(ctx, photo) }() // fills the queue
+	waitFor(t, "a queued request", func() bool { return c.Limiter().Waiting() == 1 })
+	for _, in := range []struct {
+		name string
+		data []byte
+		want error
+	}{
+		{"text", []byte("not an image at all"), ErrUnsupportedFormat},
+		{"zero-size PNG", pngHeader(0, 10), ErrCorruptImage},
+		{"strip", pngHeader(1, 10_000_000), ErrImageTooLarge},
+		{"10 GP", pngHeader(100_000, 100_000), ErrImageTooLarge},
+	} {
+		t0 := time.Now()
+		_, err := c.Classify(ctx, in.data)
+		if !errors.Is(err, in.want) {
+			t.Errorf("%s: %v, want %v", in.name, err, in.want)
+		}
+		if d := time.Since(t0); d > 100*time.Millisecond {
+			t.Errorf("%s: took %s", in.name, d)
 		}
 	}
 }

@@ -242,6 +242,12 @@ func (c *Classifier) Limiter() *Limiter { return c.limiter }
 // ErrUnsupportedFormat, ErrCorruptImage or ErrImageTooLarge are the client's;
 // ErrBusy means shed load; anything else is ours.
 func (c *Classifier) Classify(ctx context.Context, data []byte) (*Result, error) {
+	// Sniff and bound the header first: it costs microseconds, and refusing
+	// garbage here keeps it from holding a queue slot.
+	hdr, err := Inspect(data, c.decode)
+	if err != nil {
+		return nil, err
+	}
 	t0 := time.Now()
 	if err := c.limiter.Acquire(ctx); err != nil {
 		return nil, err
@@ -249,11 +255,11 @@ func (c *Classifier) Classify(ctx context.Context, data []byte) (*Result, error)
 	defer c.limiter.Release()
 	r := &Result{QueueMS: msSince(t0)}
 	t1 := time.Now()
-	img, format, err := Decode(data, c.decode)
+	img, err := DecodeInspected(ctx, data, hdr, c.decode)
 	if err != nil {
 		return nil, err
 	}
-	r.Format, r.Width, r.Height = format, img.W, img.H
+	r.Format, r.Width, r.Height = hdr.Format, img.W, img.H
 	r.DecodeMS = msSince(t1)
 	return c.run(r, img)
 }

@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -50,43 +51,68 @@ type DecodeOptions struct {
 	MinW, MinH int
 }
 
+// Header is what an image's header says, read without decoding any pixels.
+type Header struct {
+	Format        string
+	Width, Height int // as stored, before EXIF orientation
+	Orientation   int // EXIF 1..8 (JPEG only; 1 otherwise)
+	Model         color.Model
+}
+
+// Inspect sniffs the format from the content and applies opt's bounds to the
+// header's dimensions. It is cheap (no pixel is decoded), so callers run it
+// before queueing for a worker: garbage and oversized uploads never take a slot.
+func Inspect(data []byte, opt DecodeOptions) (Header, error) {
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		if errors.Is(err, image.ErrFormat) {
+			return Header{}, ErrUnsupportedFormat
+		}
+		return Header{Format: format}, fmt.Errorf("%w: %v", ErrCorruptImage, err)
+	}
+	h := Header{Format: format, Width: cfg.Width, Height: cfg.Height, Orientation: 1, Model: cfg.ColorModel}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return h, fmt.Errorf("%w: empty image", ErrCorruptImage)
+	}
+	if err := opt.checkShape(cfg.Width, cfg.Height); err != nil {
+		return h, err
+	}
+	if format == "jpeg" {
+		h.Orientation = jpegOrientation(data)
+	}
+	return h, nil
+}
+
 // Decode turns uploaded bytes into upright RGB: format sniffed from content,
 // dimensions checked before decoding, EXIF orientation applied, alpha
 // composited on white. JPEGs take the libjpeg-turbo path where it is built in.
 func Decode(data []byte, opt DecodeOptions) (*RGB, string, error) {
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	h, err := Inspect(data, opt)
 	if err != nil {
-		if errors.Is(err, image.ErrFormat) {
-			return nil, "", ErrUnsupportedFormat
+		return nil, h.Format, err
+	}
+	img, err := DecodeInspected(context.Background(), data, h, opt)
+	return img, h.Format, err
+}
+
+// DecodeInspected decodes data whose header Inspect has accepted as h.
+func DecodeInspected(ctx context.Context, data []byte, h Header, opt DecodeOptions) (*RGB, error) {
+	if h.Format == "jpeg" && fastJPEG {
+		minW, minH := opt.MinW, opt.MinH
+		if h.Orientation >= 5 { // rotated by 90°: the stored image is transposed
+			minW, minH = minH, minW
 		}
-		return nil, format, fmt.Errorf("%w: %v", ErrCorruptImage, err)
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, format, fmt.Errorf("%w: empty image", ErrCorruptImage)
-	}
-	if err := opt.checkShape(cfg.Width, cfg.Height); err != nil {
-		return nil, format, err
-	}
-	orient := 1
-	if format == "jpeg" {
-		orient = jpegOrientation(data)
-		if fastJPEG {
-			minW, minH := opt.MinW, opt.MinH
-			if orient >= 5 { // rotated by 90°: the stored image is transposed
-				minW, minH = minH, minW
-			}
-			img, err := decodeJPEGTurbo(data, minW, minH)
-			if err != nil {
-				return nil, format, err
-			}
-			return orient8(img, orient), format, nil
+		img, err := decodeJPEGTurbo(data, minW, minH)
+		if err != nil {
+			return nil, err
 		}
+		return orient8(img, h.Orientation), nil
 	}
 	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, format, fmt.Errorf("%w: %v", ErrCorruptImage, err)
+		return nil, fmt.Errorf("%w: %v", ErrCorruptImage, err)
 	}
-	return orient8(toRGB(img), orient), format, nil
+	return orient8(toRGB(img), h.Orientation), nil
 }
 
 // checkShape applies the area, side and aspect-ratio bounds to a header's
