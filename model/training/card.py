@@ -8,10 +8,27 @@ LABELS = ("Cat", "Dog", "Other")
 
 
 def _curve(history, every=5):
-    rows = ["| epoch | train loss | train acc | val macro acc (EMA, cached val) | lr |", "|---:|---:|---:|---:|---:|"]
+    rows = ["| epoch | train size | train loss | train acc | val macro acc (EMA, cached val) | lr |",
+            "|---:|---:|---:|---:|---:|---:|"]
     for h in history:
         if h["epoch"] % every == 0 or h["epoch"] in (1, len(history)):
-            rows.append(f"| {h['epoch']} | {h['loss']:.4f} | {h['train_acc']:.4f} | {h['val_macro']:.4f} | {h['lr']:.4f} |")
+            rows.append(f"| {h['epoch']} | {h.get('size', '')} | {h['loss']:.4f} | {h['train_acc']:.4f} "
+                        f"| {h['val_macro']:.4f} | {h['lr']:.4f} |")
+    return "\n".join(rows)
+
+
+def _stints(stints):
+    rows = ["| stint | epochs | minutes | hardware | device |", "|---:|---|---:|---|---|"]
+    for s in stints:
+        rows.append(f"| {s['stint']} | {s['start_epoch']} → {s['end_epoch']} | {s['minutes']:.0f} "
+                    f"| {s['hardware']} | `{s['device']}` |")
+    return "\n".join(rows)
+
+
+def _sources(groups):
+    rows = ["| source (class) | images | accuracy |", "|---|---:|---:|"]
+    for k, v in sorted(groups.items(), key=lambda kv: kv[1]["accuracy"]):
+        rows.append(f"| {k} | {v['n']} | {v['accuracy']:.4f} |")
     return "\n".join(rows)
 
 
@@ -20,10 +37,11 @@ def write(path, m):
     cm = m["test_confusion"]
     per = m["test_per_class"]
     size = m["size"]
-    cmd = (f"/usr/bin/python3 model/training/train.py --data {a['data']} --out {a['out']} --export {a['export']} \\\n"
-           f"  --epochs {a['epochs']} --batch {a['batch']} --lr {a['lr']} --wd {a['wd']} --smoothing {a['smoothing']}"
-           f" --ema {a['ema']} \\\n  --train-size {a['train_size']} --cache-size {a['cache_size']}"
-           f" --eval-sizes {a['eval_sizes']} --widths {a['widths']} --blocks {a['blocks']} --seed {a['seed']}")
+    cmd = (f"/usr/bin/python3 model/training/train.py --data {a['data']} --export {a['export']} \\\n"
+           f"  --epochs {a['epochs']} --batch {a['batch']} --lr {a['lr']} --schedule {a['schedule']}"
+           f" --cooldown {a['cooldown']} --wd {a['wd']} --smoothing {a['smoothing']} --ema {a['ema']} \\\n"
+           f"  --size-plan {a['size_plan']} --mix {a['mix']} --erase {a['erase']} --cache-size {a['cache_size']} \\\n"
+           f"  --eval-sizes {a['eval_sizes']} --widths {a['widths']} --blocks {a['blocks']} --seed {a['seed']}")
     # The most frequent confusion, read from the matrix rather than assumed.
     worst = max(((cm[i][j], i, j) for i in range(3) for j in range(3) if i != j))
     errors = sum(cm[i][j] for i in range(3) for j in range(3) if i != j)
@@ -97,12 +115,15 @@ sources, licences and the split procedure are in
 ```
 
 - Pipeline: `train/` decoded once into a uint8 cache (centre {a['cache_size']}x{a['cache_size']});
-  per batch, random-resized crops (25-100 % of the area, aspect 3/4-4/3) to
-  {a['train_size']}x{a['train_size']}, horizontal flips, brightness/contrast/saturation
-  jitter (±35 %, ±35 %, ±40 %) and 5 % greyscale, all on tensors.
-- SGD, Nesterov momentum 0.9, batch {a['batch']}, peak learning rate {a['lr']} with 2 warm-up
-  epochs then cosine decay to 0, weight decay {a['wd']} (not on norms/biases),
-  label smoothing {a['smoothing']}, class-balanced loss weights, {a['epochs']} epochs,
+  per batch, random-resized crops (25-100 % of the area, aspect 3/4-4/3), horizontal flips,
+  brightness/contrast/saturation jitter (±35 %, ±35 %, ±40 %), 5 % greyscale and
+  RandomErasing (p={a['erase']}), all on tensors; CutMix or MixUp on a {a['mix']} share of
+  the batches. Progressive resizing: the crop size follows `{a['size_plan']}`
+  (SIZE@FRACTION-OF-RUN), small early, near the served size at the end.
+- SGD, Nesterov momentum 0.9, batch {a['batch']}, peak learning rate {a['lr']} after 2 warm-up
+  epochs; schedule `{a['schedule']}` (`wsd`: constant, then cosine to 0 over the last
+  {a['cooldown']:.0%} of the epochs), weight decay {a['wd']} (not on norms/biases),
+  label smoothing {a['smoothing']}, class-balanced loss weights, {a['epochs']} epochs;
   an exponential moving average of the weights (decay {a['ema']}) is what gets evaluated
   and exported. bfloat16 autocast on CUDA and on CPUs with AVX-512 BF16, float32
   otherwise. Seed {a['seed']}.
@@ -111,11 +132,22 @@ sources, licences and the split procedure are in
   ({val_sizes}) → **{size}px**.
 - Hardware: {m['hardware']}, {m['threads']} threads, device `{m['device']}`, torch {m['torch']},
   {m.get('precision', 'float32')}.
-  Training wall time {m['train_minutes']:.0f} min.
+  Training wall time {m['train_minutes']:.0f} min in {len(m.get('stints', []))} stint(s)
+  (each resumes the last per-epoch checkpoint exactly):
+
+{_stints(m.get('stints', []))}
 
 Learning curve:
 
 {_curve(m['history'])}
+
+## Where it is weak: accuracy per source of `test/`
+
+Images of `test/` grouped by the repository they came from (`manifest.csv`),
+weakest first. Sources with few images say little; the spread says which kinds
+of photo the model has not learnt well.
+
+{_sources(m.get('test_by_source', {}))}
 
 ## Known weaknesses
 

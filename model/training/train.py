@@ -1,20 +1,29 @@
 """Train the default catsdogs classifier from scratch, export it to ONNX, write its
 model card and parity file.
 
-    /usr/bin/python3 model/training/train.py --out build/train/default --export resources
+    /usr/bin/python3 model/training/train.py --export resources
 
-Resumable: every epoch writes <out>/ckpt.pt; rerunning the same command continues.
+Long runs are made of stints. Every epoch writes <out>/ckpt.pt (model, EMA,
+optimiser, every RNG and the stint log), so an interruption loses at most one
+epoch and rerunning the same command continues exactly where it stopped: the
+learning rate, the image size, the data order and the augmentation are pure
+functions of (seed, epoch, step). `--stint-minutes M` ends a stint on purpose
+after the first epoch that passes M minutes. <out> defaults to a folder under
+~/.cache (or $CATSDOGS_TRAIN_DIR) so `make clean` or a fresh checkout keeps it.
+
 Splits: fit on train/, select on val/ (epoch and input resolution), report test/ once.
 """
 
 import argparse
 import contextlib
+import csv
+import datetime
 import json
 import math
 import os
 import platform
+import random
 import subprocess
-import sys
 import time
 from multiprocessing import Pool
 
@@ -22,18 +31,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from net import Net, count_macs  # noqa: E402
-from onnx_meta import add_metadata  # noqa: E402
-import preprocess as pp  # noqa: E402
+import preprocess as pp
+from net import Net, count_macs
+from onnx_meta import add_metadata
 
 CLASSES = ("cat", "dog", "other")
-MEMORY_FORMAT = torch.contiguous_format
 LABELS = ("Cat", "Dog", "Other")
 
 
 def log(*a):
     print(*a, flush=True)
+
+
+def default_out(name, version):
+    root = os.environ.get("CATSDOGS_TRAIN_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "catsdogs", "train")
+    return os.path.join(root, f"{name}-v{version}")
 
 
 def list_split(root, split, limit):
@@ -45,6 +57,15 @@ def list_split(root, split, limit):
             names = names[:limit]
         items += [(os.path.join(split, c, n), ci) for n in names]
     return items
+
+
+def read_sources(root):
+    """file -> source repository, from the dataset's manifest (empty if it has none)."""
+    path = os.path.join(root, "manifest.csv")
+    if not os.path.exists(path):
+        return {}
+    with open(path, newline="") as f:
+        return {r["file"]: r["source_repo"] for r in csv.DictReader(f)}
 
 
 def _cache_one(args):
@@ -68,20 +89,20 @@ def build_cache(root, items, size, path, workers):
     return x, y
 
 
-def augment(xb, out_size, gen):
-    """Batched random-resized-crop, flip and colour jitter on uint8 NCHW tensors."""
+def _uniform(n, lo, hi, gen):
+    return torch.rand(n, generator=gen) * (hi - lo) + lo
+
+
+def augment(xb, out_size, gen, erase_p=0.0):
+    """Batched random-resized-crop, flip, colour jitter and random erasing on uint8 NCHW."""
     n = xb.shape[0]
     x = xb.float().div_(255)
-
-    def U(lo, hi):
-        return torch.rand(n, generator=gen) * (hi - lo) + lo
-
-    area = U(0.25, 1.0)
-    logr = U(math.log(3 / 4), math.log(4 / 3))
+    area = _uniform(n, 0.25, 1.0, gen)
+    logr = _uniform(n, math.log(3 / 4), math.log(4 / 3), gen)
     w = torch.sqrt(area * torch.exp(logr)).clamp(max=1.0)
     h = torch.sqrt(area / torch.exp(logr)).clamp(max=1.0)
-    cx = U(-1, 1) * (1 - w)
-    cy = U(-1, 1) * (1 - h)
+    cx = _uniform(n, -1, 1, gen) * (1 - w)
+    cy = _uniform(n, -1, 1, gen) * (1 - h)
     flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
     theta = torch.zeros(n, 2, 3)
     theta[:, 0, 0] = w * flip
@@ -92,16 +113,56 @@ def augment(xb, out_size, gen):
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
     gray_w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-    b = U(0.65, 1.35).view(n, 1, 1, 1)
-    c = U(0.65, 1.35).view(n, 1, 1, 1)
-    s = U(0.6, 1.4)
+    b = _uniform(n, 0.65, 1.35, gen).view(n, 1, 1, 1)
+    c = _uniform(n, 0.65, 1.35, gen).view(n, 1, 1, 1)
+    s = _uniform(n, 0.6, 1.4, gen)
     s = torch.where(torch.rand(n, generator=gen) < 0.05, 0.0, s).view(n, 1, 1, 1)
     x = x * b
     g = (x * gray_w).sum(1, keepdim=True)
     x = (x - g.mean((2, 3), keepdim=True)) * c + g.mean((2, 3), keepdim=True)
     g = (x * gray_w).sum(1, keepdim=True)
-    x = (g + (x - g) * s).clamp_(0, 1)
-    return normalize(x)
+    x = normalize((g + (x - g) * s).clamp_(0, 1))
+    if erase_p > 0:
+        x = random_erase(x, gen, erase_p)
+    return x
+
+
+def _boxes(n, size, area, logr, gen):
+    """Per-image boolean masks of one random axis-aligned box (area fraction, log aspect)."""
+    bw = (torch.sqrt(area * torch.exp(logr)) * size).clamp(1, size)
+    bh = (torch.sqrt(area / torch.exp(logr)) * size).clamp(1, size)
+    x0 = torch.rand(n, generator=gen) * (size - bw)
+    y0 = torch.rand(n, generator=gen) * (size - bh)
+    r = torch.arange(size).float()
+    inx = (r.view(1, -1) >= x0.view(-1, 1)) & (r.view(1, -1) < (x0 + bw).view(-1, 1))
+    iny = (r.view(1, -1) >= y0.view(-1, 1)) & (r.view(1, -1) < (y0 + bh).view(-1, 1))
+    return (iny.view(n, 1, size, 1) & inx.view(n, 1, 1, size)), (bw.round() * bh.round()) / (size * size)
+
+
+def random_erase(x, gen, p):
+    """RandomErasing: with probability p, one box of 2-25 % of the image becomes noise."""
+    n, _, size, _ = x.shape
+    mask, _ = _boxes(n, size, _uniform(n, 0.02, 0.25, gen), _uniform(n, math.log(0.3), math.log(3.3), gen), gen)
+    mask &= (torch.rand(n, generator=gen) < p).view(n, 1, 1, 1)
+    return torch.where(mask, torch.randn(x.shape, generator=gen), x)
+
+
+def mix(x, y, gen, p):
+    """With probability p per batch, CutMix (half the time) or MixUp: returns x, y_a, y_b, lam."""
+    if p <= 0 or float(torch.rand(1, generator=gen)) >= p:
+        return x, y, y, 1.0
+    n, _, size, _ = x.shape
+    perm = torch.randperm(n, generator=gen)
+    lam = float(np.random.default_rng(int(torch.randint(2**31, (1,), generator=gen))).beta(1.0, 1.0))
+    if float(torch.rand(1, generator=gen)) < 0.5:
+        area = torch.full((1,), 1 - lam)
+        mask, frac = _boxes(1, size, area, torch.zeros(1), gen)
+        x = torch.where(mask, x[perm], x)
+        lam = 1 - float(frac)
+    else:
+        lam = max(lam, 1 - lam)  # keep the first image dominant so train accuracy stays meaningful
+        x = lam * x + (1 - lam) * x[perm]
+    return x, y, y[perm], lam
 
 
 def normalize(x):
@@ -122,6 +183,16 @@ def confusion(pred, y, k=3):
     return cm
 
 
+def by_source(items, pred, sources):
+    """Accuracy per (source repository, class): where the model is strong and weak."""
+    groups = {}
+    for (f, c), p in zip(items, pred):
+        g = groups.setdefault(f"{sources.get(f, 'unknown')} ({CLASSES[c]})", [0, 0])
+        g[0] += int(int(p) == c)
+        g[1] += 1
+    return {k: dict(n=n, correct=ok, accuracy=ok / n) for k, (ok, n) in sorted(groups.items())}
+
+
 @torch.no_grad()
 def eval_cached(model, x, y, size, device, amp):
     """Fast validation on the cached tensors (approximates the reference path)."""
@@ -131,9 +202,8 @@ def eval_cached(model, x, y, size, device, amp):
         xb = x[i:i + 256].float().div_(255)
         if xb.shape[-1] != size:
             xb = F.interpolate(xb, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        xb = normalize(xb).to(device).contiguous(memory_format=MEMORY_FORMAT)
         with amp():
-            preds.append(model(xb).float().argmax(1).cpu())
+            preds.append(model(normalize(xb).to(device)).float().argmax(1).cpu())
     model.train()
     return confusion(torch.cat(preds), y)
 
@@ -157,7 +227,7 @@ class EMA:
 
     def __init__(self, model, decay):
         self.decay = decay
-        self.model = Net(**model.cfg).to(next(model.parameters()).device)
+        self.model = make_model(model.cfg).to(next(model.parameters()).device)
         self.model.load_state_dict(model.state_dict())
         self.model.eval()
         for p in self.model.parameters():
@@ -177,6 +247,40 @@ def make_model(cfg):
     m = Net(**cfg)
     m.cfg = cfg
     return m
+
+
+class Schedule:
+    """Learning rate and training image size as pure functions of step / epoch.
+
+    `wsd` (warm-up, stable, decay) holds the peak rate and decays to 0 over the
+    last `cooldown` fraction of the epochs. Unlike cosine, the stable part does
+    not depend on the total, so a run can be lengthened between stints, or
+    shortened to end sooner, without changing what was already trained.
+    """
+
+    def __init__(self, a, steps_per_epoch):
+        self.a = a
+        self.spe = steps_per_epoch
+        self.total = steps_per_epoch * a.epochs
+        self.warm = min(2 * steps_per_epoch, self.total // 4 + 1)
+        plan = sorted((float(f), int(s)) for s, f in (p.split("@") for p in a.size_plan.split(",")))
+        self.plan = plan
+
+    def lr(self, step):
+        a = self.a
+        if step < self.warm:
+            return a.lr * (step + 1) / self.warm
+        if a.schedule == "cosine":
+            return a.lr * 0.5 * (1 + math.cos(math.pi * (step - self.warm) / max(1, self.total - self.warm)))
+        decay_start = int(self.total * (1 - a.cooldown))
+        if step < decay_start:
+            return a.lr
+        t = (step - decay_start) / max(1, self.total - decay_start)
+        return a.lr * 0.5 * (1 + math.cos(math.pi * t))
+
+    def size(self, epoch):
+        frac = epoch / max(1, self.a.epochs)
+        return [s for f, s in self.plan if f <= frac + 1e-9][-1]
 
 
 def cpu_has_bf16():
@@ -206,35 +310,162 @@ def git_rev():
         return "unknown"
 
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/datasets/pets")
-    ap.add_argument("--out", default="build/train/default", help="work dir: caches, checkpoints, log")
+    ap.add_argument("--out", default="", help="work dir: caches, checkpoints, log (default: ~/.cache/catsdogs/train/NAME-vVERSION)")
     ap.add_argument("--export", default="", help="dir to write the ONNX, card and parity file into")
     ap.add_argument("--name", default="catsdogs-resnet")
-    ap.add_argument("--version", default="1")
-    ap.add_argument("--epochs", type=int, default=32)
+    ap.add_argument("--version", default="2")
+    ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--schedule", choices=("wsd", "cosine"), default="wsd")
+    ap.add_argument("--cooldown", type=float, default=0.2, help="wsd: fraction of epochs spent decaying to 0")
     ap.add_argument("--wd", type=float, default=5e-4)
     ap.add_argument("--smoothing", type=float, default=0.1)
     ap.add_argument("--ema", type=float, default=0.998)
-    ap.add_argument("--train-size", type=int, default=96,
-                    help="training resolution; serving at a larger one (chosen on val) works better")
+    ap.add_argument("--size-plan", default="80@0,96@0.35,112@0.8",
+                    help="training resolution by fraction of the run: SIZE@FROM,... (progressive resizing)")
+    ap.add_argument("--mix", type=float, default=0.3, help="probability a batch gets CutMix or MixUp")
+    ap.add_argument("--erase", type=float, default=0.2, help="RandomErasing probability per image")
     ap.add_argument("--cache-size", type=int, default=160)
     ap.add_argument("--val-size", type=int, default=128, help="resolution of the per-epoch val check")
-    ap.add_argument("--eval-sizes", default="112,128,144", help="served resolutions to choose from on val")
+    ap.add_argument("--eval-sizes", default="112,128,144,160", help="served resolutions to choose from on val")
     ap.add_argument("--widths", default="24,48,96,192,320")
     ap.add_argument("--blocks", default="1,1,2,1")
     ap.add_argument("--limit", type=int, default=0, help="images per class per split (smoke runs)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--stint-minutes", type=float, default=0, help="end this stint after the epoch that passes M minutes")
     ap.add_argument("--parity-per-class", type=int, default=2)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32 on CPU")
     a = ap.parse_args()
+    a.out = a.out or default_out(a.name, a.version)
+    return a
 
+
+def rng_state():
+    return dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate())
+
+
+def set_rng_state(s):
+    torch.set_rng_state(s["torch"])
+    np.random.set_state(s["numpy"])
+    random.setstate(s["python"])
+
+
+def train(a, device, amp, memory_format, hw, workers):
+    """Runs (or resumes) the epochs of this stint. Returns (cfg, history, stints, finished)."""
+    tr_items = list_split(a.data, "train", a.limit)
+    va_items = list_split(a.data, "val", a.limit)
+    tag = f"{a.cache_size}_{a.limit}"
+    xtr, ytr = build_cache(a.data, tr_items, a.cache_size, os.path.join(a.out, f"cache_train_{tag}.pt"), workers)
+    xva, yva = build_cache(a.data, va_items, a.cache_size, os.path.join(a.out, f"cache_val_{tag}.pt"), workers)
+
+    cfg = dict(widths=tuple(int(v) for v in a.widths.split(",")), blocks=tuple(int(v) for v in a.blocks.split(",")))
+    torch.manual_seed(a.seed)
+    np.random.seed(a.seed)
+    random.seed(a.seed)
+    macs128 = count_macs(make_model(cfg), 128)
+    model = make_model(cfg).to(device).to(memory_format=memory_format)
+    ema = EMA(model, a.ema)
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": a.wd}, {"params": no_decay, "weight_decay": 0}],
+                          lr=a.lr, momentum=0.9, nesterov=True)
+    spe = max(1, len(xtr) // a.batch)
+    sched = Schedule(a, spe)
+    counts = torch.bincount(ytr, minlength=3).float()
+    class_w = (counts.sum() / (3 * counts.clamp(min=1))).to(device)
+    crit = torch.nn.CrossEntropyLoss(weight=class_w, label_smoothing=a.smoothing)
+
+    ckpt_path = os.path.join(a.out, "ckpt.pt")
+    best_path = os.path.join(a.out, "best.pt")
+    start, history, best, stints = 0, [], -1.0, []
+    if os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path, map_location=device)
+        model.load_state_dict(ck["model"])
+        ema.model.load_state_dict(ck["ema"])
+        opt.load_state_dict(ck["opt"])
+        start, history, best = ck["epoch"], ck["history"], ck["best"]
+        stints = ck.get("stints", [])
+        if "rng" in ck:
+            set_rng_state(ck["rng"])
+        log(f"resumed from {ckpt_path} at epoch {start} ({len(stints)} earlier stints)")
+    stint = dict(stint=len(stints) + 1, start_epoch=start, end_epoch=start, minutes=0.0, hardware=hw,
+                 device=str(device), started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    if start < a.epochs:  # a rerun after the last epoch only selects and exports
+        stints.append(stint)
+
+    params = sum(p.numel() for p in model.parameters())
+    log(f"model {cfg} params={params / 1e6:.2f}M MACs@128={macs128 / 1e6:.0f}M "
+        f"train={len(xtr)} val={len(xva)} epochs={a.epochs} batch={a.batch} schedule={a.schedule} "
+        f"sizes={a.size_plan} mix={a.mix} erase={a.erase}")
+
+    t_stint = time.time()
+    epoch = start
+    for epoch in range(start, a.epochs):
+        t0 = time.time()
+        size = sched.size(epoch)
+        gen = torch.Generator().manual_seed(a.seed * 1000 + epoch)
+        perm = torch.randperm(len(xtr), generator=gen)
+        model.train()
+        tot_loss, tot_n, correct = 0.0, 0, 0
+        for i in range(spe):
+            step = epoch * spe + i
+            for g in opt.param_groups:
+                g["lr"] = sched.lr(step)
+            idx = perm[i * a.batch:(i + 1) * a.batch]
+            xb = augment(xtr[idx], size, gen, a.erase)
+            xb, ya, yb, lam = mix(xb, ytr[idx], gen, a.mix)
+            xb = xb.to(device).contiguous(memory_format=memory_format)
+            ya, yb = ya.to(device), yb.to(device)
+            with amp():
+                out = model(xb)
+            out = out.float()
+            loss = crit(out, ya) if lam == 1.0 else lam * crit(out, ya) + (1 - lam) * crit(out, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            ema.update(model, step)
+            tot_loss += loss.item() * len(idx)
+            tot_n += len(idx)
+            correct += (out.argmax(1) == ya).sum().item()
+        cm = eval_cached(ema.model, xva, yva, a.val_size, device, amp)
+        va = macro_acc(cm)
+        dt = time.time() - t0
+        done = epoch + 1
+        history.append(dict(epoch=done, loss=tot_loss / tot_n, train_acc=correct / tot_n, val_macro=va,
+                            lr=sched.lr(step), size=size, seconds=dt, stint=stint["stint"]))
+        stint.update(end_epoch=done, minutes=(time.time() - t_stint) / 60)
+        eta = (time.time() - t_stint) / (done - start) * (a.epochs - done)
+        log(f"epoch {done:3d}/{a.epochs} size {size} loss {tot_loss / tot_n:.4f} train_acc {correct / tot_n:.4f} "
+            f"val_macro {va:.4f} lr {sched.lr(step):.4f} epoch_s {dt:.0f} stint {stint['minutes']:.1f}m "
+            f"eta {eta / 60:.0f}m")
+        if va >= best:
+            best = va
+            torch.save({"ema": ema.model.state_dict(), "epoch": done, "val_macro": va}, best_path + ".tmp")
+            os.replace(best_path + ".tmp", best_path)
+        torch.save({"model": model.state_dict(), "ema": ema.model.state_dict(), "opt": opt.state_dict(),
+                    "epoch": done, "history": history, "best": best, "stints": stints, "rng": rng_state()},
+                   ckpt_path + ".tmp")
+        os.replace(ckpt_path + ".tmp", ckpt_path)
+        if a.stint_minutes and stint["minutes"] >= a.stint_minutes and done < a.epochs:
+            break
+    finished = bool(history) and history[-1]["epoch"] >= a.epochs
+    if start >= a.epochs:
+        return cfg, history, stints, finished
+    log(f"stint {stint['stint']}: epochs {stint['start_epoch']}->{stint['end_epoch']} of {a.epochs} "
+        f"in {stint['minutes']:.1f} min on {hw}" + ("" if finished else "; rerun the same command to continue"))
+    return cfg, history, stints, finished
+
+
+def main():
+    a = parse_args()
     ncpu = len(os.sched_getaffinity(0))
     # Debian's torch starts with one thread; use every core we are allowed.
     torch.set_num_threads(a.threads or ncpu)
@@ -247,122 +478,33 @@ def main():
         amp = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
     else:
         amp = contextlib.nullcontext
-    global MEMORY_FORMAT
     # channels_last pays off with bf16 kernels and on GPUs; in plain float32 on
     # an AVX2 CPU it measured ~5% slower, so keep the default layout there.
-    if amp is not contextlib.nullcontext:
-        MEMORY_FORMAT = torch.channels_last
+    memory_format = torch.contiguous_format if amp is contextlib.nullcontext else torch.channels_last
     os.makedirs(a.out, exist_ok=True)
-    torch.manual_seed(a.seed)
-    np.random.seed(a.seed)
+    hw = torch.cuda.get_device_name(0) if device.type == "cuda" else cpu_name()
+    log(f"torch {torch.__version__} device={device} threads={torch.get_num_threads()} cpu={hw} out={a.out}")
 
-    hw = cpu_name()
-    if device.type == "cuda":
-        hw = torch.cuda.get_device_name(0)
-    log(f"torch {torch.__version__} device={device} threads={torch.get_num_threads()} cpu={hw}")
+    cfg, history, stints, finished = train(a, device, amp, memory_format, hw, workers)
+    if finished:
+        finish(a, cfg, history, stints, hw, device, amp, workers)
 
-    tr_items = list_split(a.data, "train", a.limit)
+
+def finish(a, cfg, history, stints, hw, device, amp, workers):
+    """Selection on val (best epoch, then served resolution), one look at test, export."""
     va_items = list_split(a.data, "val", a.limit)
     te_items = list_split(a.data, "test", a.limit)
-    tag = f"{a.cache_size}_{a.limit}"
-    xtr, ytr = build_cache(a.data, tr_items, a.cache_size, os.path.join(a.out, f"cache_train_{tag}.pt"), workers)
-    xva, yva = build_cache(a.data, va_items, a.cache_size, os.path.join(a.out, f"cache_val_{tag}.pt"), workers)
-
-    cfg = dict(widths=tuple(int(v) for v in a.widths.split(",")), blocks=tuple(int(v) for v in a.blocks.split(",")))
-    model = make_model(cfg).to(device).to(memory_format=MEMORY_FORMAT)
-    ema = EMA(model, a.ema)
-    ema.model.to(memory_format=MEMORY_FORMAT)
-    decay, no_decay = [], []
-    for n_, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": a.wd}, {"params": no_decay, "weight_decay": 0}],
-                          lr=a.lr, momentum=0.9, nesterov=True)
-    steps_per_epoch = max(1, len(xtr) // a.batch)
-    total = steps_per_epoch * a.epochs
-    warm = min(2 * steps_per_epoch, total // 4 + 1)
-
-    def lr_at(step):
-        if step < warm:
-            return a.lr * (step + 1) / warm
-        return a.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-
-    counts = torch.bincount(ytr, minlength=3).float()
-    class_w = (counts.sum() / (3 * counts.clamp(min=1))).to(device)
-    crit = torch.nn.CrossEntropyLoss(weight=class_w, label_smoothing=a.smoothing)
-
-    ckpt_path = os.path.join(a.out, "ckpt.pt")
-    best_path = os.path.join(a.out, "best.pt")
-    start, history, best = 0, [], -1.0
-    train_seconds = 0.0
-    if os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path, map_location=device)
-        model.load_state_dict(ck["model"])
-        ema.model.load_state_dict(ck["ema"])
-        opt.load_state_dict(ck["opt"])
-        start, history, best = ck["epoch"], ck["history"], ck["best"]
-        train_seconds = ck.get("train_seconds", 0.0)
-        log(f"resumed from {ckpt_path} at epoch {start}")
-
-    params = sum(p.numel() for p in model.parameters())
-    log(f"model {cfg} params={params / 1e6:.2f}M MACs@{a.train_size}={count_macs(ema.model.cpu(), a.train_size) / 1e6:.0f}M "
-        f"train={len(xtr)} val={len(xva)} epochs={a.epochs} batch={a.batch}")
-    ema.model.to(device)
-
-    t_run = time.time()
-    for epoch in range(start, a.epochs):
-        t0 = time.time()
-        gen = torch.Generator().manual_seed(a.seed * 1000 + epoch)
-        perm = torch.randperm(len(xtr), generator=gen)
-        model.train()
-        tot_loss, tot_n, correct = 0.0, 0, 0
-        for i in range(steps_per_epoch):
-            step = epoch * steps_per_epoch + i
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step)
-            idx = perm[i * a.batch:(i + 1) * a.batch]
-            xb = augment(xtr[idx], a.train_size, gen).to(device).contiguous(memory_format=MEMORY_FORMAT)
-            yb = ytr[idx].to(device)
-            with amp():
-                out = model(xb)
-                loss = crit(out.float(), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            ema.update(model, step)
-            tot_loss += loss.item() * len(idx)
-            tot_n += len(idx)
-            correct += (out.argmax(1) == yb).sum().item()
-        cm = eval_cached(ema.model, xva, yva, a.val_size, device, amp)
-        va = macro_acc(cm)
-        dt = time.time() - t0
-        train_seconds += dt
-        done = epoch + 1
-        eta = (time.time() - t_run) / (done - start) * (a.epochs - done)
-        history.append(dict(epoch=done, loss=tot_loss / tot_n, train_acc=correct / tot_n, val_macro=va,
-                            lr=lr_at(step), seconds=dt))
-        log(f"epoch {done:3d}/{a.epochs} loss {tot_loss / tot_n:.4f} train_acc {correct / tot_n:.4f} "
-            f"val_macro {va:.4f} lr {lr_at(step):.4f} epoch_s {dt:.0f} elapsed {train_seconds / 60:.1f}m "
-            f"eta {eta / 60:.1f}m")
-        if va >= best:
-            best = va
-            torch.save({"ema": ema.model.state_dict(), "epoch": done, "val_macro": va}, best_path + ".tmp")
-            os.replace(best_path + ".tmp", best_path)
-        torch.save({"model": model.state_dict(), "ema": ema.model.state_dict(), "opt": opt.state_dict(),
-                    "epoch": done, "history": history, "best": best, "train_seconds": train_seconds},
-                   ckpt_path + ".tmp")
-        os.replace(ckpt_path + ".tmp", ckpt_path)
-
-    # ---- selection on val: best epoch (already), then the served resolution ----
-    bk = torch.load(best_path, map_location="cpu")
+    sources = read_sources(a.data)
+    bk = torch.load(os.path.join(a.out, "best.pt"), map_location="cpu")
     final = make_model(cfg)
     final.load_state_dict(bk["ema"])
     final.eval()
     log(f"selected epoch {bk['epoch']} (val_macro {bk['val_macro']:.4f} on cached val)")
     sizes = [int(s) for s in a.eval_sizes.split(",")]
-    val_by_size = {}
+    val_by_size, val_logits = {}, {}
     for s in sizes:
-        logits = predict_reference(final, a.data, va_items, s, s, "cpu", workers)
-        val_by_size[s] = macro_acc(confusion(logits.argmax(1), [c for _, c in va_items]))
+        val_logits[s] = predict_reference(final, a.data, va_items, s, s, "cpu", workers)
+        val_by_size[s] = macro_acc(confusion(val_logits[s].argmax(1), [c for _, c in va_items]))
         log(f"val (reference preprocessing) at {s}px: macro {val_by_size[s]:.4f}")
     size = max(sizes, key=lambda s: (val_by_size[s], -s))
     log(f"served resolution: {size}px")
@@ -373,6 +515,9 @@ def main():
     cm = confusion(logits.argmax(1), yte)
     test_macro = macro_acc(cm)
     log(f"TEST macro accuracy {test_macro:.4f} at {size}px; confusion (rows=true {LABELS}):\n{cm}")
+    test_by_source = by_source(te_items, logits.argmax(1), sources)
+    for k, v in test_by_source.items():
+        log(f"  test {k}: {v['accuracy']:.4f} ({v['correct']}/{v['n']})")
     # Parity set: first images of each class by name, plus a few the model gets wrong.
     probs = torch.softmax(logits, 1)
     parity_idx = []
@@ -387,8 +532,11 @@ def main():
         params=sum(p.numel() for p in final.parameters()), macs=macs, flops=2 * macs, size=size,
         epochs=a.epochs, selected_epoch=bk["epoch"], val_by_size=val_by_size, test_macro=test_macro,
         test_per_class=[float(cm[i, i] / max(cm[i].sum(), 1)) for i in range(3)],
-        test_confusion=cm.tolist(), test_n=len(te_items), train_n=len(xtr), val_n=len(xva),
-        train_minutes=train_seconds / 60, hardware=hw, threads=torch.get_num_threads(), device=str(device),
+        test_confusion=cm.tolist(), test_n=len(te_items), train_n=len(list_split(a.data, "train", a.limit)),
+        val_n=len(va_items), test_by_source=test_by_source,
+        val_by_source=by_source(va_items, val_logits[size].argmax(1), sources),
+        train_minutes=sum(s["minutes"] for s in stints), stints=stints, hardware=hw,
+        threads=torch.get_num_threads(), device=str(device),
         precision="float32" if amp is contextlib.nullcontext else "bfloat16 autocast",
         torch=torch.__version__, args=vars(a), history=history,
     )
@@ -396,6 +544,10 @@ def main():
         json.dump(metrics, f, indent=1)
     if not a.export:
         return
+    export(a, final, size, metrics, te_items, logits, probs, parity_idx)
+
+
+def export(a, final, size, metrics, te_items, logits, probs, parity_idx):
     os.makedirs(a.export, exist_ok=True)
     onnx_path = os.path.join(a.export, f"{a.name}.onnx")
     torch.onnx.export(final, torch.zeros(1, 3, size, size), onnx_path, input_names=["input"],
@@ -407,7 +559,7 @@ def main():
         "resize_shorter": str(size), "resample": "bilinear_antialias", "channel_order": "RGB",
         "pixel_scale": repr(1 / 255), "mean": ",".join(map(str, pp.MEAN)), "std": ",".join(map(str, pp.STD)),
         "output": "logits",
-        "test_macro_accuracy": f"{test_macro:.4f}", "trained_by": "model/training/train.py",
+        "test_macro_accuracy": f"{metrics['test_macro']:.4f}", "trained_by": "model/training/train.py",
     }
     add_metadata(onnx_path, meta)
     parity = dict(model=os.path.basename(onnx_path), dataset="datasets/pets", atol=2e-4, images=[
@@ -418,8 +570,10 @@ def main():
     metrics["onnx_bytes"] = os.path.getsize(onnx_path)
     metrics["onnx_file"] = os.path.basename(onnx_path)
     metrics["metadata"] = meta
+    history = metrics.pop("history")
     with open(os.path.join(a.export, "metrics.json"), "w") as f:
-        json.dump({k: v for k, v in metrics.items() if k != "history"} | {"history": history}, f, indent=1)
+        json.dump(metrics | {"history": history}, f, indent=1)
+    metrics["history"] = history
     import card  # imported late so a card fix applies on a resumed run
 
     card.write(os.path.join(a.export, "MODEL.md"), metrics)
