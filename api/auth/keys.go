@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,21 +19,72 @@ import (
 // problem (503), not a bad token.
 var ErrUnavailable = errors.New("identity provider unavailable")
 
-// keySet verifies JWS signatures with the issuer's JWKS. Keys are cached; a
-// token whose kid is unknown triggers a refetch (key rotation), at most once
-// per minRefresh so a stream of forged tokens cannot hammer the IdP.
-// go-oidc's RemoteKeySet refetches on every unknown kid, hence this type.
+var errNoMatchingKey = errors.New("failed to verify signature: no matching key")
+
+const (
+	// RefetchBurst is how many JWKS fetches tokens may cause back to back; the
+	// budget then refills at one per MinRefresh. README states the bound.
+	RefetchBurst = 2
+	// DefaultMaxAge is the longest fetched keys are used before a background
+	// refresh: the JWKS response's Cache-Control max-age may shorten it.
+	DefaultMaxAge = time.Hour
+	fetchTimeout  = 10 * time.Second
+	firstBackoff  = time.Second
+)
+
+// keySet verifies JWS signatures with the issuer's JWKS. go-oidc's
+// RemoteKeySet refetches on every unknown kid, hence this type:
+//   - readers never wait on a fetch while keys are cached: refreshes run in
+//     the background, one at a time;
+//   - an unknown kid (key rotation, or a forged token) refetches at once if
+//     the refetch budget (a token bucket: RefetchBurst, refilled one per
+//     minRefresh) allows, so rotation costs no 401s and a flood of forged
+//     kids costs the IdP at most RefetchBurst + t/minRefresh fetches in t;
+//   - failed fetches back off exponentially, 1 s doubling up to minRefresh;
+//   - keys are refetched after the response's max-age, clamped to
+//     [minRefresh, maxAge], so keys the IdP removed stop working.
 type keySet struct {
 	client     *http.Client
 	jwksURL    func(ctx context.Context) (string, error)
 	algs       []jose.SignatureAlgorithm
 	minRefresh time.Duration
+	maxAge     time.Duration
+	now        func() time.Time
+	// schedule arranges a call to refreshIfDue after d (called with mu
+	// held). Unit tests replace it and drive refreshes with a fake clock.
+	schedule func(d time.Duration)
 
-	mu        sync.Mutex
-	keys      []jose.JSONWebKey
-	fetchedAt time.Time
-	lastTry   time.Time
-	lastErr   error
+	mu       sync.Mutex
+	keys     []jose.JSONWebKey
+	gen      int        // bumped by every successful fetch
+	expires  time.Time  // keys are due for a background refresh
+	inflight *fetchCall // the one fetch running, if any
+	lastErr  error      // of the latest fetch; nil once one succeeds
+	failures int        // consecutive failed fetches
+	retryAt  time.Time  // back-off: no fetch before this
+	budget   bucket     // fetches that tokens (not the refresh timer) may cause
+	timer    *time.Timer
+}
+
+type fetchCall struct {
+	done chan struct{}
+	err  error // valid once done is closed
+}
+
+func newKeySet(client *http.Client, jwksURL func(context.Context) (string, error), algs []jose.SignatureAlgorithm, minRefresh, maxAge time.Duration) *keySet {
+	if maxAge < minRefresh {
+		maxAge = minRefresh
+	}
+	k := &keySet{client: client, jwksURL: jwksURL, algs: algs, minRefresh: minRefresh, maxAge: maxAge,
+		now: time.Now, budget: bucket{capacity: RefetchBurst, per: minRefresh}}
+	k.schedule = func(d time.Duration) {
+		if k.timer == nil {
+			k.timer = time.AfterFunc(d, k.refreshIfDue)
+		} else {
+			k.timer.Reset(d)
+		}
+	}
+	return k
 }
 
 // VerifySignature implements oidc.KeySet.
@@ -45,25 +97,24 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 		return nil, errors.New("malformed token: want exactly one signature")
 	}
 	kid := jws.Signatures[0].Header.KeyID
-	keys, fresh, err := k.get(ctx, false)
+	keys, gen, fresh, err := k.cached(ctx)
 	if err != nil {
 		return nil, reportOutage(ctx, err)
 	}
 	if payload, ok := verifyWith(jws, keys, kid); ok {
 		return payload, nil
 	}
-	if !fresh {
-		// Unknown kid or no key verified: maybe the keys rotated. Refetch once
-		// (rate-limited) and retry.
-		keys, _, err = k.get(ctx, true)
-		if err != nil {
-			return nil, reportOutage(ctx, err)
-		}
-		if payload, ok := verifyWith(jws, keys, kid); ok {
-			return payload, nil
-		}
+	// A known kid whose signature fails is a bad token: refetching cannot help.
+	if fresh || (kid != "" && hasKeyID(keys, kid)) {
+		return nil, errNoMatchingKey
 	}
-	return nil, errors.New("failed to verify signature: no matching key")
+	if keys, err = k.refetch(ctx, gen); err != nil {
+		return nil, reportOutage(ctx, err)
+	}
+	if payload, ok := verifyWith(jws, keys, kid); ok {
+		return payload, nil
+	}
+	return nil, errNoMatchingKey
 }
 
 func verifyWith(jws *jose.JSONWebSignature, keys []jose.JSONWebKey, kid string) ([]byte, bool) {
@@ -81,71 +132,234 @@ func verifyWith(jws *jose.JSONWebSignature, keys []jose.JSONWebKey, kid string) 
 	return nil, false
 }
 
-// get returns the cached keys, fetching them when none are cached yet, or
-// when force is set and the last fetch is older than minRefresh. fresh reports
-// that this call fetched them (retrying with them again would be pointless).
-// The lock is held across the fetch so concurrent misses cause one request.
-func (k *keySet) get(ctx context.Context, force bool) (keys []jose.JSONWebKey, fresh bool, err error) {
+func hasKeyID(keys []jose.JSONWebKey, kid string) bool {
+	for _, key := range keys {
+		if key.KeyID == kid {
+			return true
+		}
+	}
+	return false
+}
+
+// cached returns the cached keys without waiting, starting a background
+// refresh when they are due. Only when nothing is cached yet does it wait,
+// for the one fetch in flight; fresh then reports that it did.
+func (k *keySet) cached(ctx context.Context) (keys []jose.JSONWebKey, gen int, fresh bool, err error) {
+	k.mu.Lock()
+	if k.keys != nil {
+		k.refreshIfDueLocked()
+		defer k.mu.Unlock()
+		return k.keys, k.gen, false, nil
+	}
+	call, err := k.fetchForTokenLocked()
+	k.mu.Unlock()
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if err := k.wait(ctx, call); err != nil {
+		return nil, 0, false, err
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if !k.fetchedAt.IsZero() && (!force || time.Since(k.fetchedAt) < k.minRefresh) {
-		return k.keys, false, nil
-	}
-	if k.lastErr != nil && time.Since(k.lastTry) < k.minRefresh/6 {
-		if !k.fetchedAt.IsZero() {
-			return k.keys, false, nil
-		}
-		return nil, false, k.lastErr // IdP just failed: do not queue another try behind it
-	}
-	k.lastTry = time.Now()
-	keys, err = k.fetch(ctx)
-	k.lastErr = err
-	if err != nil {
-		if !k.fetchedAt.IsZero() {
-			return k.keys, false, nil // keep serving the old keys if a refresh fails
-		}
-		return nil, false, err
-	}
-	k.keys, k.fetchedAt = keys, time.Now()
-	return keys, true, nil
+	return k.keys, k.gen, true, nil
 }
 
-func (k *keySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	u, err := k.jwksURL(ctx)
-	if err != nil {
+// refetch is for a kid missing from keys of generation gen: it returns newer
+// keys if another request already got them, joins the fetch in flight, or
+// starts one if the back-off and the refetch budget allow. Without a fetch
+// it returns the cached keys (the kid is then unknown: 401), or the last
+// fetch's error while the IdP is failing (503: the kid may be a new key).
+func (k *keySet) refetch(ctx context.Context, gen int) ([]jose.JSONWebKey, error) {
+	k.mu.Lock()
+	if k.gen != gen {
+		defer k.mu.Unlock()
+		return k.keys, nil
+	}
+	call, err := k.fetchForTokenLocked()
+	if call == nil {
+		defer k.mu.Unlock()
+		if k.lastErr != nil {
+			return nil, k.lastErr
+		}
+		return k.keys, nil
+	}
+	k.mu.Unlock()
+	if err = k.wait(ctx, call); err != nil {
 		return nil, err
 	}
-	var set jose.JSONWebKeySet
-	if err := getJSON(ctx, k.client, u, &set); err != nil {
-		return nil, fmt.Errorf("%w: fetching JWKS: %v", ErrUnavailable, err)
-	}
-	if len(set.Keys) == 0 {
-		return nil, fmt.Errorf("%w: JWKS at %s has no keys", ErrUnavailable, u)
-	}
-	return set.Keys, nil
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.keys, nil
 }
 
-func getJSON(ctx context.Context, client *http.Client, url string, v any) error {
+// fetchForTokenLocked joins the fetch in flight or starts one that a token
+// asked for, if the back-off and the budget allow; otherwise it returns a nil
+// call and why.
+func (k *keySet) fetchForTokenLocked() (*fetchCall, error) {
+	if k.inflight != nil {
+		return k.inflight, nil
+	}
+	now := k.now()
+	// The very first fetch is free: every later one, failed first tries
+	// included, spends budget, so the README's bound holds from the start.
+	first := k.gen == 0 && k.failures == 0
+	if now.Before(k.retryAt) || (!first && !k.budget.take(now)) {
+		if k.lastErr != nil {
+			return nil, k.lastErr
+		}
+		return nil, fmt.Errorf("%w: JWKS refetch budget spent", ErrUnavailable)
+	}
+	return k.startLocked(), nil
+}
+
+// wait for a shared fetch; a request that ends stops waiting, not the fetch.
+func (k *keySet) wait(ctx context.Context, call *fetchCall) error {
+	select {
+	case <-call.done:
+		return call.err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: request ended while fetching the JWKS: %v", ErrUnavailable, ctx.Err())
+	}
+}
+
+func (k *keySet) refreshIfDue() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.refreshIfDueLocked()
+}
+
+// refreshIfDueLocked starts a background refresh of cached keys past their
+// max age. It spends no refetch budget: it runs at most once per max age,
+// or per back-off step while the IdP fails.
+func (k *keySet) refreshIfDueLocked() {
+	now := k.now()
+	if k.keys == nil || k.inflight != nil || now.Before(k.expires) || now.Before(k.retryAt) {
+		return
+	}
+	k.startLocked()
+}
+
+// startLocked runs one fetch in the background, detached from any request so
+// that a client hanging up does not cancel what other requests wait for.
+func (k *keySet) startLocked() *fetchCall {
+	call := &fetchCall{done: make(chan struct{})}
+	k.inflight = call
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+		keys, ttl, err := k.fetch(ctx)
+		cancel()
+		k.mu.Lock()
+		now := k.now()
+		k.inflight = nil
+		if err == nil {
+			k.keys, k.gen, k.expires = keys, k.gen+1, now.Add(ttl)
+			k.lastErr, k.failures, k.retryAt = nil, 0, time.Time{}
+		} else {
+			// Cached keys stay in use; only the back-off grows.
+			k.lastErr = err
+			k.failures++
+			k.retryAt = now.Add(k.backoff())
+		}
+		if k.keys != nil {
+			next := k.expires
+			if k.retryAt.After(next) {
+				next = k.retryAt
+			}
+			k.schedule(next.Sub(now))
+		}
+		call.err = err
+		k.mu.Unlock()
+		close(call.done)
+	}()
+	return call
+}
+
+// backoff after k.failures consecutive failures: 1 s, 2 s, 4 s, ... capped at
+// minRefresh, the documented least time between refetches.
+func (k *keySet) backoff() time.Duration {
+	d := min(firstBackoff, k.minRefresh)
+	for i := 1; i < k.failures && d < k.minRefresh; i++ {
+		d *= 2
+	}
+	return min(d, k.minRefresh)
+}
+
+func (k *keySet) fetch(ctx context.Context) ([]jose.JSONWebKey, time.Duration, error) {
+	u, err := k.jwksURL(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	var set jose.JSONWebKeySet
+	h, err := getJSON(ctx, k.client, u, &set)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: fetching JWKS: %v", ErrUnavailable, err)
+	}
+	if len(set.Keys) == 0 {
+		return nil, 0, fmt.Errorf("%w: JWKS at %s has no keys", ErrUnavailable, u)
+	}
+	return set.Keys, k.ttl(h.Get("Cache-Control")), nil
+}
+
+// ttl is how long to use keys served with this Cache-Control: its max-age,
+// clamped to [minRefresh, maxAge]; maxAge without one. "no-cache" and
+// "no-store" mean the floor.
+func (k *keySet) ttl(cacheControl string) time.Duration {
+	d := k.maxAge
+	for _, dir := range strings.Split(cacheControl, ",") {
+		name, val, _ := strings.Cut(strings.TrimSpace(dir), "=")
+		switch strings.ToLower(name) {
+		case "no-cache", "no-store":
+			return k.minRefresh
+		case "max-age":
+			if s, err := strconv.ParseInt(strings.Trim(val, `"`), 10, 64); err == nil && s >= 0 {
+				d = time.Duration(min(s, int64(k.maxAge/time.Second))) * time.Second
+			}
+		}
+	}
+	return max(min(d, k.maxAge), k.minRefresh)
+}
+
+// bucket is a token bucket: capacity tokens, refilled one per per.
+type bucket struct {
+	capacity float64
+	per      time.Duration
+	tokens   float64
+	at       time.Time // of the last take; zero = full
+}
+
+func (b *bucket) take(now time.Time) bool {
+	if b.at.IsZero() {
+		b.tokens = b.capacity
+	} else if now.After(b.at) {
+		b.tokens = min(b.capacity, b.tokens+float64(now.Sub(b.at))/float64(b.per))
+	}
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+func getJSON(ctx context.Context, client *http.Client, url string, v any) (http.Header, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	return json.Unmarshal(body, v)
+	return resp.Header, json.Unmarshal(body, v)
 }
 
 // discovery resolves the JWKS URL from the issuer's OpenID configuration once
@@ -169,7 +383,7 @@ func (d *discovery) jwksURL(ctx context.Context) (string, error) {
 		JWKSURI string `json:"jwks_uri"`
 	}
 	wellKnown := strings.TrimSuffix(d.issuer, "/") + "/.well-known/openid-configuration"
-	if err := getJSON(ctx, d.client, wellKnown, &doc); err != nil {
+	if _, err := getJSON(ctx, d.client, wellKnown, &doc); err != nil {
 		return "", fmt.Errorf("%w: discovery: %v", ErrUnavailable, err)
 	}
 	if doc.Issuer != d.issuer {

@@ -35,8 +35,9 @@ type Config struct {
 	Audiences []string // "aud" must contain at least one
 	JWKSURI   string   // optional: skip discovery and read keys here
 	Leeway    time.Duration
-	// MinRefresh is the least time between JWKS fetches caused by unknown
-	// key IDs (default 30 s), so forged tokens cannot hammer the IdP.
+	// MinRefresh (default 30 s) paces JWKS fetches: tokens with unknown key
+	// IDs may cause RefetchBurst fetches at once, then one per MinRefresh;
+	// failed fetches back off up to it; no key set is refreshed sooner.
 	MinRefresh time.Duration
 	Client     *http.Client
 }
@@ -64,17 +65,15 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.MinRefresh <= 0 {
 		cfg.MinRefresh = 30 * time.Second
 	}
-	ks := &keySet{client: client, minRefresh: cfg.MinRefresh}
+	var algs []jose.SignatureAlgorithm
 	for _, a := range Algorithms {
-		ks.algs = append(ks.algs, jose.SignatureAlgorithm(a))
+		algs = append(algs, jose.SignatureAlgorithm(a))
 	}
-	if cfg.JWKSURI != "" {
-		u := cfg.JWKSURI
-		ks.jwksURL = func(context.Context) (string, error) { return u, nil }
-	} else {
-		d := &discovery{client: client, issuer: cfg.Issuer}
-		ks.jwksURL = d.jwksURL
+	jwksURL := (&discovery{client: client, issuer: cfg.Issuer}).jwksURL
+	if u := cfg.JWKSURI; u != "" {
+		jwksURL = func(context.Context) (string, error) { return u, nil }
 	}
+	ks := newKeySet(client, jwksURL, algs, cfg.MinRefresh, DefaultMaxAge)
 	v := oidc.NewVerifier(cfg.Issuer, ks, &oidc.Config{
 		// go-oidc's audience check takes one client ID; we accept a list and
 		// check "aud" ourselves below.

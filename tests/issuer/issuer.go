@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,8 @@ type Issuer struct {
 
 	srv     *http.Server
 	fetches atomic.Int64
+	down    atomic.Bool  // /jwks and discovery answer 503
+	maxAge  atomic.Int64 // Cache-Control max-age of /jwks in seconds; <0: no header
 
 	mu        sync.Mutex
 	published []jose.JSONWebKey // public keys served at /jwks
@@ -70,7 +73,12 @@ func Start() (*Issuer, error) {
 	i.published = []jose.JSONWebKey{i.signing.Public(), i.ec.Public()}
 
 	mux := http.NewServeMux()
+	i.maxAge.Store(-1)
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		if i.down.Load() {
+			http.Error(w, "issuer down", http.StatusServiceUnavailable)
+			return
+		}
 		writeJSON(w, map[string]any{
 			"issuer":                                i.URL,
 			"jwks_uri":                              i.JWKSURL,
@@ -83,6 +91,13 @@ func Start() (*Issuer, error) {
 	})
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, _ *http.Request) {
 		i.fetches.Add(1)
+		if i.down.Load() {
+			http.Error(w, "issuer down", http.StatusServiceUnavailable)
+			return
+		}
+		if s := i.maxAge.Load(); s >= 0 {
+			w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", s))
+		}
 		i.mu.Lock()
 		set := jose.JSONWebKeySet{Keys: append([]jose.JSONWebKey(nil), i.published...)}
 		i.mu.Unlock()
@@ -103,6 +118,35 @@ func (i *Issuer) Close() { _ = i.srv.Close() }
 
 // JWKSFetches is how many times /jwks has been requested.
 func (i *Issuer) JWKSFetches() int { return int(i.fetches.Load()) }
+
+// SetDown makes /jwks and the discovery document answer 503 (true) or serve
+// again (false), as an IdP outage would.
+func (i *Issuer) SetDown(down bool) { i.down.Store(down) }
+
+// SetCacheMaxAge sends "Cache-Control: public, max-age=<d>" with the JWKS;
+// a negative d sends no Cache-Control (the default).
+func (i *Issuer) SetCacheMaxAge(d time.Duration) {
+	if d < 0 {
+		i.maxAge.Store(-1)
+	} else {
+		i.maxAge.Store(int64(d / time.Second))
+	}
+}
+
+// SigningKeyID is the kid Token signs with now.
+func (i *Issuer) SigningKeyID() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.signing.KeyID
+}
+
+// Unpublish removes the key with this kid from the JWKS (a retired key).
+// Token keeps signing with the current key even if that is the one removed.
+func (i *Issuer) Unpublish(kid string) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.published = slices.DeleteFunc(i.published, func(k jose.JSONWebKey) bool { return k.KeyID == kid })
+}
 
 // Token signs claims with the current published RSA key (RS256). Defaults:
 // iss=URL, aud=DefaultAudience, sub="test-user", iat=now, exp=now+1h,
