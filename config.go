@@ -27,13 +27,14 @@ type Config struct {
 	Leeway       time.Duration // OAUTH2_LEEWAY, default 30s: clock skew allowed on exp/nbf
 	JWKSRefresh  time.Duration // OAUTH2_JWKS_MIN_REFRESH, default 30s: least time between JWKS refetches
 
-	MaxUploadBytes int64 // MAX_UPLOAD_BYTES, default 10 MiB
-	MaxPixels      int   // MAX_IMAGE_PIXELS, default 50,000,000
-	MaxSide        int   // MAX_IMAGE_SIDE, default 16384: longest width or height
-	MaxAspect      int   // MAX_IMAGE_ASPECT, default 32: long side ÷ short side
-	Workers        int   // INFERENCE_WORKERS, default = CPU quota
-	IntraThreads   int   // ORT_INTRA_OP_THREADS, default = CPU quota / workers
-	QueueSize      int   // INFERENCE_QUEUE, default 4 × workers
+	MaxUploadBytes int64         // MAX_UPLOAD_BYTES, default 10 MiB
+	MaxPixels      int           // MAX_IMAGE_PIXELS, default 50,000,000
+	MaxSide        int           // MAX_IMAGE_SIDE, default 16384: longest width or height
+	MaxAspect      int           // MAX_IMAGE_ASPECT, default 32: long side ÷ short side
+	DecodeTimeout  time.Duration // DECODE_TIMEOUT, default 10s: one image's decode
+	Workers        int           // INFERENCE_WORKERS, default = CPU quota
+	IntraThreads   int           // ORT_INTRA_OP_THREADS, default = CPU quota / workers
+	QueueSize      int           // INFERENCE_QUEUE, default 4 × workers
 
 	TrustedProxies []string // TRUSTED_PROXIES, comma-separated CIDRs/IPs; default none
 	LogFormat      string   // LOG_FORMAT: text (default) or json
@@ -78,6 +79,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	errs = append(errs, wrap("MAX_IMAGE_SIDE", err))
 	c.MaxAspect, err = atoi(env("MAX_IMAGE_ASPECT", strconv.Itoa(model.DefaultMaxAspect)))
 	errs = append(errs, wrap("MAX_IMAGE_ASPECT", err))
+	c.DecodeTimeout, err = time.ParseDuration(env("DECODE_TIMEOUT", model.DefaultDecodeTimeout.String()))
+	errs = append(errs, wrap("DECODE_TIMEOUT", err))
 	c.Workers, err = atoi(env("INFERENCE_WORKERS", "0"))
 	errs = append(errs, wrap("INFERENCE_WORKERS", err))
 	c.IntraThreads, err = atoi(env("ORT_INTRA_OP_THREADS", "0"))

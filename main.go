@@ -72,7 +72,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		Path: cfg.ModelPath, Library: cfg.ORTLibrary, SidecarPath: cfg.ModelSidecar,
 		Overrides: model.EnvOverrides(getenv), Workers: cfg.Workers, IntraOpThreads: cfg.IntraThreads,
 		QueueSize: cfg.QueueSize, MaxPixels: cfg.MaxPixels, MaxSide: cfg.MaxSide, MaxAspect: cfg.MaxAspect,
-		Logger: log,
+		DecodeTimeout: cfg.DecodeTimeout, Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("loading model: %w", err)

@@ -27,11 +27,12 @@ type Options struct {
 	// so the two together never oversubscribe the CPU quota.
 	Workers        int
 	IntraOpThreads int
-	QueueSize      int // requests allowed to wait for a worker (default 4*Workers)
-	MaxPixels      int // refuse images above this (default 50 MP)
-	MaxSide        int // refuse images with a side above this (default DefaultMaxSide)
-	MaxAspect      int // refuse images longer than this many times their width (default DefaultMaxAspect)
-	CPUs           int // CPU quota (default runtime.GOMAXPROCS, which follows cgroup limits)
+	QueueSize      int           // requests allowed to wait for a worker (default 4*Workers)
+	MaxPixels      int           // refuse images above this (default 50 MP)
+	MaxSide        int           // refuse images with a side above this (default DefaultMaxSide)
+	MaxAspect      int           // refuse images longer than this many times their width (default DefaultMaxAspect)
+	DecodeTimeout  time.Duration // give up decoding one image after this (default DefaultDecodeTimeout)
+	CPUs           int           // CPU quota (default runtime.GOMAXPROCS, which follows cgroup limits)
 	Logger         *slog.Logger
 }
 
@@ -187,6 +188,7 @@ func Load(o Options) (*Classifier, error) {
 	}
 	c.decode = c.pre.DecodeOptions(maxPixels)
 	c.decode.MaxSide, c.decode.MaxAspect = cmp.Or(o.MaxSide, DefaultMaxSide), cmp.Or(o.MaxAspect, DefaultMaxAspect)
+	c.decode.Timeout = cmp.Or(o.DecodeTimeout, DefaultDecodeTimeout)
 	for i := 0; i < workers; i++ {
 		s, err := c.newSlot(want)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	_ "image/gif" // registered decoders: formats are sniffed from the bytes
 	_ "image/jpeg"
 	_ "image/png"
+	"time"
 
 	_ "golang.org/x/image/bmp"
 	_ "golang.org/x/image/tiff"
@@ -34,6 +35,10 @@ var (
 const (
 	DefaultMaxSide   = 16384
 	DefaultMaxAspect = 32
+	// DefaultDecodeTimeout is far above a real photo's decode (tens of ms;
+	// JPEGs decode at a reduced DCT scale) and bounds what one upload can make
+	// a worker spend.
+	DefaultDecodeTimeout = 10 * time.Second
 )
 
 // DecodeOptions bound and steer decoding.
@@ -45,6 +50,10 @@ type DecodeOptions struct {
 	// one. Area alone lets through 1 x 10,000,000 strips whose scaled long side
 	// is enormous. Zero means unlimited.
 	MaxSide, MaxAspect int
+	// Timeout bounds one decode; zero means none. libjpeg-turbo stops within
+	// a row of blocks; the pure-Go decoders cannot be interrupted, so for them
+	// the other bounds are what limits the cost.
+	Timeout time.Duration
 	// MinW, MinH: the smallest decoded size that still covers the model input
 	// (after orientation). The JPEG fast path decodes at the smallest DCT scale
 	// that is at least this large; zero means full size.
@@ -79,6 +88,9 @@ func Inspect(data []byte, opt DecodeOptions) (Header, error) {
 	}
 	if format == "jpeg" {
 		h.Orientation = jpegOrientation(data)
+		if err := checkJPEGScans(data, cfg.Width, cfg.Height); err != nil {
+			return h, err
+		}
 	}
 	return h, nil
 }
@@ -95,14 +107,36 @@ func Decode(data []byte, opt DecodeOptions) (*RGB, string, error) {
 	return img, h.Format, err
 }
 
-// DecodeInspected decodes data whose header Inspect has accepted as h.
+// DecodeInspected decodes data whose header Inspect has accepted as h. When
+// ctx ends (the client left) it returns ctx.Err(), stopping libjpeg-turbo
+// mid-decode; past opt.Timeout it returns an ErrImageTooLarge.
 func DecodeInspected(ctx context.Context, data []byte, h Header, opt DecodeOptions) (*RGB, error) {
+	dctx := ctx
+	if opt.Timeout > 0 {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithTimeout(ctx, opt.Timeout)
+		defer cancel()
+	}
+	img, err := decodePixels(dctx, data, h, opt)
+	if ctx.Err() != nil {
+		return nil, ctx.Err() // nobody waits for the answer: skip the rest too
+	}
+	if errors.Is(err, errDecodeStopped) {
+		return nil, fmt.Errorf("%w: decoding took longer than %s", ErrImageTooLarge, opt.Timeout)
+	}
+	return img, err
+}
+
+// errDecodeStopped: the decoder gave up because its context ended.
+var errDecodeStopped = errors.New("decode stopped")
+
+func decodePixels(ctx context.Context, data []byte, h Header, opt DecodeOptions) (*RGB, error) {
 	if h.Format == "jpeg" && fastJPEG {
 		minW, minH := opt.MinW, opt.MinH
 		if h.Orientation >= 5 { // rotated by 90°: the stored image is transposed
 			minW, minH = minH, minW
 		}
-		img, err := decodeJPEGTurbo(data, minW, minH)
+		img, err := decodeJPEGTurbo(ctx, data, minW, minH, MaxJPEGScans)
 		if err != nil {
 			return nil, err
 		}

@@ -2,10 +2,12 @@
 
 package model
 
+import "context"
+
 // Built without libjpeg-turbo (tag purego or CGO_ENABLED=0): every format,
 // JPEG included, goes through the pure-Go decoders.
 const fastJPEG = false
 
-func decodeJPEGTurbo(data []byte, minW, minH int) (*RGB, error) {
+func decodeJPEGTurbo(ctx context.Context, data []byte, minW, minH, maxScans int) (*RGB, error) {
 	panic("unreachable: fastJPEG is false")
 }

@@ -18,8 +18,11 @@ struct cd_err {
 	struct jpeg_error_mgr mgr;
 	jmp_buf jmp;
 	int truncated;
+	int stopped; // CD_STOP_* when the progress monitor gave up
 	char msg[JMSG_LENGTH_MAX];
 };
+
+enum { CD_STOP_SCANS = 1, CD_STOP_CANCEL = 2 };
 
 static void cd_error_exit(j_common_ptr c) {
 	struct cd_err *e = (struct cd_err *)c->err;
@@ -27,18 +30,60 @@ static void cd_error_exit(j_common_ptr c) {
 	longjmp(e->jmp, 1);
 }
 
+// Warnings whose data libjpeg replaces with zeros or misplaces (bad entropy
+// codes, an invalid progression, data cut off by a marker) would feed the
+// model garbage: fail instead. Metadata warnings (unknown JFIF version, bad
+// ICC profile, stray bytes between markers) leave the pixels intact.
 static void cd_emit(j_common_ptr c, int level) {
 	struct cd_err *e = (struct cd_err *)c->err;
-	if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) e->truncated = 1;
+	if (level >= 0) return;
+	switch (c->err->msg_code) {
+	case JWRN_JPEG_EOF:
+		e->truncated = 1;
+		break;
+	case JWRN_BOGUS_PROGRESSION:
+	case JWRN_HUFF_BAD_CODE:
+	case JWRN_ARITH_BAD_CODE:
+	case JWRN_HIT_MARKER:
+	case JWRN_MUST_RESYNC:
+	case JWRN_NOT_SEQUENTIAL:
+		cd_error_exit(c);
+	}
+}
+
+// The progress monitor runs once per iMCU row of every pass (and per row of
+// input while the scans of a progressive file are absorbed): it enforces the
+// scan limit and stops the decode once Go sets *stop (context ended).
+struct cd_progress {
+	struct jpeg_progress_mgr pub;
+	int max_scans;
+	const int *stop;
+};
+
+static void cd_monitor(j_common_ptr c) {
+	struct cd_progress *p = (struct cd_progress *)c->progress;
+	struct cd_err *e = (struct cd_err *)c->err;
+	if (p->max_scans > 0 && ((j_decompress_ptr)c)->input_scan_number > p->max_scans) {
+		e->stopped = CD_STOP_SCANS;
+		snprintf(e->msg, JMSG_LENGTH_MAX, "JPEG has more than %d scans", p->max_scans);
+		longjmp(e->jmp, 1);
+	}
+	if (__atomic_load_n(p->stop, __ATOMIC_RELAXED)) {
+		e->stopped = CD_STOP_CANCEL;
+		strcpy(e->msg, "decode stopped");
+		longjmp(e->jmp, 1);
+	}
 }
 
 // cd_decode decodes JPEG bytes to packed RGB at the smallest scale 1/8..1/1
 // whose output is at least min_w x min_h. On success *out is malloc'd and must
 // be freed by the caller. Returns 0, or 1 with err_msg set.
 static int cd_decode(const unsigned char *data, unsigned long size, int min_w, int min_h,
-                     unsigned char **out, int *ow, int *oh, char *err_msg) {
+                     int max_scans, const int *stop,
+                     unsigned char **out, int *ow, int *oh, char *err_msg, int *stopped) {
 	struct jpeg_decompress_struct cinfo;
 	struct cd_err jerr;
+	struct cd_progress prog;
 	// volatile: both must survive the longjmp so the error path frees them.
 	unsigned char *volatile buf = NULL;
 	unsigned char *volatile row = NULL;
@@ -48,12 +93,18 @@ static int cd_decode(const unsigned char *data, unsigned long size, int min_w, i
 	jerr.mgr.emit_message = cd_emit;
 	if (setjmp(jerr.jmp)) {
 		strncpy(err_msg, jerr.msg, JMSG_LENGTH_MAX - 1);
+		*stopped = jerr.stopped;
 		jpeg_destroy_decompress(&cinfo);
 		free(buf);
 		free(row);
 		return 1;
 	}
 	jpeg_create_decompress(&cinfo);
+	memset(&prog, 0, sizeof(prog));
+	prog.pub.progress_monitor = cd_monitor;
+	prog.max_scans = max_scans;
+	prog.stop = stop;
+	cinfo.progress = &prog.pub;
 	jpeg_mem_src(&cinfo, data, size);
 	jpeg_read_header(&cinfo, TRUE);
 	int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
@@ -107,7 +158,9 @@ static int cd_decode(const unsigned char *data, unsigned long size, int min_w, i
 import "C"
 
 import (
+	"context"
 	"fmt"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -118,16 +171,25 @@ const fastJPEG = true
 // still at least minW x minH, so a 12 MP photo headed for a 224² tensor costs
 // a 1/8-size decode instead of a full one. libjpeg's fancy upsampling and
 // integer IDCT are the same Pillow uses, so full-size decodes match training.
-func decodeJPEGTurbo(data []byte, minW, minH int) (*RGB, error) {
+// It gives up with errDecodeStopped soon after ctx ends, and refuses files of
+// more than maxScans scans (a backstop to checkJPEGScans; 0: no limit).
+func decodeJPEGTurbo(ctx context.Context, data []byte, minW, minH, maxScans int) (*RGB, error) {
 	if len(data) == 0 {
 		return nil, ErrCorruptImage
 	}
+	// libjpeg's progress monitor polls this flag; Go memory is fine to pass
+	// for the duration of the call, and both sides access it atomically.
+	stop := new(C.int)
+	defer context.AfterFunc(ctx, func() { atomic.StoreInt32((*int32)(unsafe.Pointer(stop)), 1) })()
 	var out *C.uchar
-	var w, h C.int
+	var w, h, stopped C.int
 	var msg [C.JMSG_LENGTH_MAX]C.char
 	rc := C.cd_decode((*C.uchar)(unsafe.Pointer(&data[0])), C.ulong(len(data)), C.int(minW), C.int(minH),
-		&out, &w, &h, &msg[0])
+		C.int(maxScans), stop, &out, &w, &h, &msg[0], &stopped)
 	if rc != 0 {
+		if stopped == C.CD_STOP_CANCEL {
+			return nil, errDecodeStopped
+		}
 		return nil, fmt.Errorf("%w: %s", ErrCorruptImage, C.GoString(&msg[0]))
 	}
 	defer C.free(unsafe.Pointer(out))

@@ -1,0 +1,149 @@
+package model
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image/jpeg"
+	"strings"
+	"testing"
+	"time"
+
+	"catsdogs/tests/bombs"
+)
+
+func TestJPEGScansCounts(t *testing.T) {
+	var b bytes.Buffer
+	_ = jpeg.Encode(&b, unitToImage(unitPattern(300, 200)), &jpeg.Options{Quality: 95})
+	if n := jpegScans(b.Bytes(), 10); n != 1 {
+		t.Errorf("baseline: %d scans, want 1", n)
+	}
+	for _, n := range []int{1, 2, 11, 600} {
+		if got := jpegScans(bombs.ProgressiveJPEG(64, 64, n, false), 1000); got != n {
+			t.Errorf("progressive with %d scans: counted %d", n, got)
+		}
+	}
+	// Counting stops just past the limit.
+	if got := jpegScans(bombs.ProgressiveJPEG(64, 64, 600, false), 20); got != 21 {
+		t.Errorf("limit 20: counted %d, want 21", got)
+	}
+	for _, bad := range [][]byte{nil, {0xFF}, {0xFF, 0xD8}, {0xFF, 0xD8, 0xFF, 0xDA, 0, 0}, {0xFF, 0xD8, 0xFF, 0xDA, 0xFF, 0xFF}} {
+		_ = jpegScans(bad, 500) // must not panic
+	}
+}
+
+// Scan bombs are refused from their markers, before any pixel work: 883
+// scans of a 2048² image decoded for 1.7 s (libjpeg-turbo) or 3.9 s (pure Go).
+func TestDecodeRefusesJPEGScanBombs(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		w, h, n   int
+		repeat    bool
+		want      error
+		wantInErr string
+	}{
+		{"883 valid scans", 2048, 2048, 883, false, ErrCorruptImage, "more than 500 scans"},
+		{"4000 repeated scans", 64, 64, 4000, true, ErrCorruptImage, "more than 500 scans"},
+		{"200 scans of 16 MP", 4096, 4096, 200, false, ErrImageTooLarge, "decode budget"},
+	} {
+		data := bombs.ProgressiveJPEG(c.w, c.h, c.n, c.repeat)
+		t0 := time.Now()
+		_, _, err := Decode(data, DecodeOptions{MinW: 144, MinH: 144})
+		d := time.Since(t0)
+		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.wantInErr) {
+			t.Errorf("%s (%d bytes): %v, want %v (%q)", c.name, len(data), err, c.want, c.wantInErr)
+		}
+		if d > 100*time.Millisecond {
+			t.Errorf("%s: refusing took %s", c.name, d)
+		}
+	}
+	// Ordinary progressive files pass.
+	if _, _, err := Decode(bombs.ProgressiveJPEG(640, 480, 12, false), DecodeOptions{}); err != nil {
+		t.Errorf("12-scan progressive JPEG: %v", err)
+	}
+}
+
+// libjpeg-turbo enforces the scan limit itself too (progress monitor), and
+// treats an invalid progression as corrupt instead of decoding garbage.
+func TestJPEGTurboScanLimitAndBogusProgression(t *testing.T) {
+	if !fastJPEG {
+		t.Skip("built without libjpeg-turbo (purego)")
+	}
+	bomb := bombs.ProgressiveJPEG(64, 64, 883, false)
+	if _, err := decodeJPEGTurbo(context.Background(), bomb, 0, 0, 0); err != nil {
+		t.Fatalf("883 valid scans without a limit: %v", err)
+	}
+	_, err := decodeJPEGTurbo(context.Background(), bomb, 0, 0, 500)
+	if !errors.Is(err, ErrCorruptImage) || !strings.Contains(err.Error(), "more than 500 scans") {
+		t.Errorf("limit 500: %v", err)
+	}
+	_, err = decodeJPEGTurbo(context.Background(), bombs.ProgressiveJPEG(64, 64, 890, true), 0, 0, 0)
+	if !errors.Is(err, ErrCorruptImage) || !strings.Contains(err.Error(), "progression") {
+		t.Errorf("repeated scans: %v, want a corrupt-progression error", err)
+	}
+}
+
+// slowJPEG is a scan bomb that Inspect would refuse (over the scan-work
+// budget) but that libjpeg-turbo decodes, slowly: about 4 s on the dev
+// machine. The tests hand its header straight to DecodeInspected, so only the
+// deadline or the context can stop it early; the bounds leave room for a
+// loaded machine.
+func slowJPEG() ([]byte, Header) {
+	return bombs.ProgressiveJPEG(4096, 4096, 500, false), Header{Format: "jpeg", Width: 4096, Height: 4096, Orientation: 1}
+}
+
+func TestDecodeTimeout(t *testing.T) {
+	if !fastJPEG {
+		t.Skip("the pure-Go decoders cannot be interrupted")
+	}
+	data, h := slowJPEG()
+	t0 := time.Now()
+	_, err := DecodeInspected(context.Background(), data, h, DecodeOptions{Timeout: 100 * time.Millisecond, MinW: 144, MinH: 144})
+	d := time.Since(t0)
+	if !errors.Is(err, ErrImageTooLarge) || !strings.Contains(err.Error(), "took longer than 100ms") {
+		t.Fatalf("got %v, want the decode timeout", err)
+	}
+	if d > time.Second {
+		t.Errorf("a 100 ms deadline stopped the decode after %s", d)
+	}
+	t.Logf("stopped after %s", d)
+}
+
+// A client that hangs up stops the decode (the request context is cancelled).
+func TestDecodeStopsWhenContextEnds(t *testing.T) {
+	if !fastJPEG {
+		t.Skip("the pure-Go decoders cannot be interrupted")
+	}
+	data, h := slowJPEG()
+	opt := DecodeOptions{MinW: 144, MinH: 144}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	t0 := time.Now()
+	_, err := DecodeInspected(ctx, data, h, opt)
+	d := time.Since(t0)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	if d > time.Second {
+		t.Errorf("cancelled after 50 ms, the decode ran for %s", d)
+	}
+	t.Logf("cancelled decode stopped after %s", d)
+}
+
+// The same bomb runs to completion without a deadline (it is a valid JPEG):
+// what the two tests above stop early is real work.
+func TestSlowJPEGIsSlow(t *testing.T) {
+	if !fastJPEG || testing.Short() {
+		t.Skip("needs libjpeg-turbo; slow")
+	}
+	data, h := slowJPEG()
+	t0 := time.Now()
+	if _, err := DecodeInspected(context.Background(), data, h, DecodeOptions{MinW: 144, MinH: 144}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d < time.Second {
+		t.Errorf("full decode took only %s: the timing tests above prove little", d)
+	} else {
+		t.Logf("full decode: %s", d)
+	}
+}
