@@ -179,3 +179,24 @@ func TestRemovedKeyStopsWorking(t *testing.T) {
 		t.Error("no JWKS refetch")
 	}
 }
+
+// Issue 7 items 7-8 over HTTP: dates out of range are rejected, not wrapped
+// into the past; scopes split on SP only; array entries match whole.
+func TestClaimEdgeCases(t *testing.T) {
+	for name, c := range map[string]struct {
+		claims map[string]any
+		status int
+	}{
+		"nbf 1e20":                    {map[string]any{"nbf": 1e20}, http.StatusUnauthorized},
+		"exp 1e20":                    {map[string]any{"exp": 1e20}, http.StatusUnauthorized},
+		"scope joined by a tab":       {map[string]any{"scope": "read\tget::prediction"}, http.StatusForbidden},
+		"scope joined by U+00A0":      {map[string]any{"scope": "read\u00a0get::prediction"}, http.StatusForbidden},
+		"scp entry with a space":      {map[string]any{"scope": nil, "scp": []string{"read get::prediction"}}, http.StatusForbidden},
+		"permissions entry with a SP": {map[string]any{"scope": nil, "permissions": []string{"read get::prediction"}}, http.StatusForbidden},
+		"scope joined by SP":          {map[string]any{"scope": "read get::prediction"}, http.StatusUnsupportedMediaType},
+	} {
+		if st := probeAuth(mainSrv, "Bearer "+iss.Token(c.claims)); st != c.status {
+			t.Errorf("%s: status %d, want %d", name, st, c.status)
+		}
+	}
+}
