@@ -110,11 +110,19 @@ smoke-train: train-deps
 
 # ---- the default model -------------------------------------------------------
 # Retrains from scratch and overwrites resources/ (ONNX, MODEL.md, parity.json,
-# metrics.json). Resumable: rerun the same command after an interruption.
-TRAIN_OUT ?= build/train/default
+# metrics.json). Long runs go in stints: rerun the same command after an
+# interruption (at most one epoch is lost; the resume is exact), or pass
+# STINT_MINUTES=N to stop on purpose after N minutes. Checkpoints live outside
+# the checkout (CATSDOGS_TRAIN_DIR, default ~/.cache/catsdogs/train) so `make
+# clean` or a fresh clone keeps them. nice keeps the machine usable meanwhile.
+TRAIN_DIR     ?= $(or $(CATSDOGS_TRAIN_DIR),$(HOME)/.cache/catsdogs/train)
+TRAIN_OUT     ?= $(TRAIN_DIR)/catsdogs-resnet-v2
+STINT_MINUTES ?= 0
+TRAIN_ARGS    ?=
 train: need-data train-deps
 	@mkdir -p $(TRAIN_OUT)
-	$(PYTHON) model/training/train.py --data $(DATA) --out $(TRAIN_OUT) --export resources 2>&1 | tee -a $(TRAIN_OUT)/train.log
+	nice -n 10 $(PYTHON) model/training/train.py --data $(DATA) --out $(TRAIN_OUT) --export resources \
+	  --stint-minutes $(STINT_MINUTES) $(TRAIN_ARGS) 2>&1 | tee -a $(TRAIN_OUT)/train.log
 
 # Swagger docs are generated from the annotations in main.go and api/ and committed.
 $(SWAG):
