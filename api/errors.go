@@ -23,6 +23,7 @@ const (
 	codeImageTooLarge     = "image_too_large"
 	codeBadRequest        = "bad_request"
 	codeInvalidToken      = "invalid_token"
+	codeInvalidRequest    = "invalid_request"
 	codeInsufficientScope = "insufficient_scope"
 	codeAuthUnavailable   = "auth_unavailable"
 	codeBusy              = "busy"

@@ -321,7 +321,7 @@ func TestAuthErrorMapping(t *testing.T) {
 		wwwAuth    []string
 		retryAfter string
 	}{
-		{"missing token", ErrMissingToken, 401, "invalid_token", []string{`Bearer realm="catsdogs"`, `error="invalid_token"`}, ""},
+		{"missing token", ErrMissingToken, 401, "invalid_token", []string{`Bearer realm="catsdogs"`}, ""}, // no error code: RFC 6750 §3.1
 		{"invalid token", fmt.Errorf("%w: token expired at 2020-01-01T00:00:00Z", auth.ErrInvalidToken), 401, "invalid_token",
 			[]string{`error="invalid_token"`, `error_description="invalid token: token expired at 2020-01-01T00:00:00Z"`}, ""},
 		{"unknown error", errors.New("something internal: 10.0.0.7"), 401, "invalid_token",

@@ -25,6 +25,9 @@ type Authenticator interface {
 var (
 	ErrMissingToken      = errors.New("missing bearer token")
 	ErrInsufficientScope = errors.New("insufficient scope")
+	// ErrInvalidRequest is a malformed credential, e.g. two Authorization
+	// headers: which one would a proxy in front of us have checked?
+	ErrInvalidRequest = errors.New("invalid request")
 )
 
 // AllowAll lets every request through: AUTH_DISABLED=true, and unit tests.
@@ -39,6 +42,9 @@ func (AllowAll) Authenticate(*http.Request, string) (*auth.Principal, error) {
 type OIDCAuth struct{ V *auth.Verifier }
 
 func (a OIDCAuth) Authenticate(r *http.Request, scope string) (*auth.Principal, error) {
+	if len(r.Header.Values("Authorization")) > 1 {
+		return nil, fmt.Errorf("%w: send exactly one Authorization header", ErrInvalidRequest)
+	}
 	raw, err := bearerToken(r.Header.Get("Authorization"))
 	if err != nil {
 		return nil, err
@@ -94,9 +100,16 @@ func RequireScope(a Authenticator, scope string, log *slog.Logger) gin.HandlerFu
 			log.Error("token verification unavailable", "err", err)
 			c.Header("Retry-After", "5")
 			abort(c, http.StatusServiceUnavailable, codeAuthUnavailable, "cannot reach the identity provider to verify tokens; try again shortly")
+		case errors.Is(err, ErrMissingToken):
+			// RFC 6750 §3.1: no credentials, so no error code in the challenge.
+			c.Header("WWW-Authenticate", `Bearer realm="catsdogs"`)
+			abort(c, http.StatusUnauthorized, codeInvalidToken, "missing bearer token: send \"Authorization: Bearer <access token>\"")
+		case errors.Is(err, ErrInvalidRequest):
+			c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer realm="catsdogs", error="invalid_request", error_description=%q`, headerSafe(err.Error())))
+			abort(c, http.StatusUnauthorized, codeInvalidRequest, err.Error())
 		default:
 			msg := err.Error()
-			if !errors.Is(err, ErrMissingToken) && !errors.Is(err, auth.ErrInvalidToken) {
+			if !errors.Is(err, auth.ErrInvalidToken) {
 				msg = "token could not be verified"
 			}
 			c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer realm="catsdogs", error="invalid_token", error_description=%q`, headerSafe(msg)))

@@ -138,16 +138,23 @@ func (is *issuer) token(t *testing.T, claims map[string]any) string {
 	return s
 }
 
-// The real OIDCAuth + auth.Verifier against a local JWKS: 200 with the scope,
-// 403 without it, 401 for a bad token or the Basic scheme.
-func TestOIDCAuthEndToEnd(t *testing.T) {
-	is := newIssuer(t)
+// oidcRouter is a router whose /upload is guarded by the real OIDCAuth and
+// verifier, trusting is; the classifier is a fake.
+func oidcRouter(t *testing.T, is *issuer) (http.Handler, *fakeClassifier) {
+	t.Helper()
 	v, err := auth.NewVerifier(auth.Config{Issuer: is.iss, Audiences: []string{is.aud}, JWKSURI: is.srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fc := &fakeClassifier{res: okResult()}
-	r := newTestRouter(fc, OIDCAuth{V: v})
+	return newTestRouter(fc, OIDCAuth{V: v}), fc
+}
+
+// The real OIDCAuth + auth.Verifier against a local JWKS: 200 with the scope,
+// 403 without it, 401 for a bad token or the Basic scheme.
+func TestOIDCAuthEndToEnd(t *testing.T) {
+	is := newIssuer(t)
+	r, _ := oidcRouter(t, is)
 	send := func(authz string) *httptest.ResponseRecorder {
 		body, ct := multipartBody(t, [2]string{"file", "x"})
 		req := httptest.NewRequest(http.MethodPost, "/upload", body)
@@ -185,16 +192,50 @@ func TestOIDCAuthEndToEnd(t *testing.T) {
 			continue
 		}
 		h := w.Header().Get("WWW-Authenticate")
-		switch c.status {
-		case 401:
+		switch {
+		case c.authz == "":
+			// RFC 6750 §3.1: no credentials sent, so no error code.
+			if h != `Bearer realm="catsdogs"` {
+				t.Errorf("%s: WWW-Authenticate %q, want the bare challenge", name, h)
+			}
+		case c.status == 401:
 			if !strings.Contains(h, `error="invalid_token"`) {
 				t.Errorf("%s: WWW-Authenticate %q", name, h)
 			}
-		case 403:
+		case c.status == 403:
 			if !strings.Contains(h, `error="insufficient_scope"`) || !strings.Contains(h, `scope="get::prediction"`) {
 				t.Errorf("%s: WWW-Authenticate %q", name, h)
 			}
 		}
+	}
+}
+
+// RFC 6750: two Authorization headers are a malformed request (401
+// invalid_request), even when both carry the same good token; a proxy in
+// front may have checked the other one.
+func TestDuplicateAuthorizationHeaders(t *testing.T) {
+	is := newIssuer(t)
+	r, fc := oidcRouter(t, is)
+	good := "Bearer " + is.token(t, map[string]any{"scope": "get::prediction"})
+	for name, values := range map[string][]string{
+		"same token twice": {good, good},
+		"good then junk":   {good, "Bearer junk"},
+		"junk then good":   {"Basic dXNlcjpwYXNz", good},
+	} {
+		body, ct := multipartBody(t, [2]string{"file", "x"})
+		req := httptest.NewRequest(http.MethodPost, "/upload", body)
+		req.Header.Set("Content-Type", ct)
+		req.Header["Authorization"] = values
+		w := do(r, req)
+		if w.Code != 401 || errorBody(t, w).Error != "invalid_request" {
+			t.Errorf("%s: %d %s, want 401 invalid_request", name, w.Code, w.Body)
+		}
+		if h := w.Header().Get("WWW-Authenticate"); !strings.Contains(h, `error="invalid_request"`) {
+			t.Errorf("%s: WWW-Authenticate %q", name, h)
+		}
+	}
+	if fc.calls.Load() != 0 {
+		t.Error("the classifier ran for a request with two Authorization headers")
 	}
 }
 

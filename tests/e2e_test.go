@@ -303,7 +303,10 @@ func TestDocs(t *testing.T) {
 func TestUploadWithoutToken(t *testing.T) {
 	resp, body := upload(t, mainSrv, "", "cat.jpg", photo(t, "cat", 0))
 	wantError(t, resp, body, http.StatusUnauthorized, "invalid_token")
-	wantChallenge(t, resp, `error="invalid_token"`)
+	wantChallenge(t, resp, `realm="catsdogs"`)
+	if h := resp.Header.Get("WWW-Authenticate"); strings.Contains(h, "error=") {
+		t.Errorf("WWW-Authenticate = %q: no credentials were sent, so no error code (RFC 6750 §3.1)", h)
+	}
 }
 
 func TestRejectedTokens(t *testing.T) {
