@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -13,7 +14,8 @@ import (
 // Config is every setting the service reads, all from the environment.
 // README.md's "Configuration" table documents the same names and defaults.
 type Config struct {
-	Port string // PORT, default 8080
+	Port       string // PORT, default 8080
+	ListenAddr string // LISTEN_ADDR: host or IP to bind; default all interfaces
 
 	ModelPath    string // MODEL_PATH, default resources/catsdogs-resnet.onnx
 	ModelSidecar string // MODEL_SPEC: JSON preprocessing overrides (default <model>.json if present)
@@ -38,6 +40,9 @@ type Config struct {
 
 	TrustedProxies []string // TRUSTED_PROXIES, comma-separated CIDRs/IPs; default none
 	LogFormat      string   // LOG_FORMAT: text (default) or json
+	// DOCS_PERSIST_AUTHORIZATION, default false: Swagger UI keeps a pasted
+	// token in the browser's localStorage.
+	DocsPersistAuth bool
 }
 
 const defaultModel = "resources/catsdogs-resnet.onnx"
@@ -51,6 +56,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	c := Config{
 		Port:         env("PORT", "8080"),
+		ListenAddr:   strings.Trim(env("LISTEN_ADDR", ""), "[]"),
 		ModelPath:    env("MODEL_PATH", defaultModel),
 		ModelSidecar: env("MODEL_SPEC", ""),
 		ORTLibrary:   env("ONNXRUNTIME_LIB", ""),
@@ -88,6 +94,13 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.QueueSize, err = atoi(env("INFERENCE_QUEUE", "0"))
 	errs = append(errs, wrap("INFERENCE_QUEUE", err))
 	c.TrustedProxies = list(env("TRUSTED_PROXIES", ""))
+	if c.DocsPersistAuth, err = parseBool(env("DOCS_PERSIST_AUTHORIZATION", "false")); err != nil {
+		errs = append(errs, fmt.Errorf("DOCS_PERSIST_AUTHORIZATION: %w", err))
+	}
+	// A port in LISTEN_ADDR would compete with PORT: take the host only.
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err == nil {
+		errs = append(errs, fmt.Errorf("LISTEN_ADDR: %q has a port; give only the host or IP and set PORT", c.ListenAddr))
+	}
 
 	// Fail closed: without an issuer and audience there is no way to check a
 	// token, so refuse to start rather than serve /upload openly.

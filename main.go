@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,7 +36,7 @@ func main() {
 	// `catsdogs healthcheck` lets a container HEALTHCHECK probe /health
 	// without shipping curl in the image.
 	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
-		os.Exit(healthcheck(os.Getenv("PORT")))
+		os.Exit(healthcheck(os.Getenv("LISTEN_ADDR"), os.Getenv("PORT")))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -86,9 +87,10 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	gin.SetMode(gin.ReleaseMode)
 	router := api.NewRouter(api.Deps{
 		Classifier: clf, Model: info, Auth: authn, Scope: cfg.Scope, MaxUploadBytes: cfg.MaxUploadBytes,
-		AuthDisabled: cfg.AuthDisabled, TrustedProxies: cfg.TrustedProxies, Logger: log,
+		AuthDisabled: cfg.AuthDisabled, TrustedProxies: cfg.TrustedProxies,
+		DocsPersistAuth: cfg.DocsPersistAuth, Logger: log,
 	})
-	ln, err := net.Listen("tcp", ":"+cfg.Port)
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.ListenAddr, cfg.Port))
 	if err != nil {
 		return err
 	}
@@ -118,12 +120,18 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	return nil
 }
 
-func healthcheck(port string) int {
+// healthcheck probes /health where the server listens: LISTEN_ADDR if it
+// names one interface, else loopback.
+func healthcheck(host, port string) int {
 	if port == "" {
 		port = "8080"
 	}
+	host = strings.Trim(strings.TrimSpace(host), "[]")
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
 	client := &http.Client{Timeout: 3 * time.Second}
-	resp, err := client.Get("http://127.0.0.1:" + port + "/health")
+	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + "/health")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "healthcheck:", err)
 		return 1

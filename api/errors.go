@@ -32,6 +32,10 @@ const (
 	codeInternal          = "internal_error"
 )
 
+// errorCodeKey is where abort leaves the code for the request log.
+const errorCodeKey = "error_code"
+
 func abort(c *gin.Context, status int, code, detail string) {
+	c.Set(errorCodeKey, code)
 	c.AbortWithStatusJSON(status, ErrorResponse{Error: code, Detail: detail})
 }

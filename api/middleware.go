@@ -3,7 +3,9 @@ package api
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -128,14 +130,84 @@ func headerSafe(s string) string {
 	}, s)
 }
 
-// requestLog logs one line per request: no headers, so no tokens.
+// requestLog logs one line per request: no headers, so no tokens. client_ip
+// follows X-Forwarded-For only from TRUSTED_PROXIES (gin's ClientIP); a
+// request whose client hung up before the answer is logged as status 499
+// with client_gone=true, not as whatever nobody received.
 func requestLog(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		t := time.Now()
 		c.Next()
-		log.Info("request", "method", c.Request.Method, "path", c.Request.URL.Path, "status", c.Writer.Status(),
-			"ms", float64(time.Since(t).Microseconds())/1000, "bytes_in", c.Request.ContentLength)
+		status := c.Writer.Status()
+		attrs := []any{"method", c.Request.Method, "path", c.Request.URL.Path}
+		if c.Request.Context().Err() != nil {
+			attrs = append(attrs, "status", statusClientGone, "client_gone", true)
+		} else {
+			attrs = append(attrs, "status", status)
+		}
+		if code := c.GetString(errorCodeKey); code != "" {
+			attrs = append(attrs, "error", code)
+		}
+		attrs = append(attrs, "ms", float64(time.Since(t).Microseconds())/1000, "bytes_in", c.Request.ContentLength,
+			"client_ip", c.ClientIP())
+		log.Info("request", attrs...)
 	}
+}
+
+// statusClientGone is nginx's "client closed request", for logs only.
+const statusClientGone = 499
+
+// securityHeaders go on every answer: no MIME sniffing, no framing (Swagger
+// UI's Authorize box must not be clickjacked), no referrer, and no caching of
+// API answers, which may carry a user's predictions or errors. The docs'
+// static files may be cached.
+func securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "frame-ancestors 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
+	if !strings.HasPrefix(c.Request.URL.Path, "/docs/") {
+		h.Set("Cache-Control", "no-store")
+	}
+	c.Next()
+}
+
+// opaqueBody hides transport details in body read errors: handlers may put
+// an error's text in a response, and a net.OpError names both socket
+// addresses ("read tcp 10.0.0.5:8080->...: i/o timeout").
+func opaqueBody(c *gin.Context) {
+	if c.Request.Body != nil && c.Request.Body != http.NoBody {
+		c.Request.Body = readCloser{c.Request.Body}
+	}
+	c.Next()
+}
+
+type readCloser struct{ io.ReadCloser }
+
+func (r readCloser) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = bodyReadError{err}
+	}
+	return n, err
+}
+
+// bodyReadError keeps the cause for errors.Is/As but says only what kind of
+// failure it was.
+type bodyReadError struct{ err error }
+
+func (e bodyReadError) Unwrap() error { return e.err }
+
+func (e bodyReadError) Error() string {
+	var ne net.Error
+	switch {
+	case errors.As(e.err, &ne) && ne.Timeout():
+		return "reading the request body timed out"
+	case errors.Is(e.err, io.ErrUnexpectedEOF):
+		return "the request body ended early"
+	}
+	return "the request body could not be read"
 }
 
 // recovery turns a panic into a JSON 500 instead of a dropped connection.

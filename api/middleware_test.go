@@ -2,11 +2,14 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -263,5 +266,118 @@ func TestOIDCAuthIdPDownIs503(t *testing.T) {
 	}
 	if strings.Contains(w.Body.String()+w.Header().Get("WWW-Authenticate"), "127.0.0.1") {
 		t.Errorf("the IdP's address leaked to the client: %s / %s", w.Body, w.Header().Get("WWW-Authenticate"))
+	}
+}
+
+// Every answer, whatever produced it, carries the security headers; API
+// answers are not cacheable, the docs' static files may be.
+func TestSecurityHeaders(t *testing.T) {
+	r := newTestRouter(&fakeClassifier{panic: true}, AllowAll{})
+	body, ct := multipartBody(t, [2]string{"file", "x"})
+	upload := httptest.NewRequest(http.MethodPost, "/upload", body)
+	upload.Header.Set("Content-Type", ct)
+	for _, req := range []*http.Request{
+		httptest.NewRequest(http.MethodGet, "/health", nil),
+		httptest.NewRequest(http.MethodGet, "/model", nil),
+		httptest.NewRequest(http.MethodGet, "/nope", nil),
+		httptest.NewRequest(http.MethodDelete, "/health", nil),
+		httptest.NewRequest(http.MethodPost, "/upload", strings.NewReader("x")), // 415
+		upload, // the classifier panics: 500
+		httptest.NewRequest(http.MethodGet, "/docs", nil),
+		httptest.NewRequest(http.MethodGet, "/docs/index.html", nil),
+	} {
+		w := do(r, req)
+		name := fmt.Sprintf("%s %s (%d)", req.Method, req.URL.Path, w.Code)
+		for k, want := range map[string]string{
+			"X-Content-Type-Options":  "nosniff",
+			"X-Frame-Options":         "DENY",
+			"Content-Security-Policy": "frame-ancestors 'none'",
+		} {
+			if got := w.Header().Get(k); got != want {
+				t.Errorf("%s: %s = %q, want %q", name, k, got, want)
+			}
+		}
+		cc := w.Header().Get("Cache-Control")
+		if docs := strings.HasPrefix(req.URL.Path, "/docs/"); !docs && cc != "no-store" {
+			t.Errorf("%s: Cache-Control %q, want no-store", name, cc)
+		}
+	}
+}
+
+// Swagger UI keeps a pasted token in localStorage only when configured to.
+func TestDocsPersistAuthorization(t *testing.T) {
+	for _, persist := range []bool{false, true} {
+		r := newTestRouter(&fakeClassifier{}, AllowAll{}, func(d *Deps) { d.DocsPersistAuth = persist })
+		w := do(r, httptest.NewRequest(http.MethodGet, "/docs/swagger-initializer.js", nil))
+		if want := fmt.Sprintf("persistAuthorization: %v", persist); !strings.Contains(w.Body.String(), want) {
+			t.Errorf("DocsPersistAuth=%v: swagger-initializer.js lacks %q", persist, want)
+		}
+	}
+}
+
+// A body read that times out on a real TCP connection must not put the
+// socket addresses (or the Go error text naming them) in the answer.
+func TestBodyReadTimeoutHidesAddresses(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(-time.Second)) // the server's ReadTimeout has passed
+
+	req := httptest.NewRequest(http.MethodPost, "/upload", nil)
+	req.Body = conn
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
+	w := do(newTestRouter(&fakeClassifier{res: okResult()}, AllowAll{}), req)
+	if w.Code != http.StatusBadRequest {
+		t.Errorf("status %d, want 400", w.Code)
+	}
+	if b := w.Body.String(); strings.Contains(b, "127.0.0.1") || strings.Contains(b, "tcp") || !strings.Contains(b, "timed out") {
+		t.Errorf("body %s: want the cause (timed out) without socket details", b)
+	}
+}
+
+// The request log has the client's IP (X-Forwarded-For only from a trusted
+// proxy), the error code, and marks requests whose client hung up.
+func TestRequestLogFields(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	fc := &fakeClassifier{err: context.Canceled} // as if the request ended while queued
+	r := newTestRouter(fc, AllowAll{}, func(d *Deps) { d.Logger = log; d.TrustedProxies = []string{"10.0.0.0/8"} })
+	line := func(req *http.Request) string {
+		buf.Reset()
+		do(r, req)
+		return buf.String()
+	}
+	req := httptest.NewRequest(http.MethodGet, "/nope", nil)
+	req.RemoteAddr = "10.1.2.3:5555"
+	req.Header.Set("X-Forwarded-For", "203.0.113.9")
+	if s := line(req); !strings.Contains(s, "client_ip=203.0.113.9") || !strings.Contains(s, "status=404") || !strings.Contains(s, "error=not_found") {
+		t.Errorf("via a trusted proxy: %q", s)
+	}
+	req = httptest.NewRequest(http.MethodGet, "/health", nil)
+	req.RemoteAddr = "192.0.2.7:1234"
+	req.Header.Set("X-Forwarded-For", "203.0.113.9")
+	if s := line(req); !strings.Contains(s, "client_ip=192.0.2.7") || strings.Contains(s, "error=") {
+		t.Errorf("untrusted X-Forwarded-For: %q", s)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client hung up
+	body, ct := multipartBody(t, [2]string{"file", "x"})
+	req = httptest.NewRequest(http.MethodPost, "/upload", body).WithContext(ctx)
+	req.Header.Set("Content-Type", ct)
+	if s := line(req); !strings.Contains(s, "status=499") || !strings.Contains(s, "client_gone=true") {
+		t.Errorf("client gone: %q, want status=499 client_gone=true", s)
 	}
 }

@@ -32,7 +32,11 @@ type Deps struct {
 	// AuthDisabled is reported loudly on /health.
 	AuthDisabled   bool
 	TrustedProxies []string
-	Logger         *slog.Logger
+	// DocsPersistAuth lets Swagger UI keep a pasted token in the browser's
+	// localStorage across reloads; off, since any script on the origin (or
+	// anyone at the browser) could read it there.
+	DocsPersistAuth bool
+	Logger          *slog.Logger
 }
 
 // NewRouter wires every route in one place.
@@ -46,7 +50,7 @@ func NewRouter(d Deps) *gin.Engine {
 	r := gin.New()
 	_ = r.SetTrustedProxies(d.TrustedProxies) // nil: trust no proxy headers
 	r.HandleMethodNotAllowed = true
-	r.Use(recovery(d.Logger), requestLog(d.Logger))
+	r.Use(recovery(d.Logger), requestLog(d.Logger), securityHeaders, opaqueBody)
 	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, codeNotFound, "no such route; see /docs") })
 	r.NoMethod(func(c *gin.Context) {
 		abort(c, http.StatusMethodNotAllowed, codeMethodNotAllowed, c.Request.Method+" is not allowed here; see /docs")
@@ -64,7 +68,7 @@ func NewRouter(d Deps) *gin.Engine {
 	toIndex := func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/docs/index.html") }
 	r.GET("/", toIndex)
 	r.GET("/docs", toIndex)
-	ui := ginSwagger.WrapHandler(swaggerFiles.Handler, ginSwagger.PersistAuthorization(true))
+	ui := ginSwagger.WrapHandler(swaggerFiles.Handler, ginSwagger.PersistAuthorization(d.DocsPersistAuth))
 	r.GET("/docs/*any", func(c *gin.Context) {
 		if strings.TrimPrefix(c.Param("any"), "/") == "" {
 			toIndex(c)

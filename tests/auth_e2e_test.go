@@ -9,8 +9,12 @@ package tests
 
 import (
 	"fmt"
+	"io"
 	"math/rand"
+	"net"
 	"net/http"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -198,5 +202,79 @@ func TestClaimEdgeCases(t *testing.T) {
 		if st := probeAuth(mainSrv, "Bearer "+iss.Token(c.claims)); st != c.status {
 			t.Errorf("%s: status %d, want %d", name, st, c.status)
 		}
+	}
+}
+
+// RFC 6750: two Authorization headers are 401 invalid_request, even when
+// both carry the same valid token.
+func TestDuplicateAuthorizationHeaders(t *testing.T) {
+	tok := "Bearer " + iss.Token(nil)
+	req, err := http.NewRequest("POST", mainSrv.URL+"/upload", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header["Authorization"] = []string{tok, tok}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	wantError(t, resp, body, http.StatusUnauthorized, "invalid_request")
+	wantChallenge(t, resp, `error="invalid_request"`)
+}
+
+// Issue 7 item 9: security headers on every answer from the real server.
+func TestSecurityHeaders(t *testing.T) {
+	for _, c := range []struct{ method, path, authz string }{
+		{"GET", "/health", ""},
+		{"GET", "/model", ""},
+		{"GET", "/nope", ""},
+		{"POST", "/upload", ""},
+		{"POST", "/upload", "Bearer " + iss.Token(nil)},
+		{"GET", "/docs/index.html", ""},
+	} {
+		resp, _ := do(t, mainSrv, c.method, c.path, c.authz, []byte("{}"), "application/json")
+		name := fmt.Sprintf("%s %s (%d)", c.method, c.path, resp.StatusCode)
+		if h := resp.Header.Get("X-Content-Type-Options"); h != "nosniff" {
+			t.Errorf("%s: X-Content-Type-Options %q", name, h)
+		}
+		if h := resp.Header.Get("X-Frame-Options"); h != "DENY" {
+			t.Errorf("%s: X-Frame-Options %q", name, h)
+		}
+		if h := resp.Header.Get("Content-Security-Policy"); !strings.Contains(h, "frame-ancestors 'none'") {
+			t.Errorf("%s: Content-Security-Policy %q", name, h)
+		}
+		if h := resp.Header.Get("Cache-Control"); !strings.HasPrefix(c.path, "/docs/") && h != "no-store" {
+			t.Errorf("%s: Cache-Control %q, want no-store", name, h)
+		}
+	}
+	if logs := mainSrv.logs.String(); !strings.Contains(logs, "client_ip=127.0.0.1") {
+		t.Error("request log lines have no client_ip")
+	}
+}
+
+// LISTEN_ADDR binds one interface: the service answers there and not on
+// another loopback address, and `catsdogs healthcheck` probes where it listens.
+func TestListenAddr(t *testing.T) {
+	s, err := launch("listen-addr", map[string]string{"AUTH_DISABLED": "true", "INFERENCE_WORKERS": "1", "LISTEN_ADDR": "127.0.0.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.stop()
+	port := strings.TrimPrefix(s.URL, "http://127.0.0.1:")
+	s.URL = "http://127.0.0.2:" + port
+	if err := s.waitReady(readyTimeout); err != nil {
+		t.Fatalf("%v\n%s", err, s.logs.String())
+	}
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
+		c.Close()
+		t.Error("LISTEN_ADDR=127.0.0.2, yet 127.0.0.1 accepts connections")
+	}
+	hc := exec.Command(binPath, "healthcheck")
+	hc.Env = serviceEnv(map[string]string{"LISTEN_ADDR": "127.0.0.2", "PORT": port})
+	if out, err := hc.CombinedOutput(); err != nil {
+		t.Errorf("catsdogs healthcheck: %v\n%s", err, out)
 	}
 }

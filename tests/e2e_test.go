@@ -868,7 +868,7 @@ func (b *logBuffer) String() string {
 // service reads (so the developer's shell cannot change the outcome), plus
 // MODEL_PATH and the given settings.
 func serviceEnv(set map[string]string) []string {
-	own := regexp.MustCompile(`^(PORT|MODEL_\w*|OAUTH2_\w*|AUTH_DISABLED|MAX_UPLOAD_BYTES|MAX_IMAGE_PIXELS|INFERENCE_\w*|ORT_INTRA_OP_THREADS|TRUSTED_PROXIES|LOG_FORMAT)=`)
+	own := regexp.MustCompile(`^(PORT|MODEL_\w*|OAUTH2_\w*|AUTH_DISABLED|MAX_UPLOAD_BYTES|MAX_IMAGE_PIXELS|INFERENCE_\w*|ORT_INTRA_OP_THREADS|TRUSTED_PROXIES|LOG_FORMAT|LISTEN_ADDR|DOCS_PERSIST_AUTHORIZATION)=`)
 	var env []string
 	for _, kv := range os.Environ() {
 		if !own.MatchString(kv) {
