@@ -34,6 +34,8 @@ type Config struct {
 	MaxSide        int           // MAX_IMAGE_SIDE, default 16384: longest width or height
 	MaxAspect      int           // MAX_IMAGE_ASPECT, default 32: long side ÷ short side
 	DecodeTimeout  time.Duration // DECODE_TIMEOUT, default 10s: one image's decode
+	MemoryBudget   int64         // MEMORY_BUDGET, default 256 MiB: bodies + decodes in flight
+	MaxConns       int           // MAX_CONNECTIONS, default 512: open client connections
 	Workers        int           // INFERENCE_WORKERS, default = CPU quota
 	IntraThreads   int           // ORT_INTRA_OP_THREADS, default = CPU quota / workers
 	QueueSize      int           // INFERENCE_QUEUE, default 4 × workers
@@ -87,6 +89,12 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	errs = append(errs, wrap("MAX_IMAGE_ASPECT", err))
 	c.DecodeTimeout, err = time.ParseDuration(env("DECODE_TIMEOUT", model.DefaultDecodeTimeout.String()))
 	errs = append(errs, wrap("DECODE_TIMEOUT", err))
+	var budget int
+	budget, err = atoi(env("MEMORY_BUDGET", strconv.Itoa(model.DefaultMemoryBudget)))
+	c.MemoryBudget = int64(budget)
+	errs = append(errs, wrap("MEMORY_BUDGET", err))
+	c.MaxConns, err = atoi(env("MAX_CONNECTIONS", "512"))
+	errs = append(errs, wrap("MAX_CONNECTIONS", err))
 	c.Workers, err = atoi(env("INFERENCE_WORKERS", "0"))
 	errs = append(errs, wrap("INFERENCE_WORKERS", err))
 	c.IntraThreads, err = atoi(env("ORT_INTRA_OP_THREADS", "0"))
@@ -106,6 +114,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	// token, so refuse to start rather than serve /upload openly.
 	if !c.AuthDisabled && (c.Issuer == "" || len(c.Audiences) == 0) {
 		errs = append(errs, errors.New("OAUTH2_ISSUER and OAUTH2_AUDIENCE must be set (or AUTH_DISABLED=true for local use without an identity provider)"))
+	}
+	if c.MemoryBudget > 0 && c.MemoryBudget < c.MaxUploadBytes {
+		errs = append(errs, fmt.Errorf("MEMORY_BUDGET (%d) must be at least MAX_UPLOAD_BYTES (%d): no upload could ever be admitted", c.MemoryBudget, c.MaxUploadBytes))
 	}
 	if c.Scope == "" {
 		errs = append(errs, errors.New("OAUTH2_SCOPE must not be empty"))

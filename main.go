@@ -30,6 +30,7 @@ import (
 	"catsdogs/model"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/net/netutil"
 )
 
 func main() {
@@ -73,7 +74,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		Path: cfg.ModelPath, Library: cfg.ORTLibrary, SidecarPath: cfg.ModelSidecar,
 		Overrides: model.EnvOverrides(getenv), Workers: cfg.Workers, IntraOpThreads: cfg.IntraThreads,
 		QueueSize: cfg.QueueSize, MaxPixels: cfg.MaxPixels, MaxSide: cfg.MaxSide, MaxAspect: cfg.MaxAspect,
-		DecodeTimeout: cfg.DecodeTimeout, Logger: log,
+		DecodeTimeout: cfg.DecodeTimeout, MemoryBudget: cfg.MemoryBudget, Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("loading model: %w", err)
@@ -93,6 +94,11 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.ListenAddr, cfg.Port))
 	if err != nil {
 		return err
+	}
+	// Past MAX_CONNECTIONS, new connections wait in the kernel's accept
+	// queue instead of each costing a goroutine and buffers here.
+	if cfg.MaxConns > 0 {
+		ln = netutil.LimitListener(ln, cfg.MaxConns)
 	}
 	srv := &http.Server{
 		Handler:           router,

@@ -132,8 +132,23 @@ type PredictionResponse struct {
 func (h *handlers) upload(c *gin.Context) {
 	start := time.Now()
 	limit := h.d.MaxUploadBytes
+	// The body's bytes are reserved from the process-wide memory budget before
+	// any is read: a crowd of large uploads gets 503s instead of pushing the
+	// process past its container's memory.
+	need := limit
+	if cl := c.Request.ContentLength; cl >= 0 && cl < limit {
+		need = cl
+	}
+	if b := h.budget(); b != nil {
+		if !b.TryAcquire(need) {
+			c.Header("Retry-After", "1")
+			abort(c, http.StatusServiceUnavailable, codeBusy, "the server holds as many uploads as its memory budget allows; retry shortly")
+			return
+		}
+		defer b.Release(need)
+	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
-	data, status, code, detail := readFilePart(c.Request, limit)
+	data, status, code, detail := readFilePart(c.Request, limit, need)
 	if status != 0 {
 		abort(c, status, code, detail)
 		return
@@ -168,6 +183,9 @@ func (h *handlers) classifyError(c *gin.Context, err error) {
 	case errors.Is(err, model.ErrBusy):
 		c.Header("Retry-After", "1")
 		abort(c, http.StatusServiceUnavailable, codeBusy, "all inference workers are busy and the queue is full; retry shortly")
+	case errors.Is(err, model.ErrMemoryFull):
+		c.Header("Retry-After", "1")
+		abort(c, http.StatusServiceUnavailable, codeBusy, "other requests hold the memory this image needs to decode; retry shortly")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		// The client went away while queued; nobody reads this answer.
 		abort(c, http.StatusServiceUnavailable, codeBusy, "request cancelled while waiting for a worker")
@@ -177,10 +195,21 @@ func (h *handlers) classifyError(c *gin.Context, err error) {
 	}
 }
 
+// budget is the classifier's memory budget, when it has one (the real
+// model.Classifier; test fakes may not).
+func (h *handlers) budget() *model.Budget {
+	if b, ok := h.d.Classifier.(interface{ Budget() *model.Budget }); ok {
+		return b.Budget()
+	}
+	return nil
+}
+
 // readFilePart streams the multipart body and returns the "file" part's bytes.
 // Streaming (instead of ParseMultipartForm) keeps uploads off disk and stops
 // reading at the size cap. A non-zero status reports the client's mistake.
-func readFilePart(r *http.Request, limit int64) (data []byte, status int, code, detail string) {
+// sizeHint (the declared body length) presizes the buffer, so it does not
+// grow by doubling past what was reserved for it.
+func readFilePart(r *http.Request, limit, sizeHint int64) (data []byte, status int, code, detail string) {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "multipart/form-data" {
@@ -204,6 +233,9 @@ func readFilePart(r *http.Request, limit int64) (data []byte, status int, code, 
 			continue
 		}
 		var buf bytes.Buffer
+		if sizeHint < limit {
+			buf.Grow(int(sizeHint) + bytes.MinRead)
+		}
 		if _, err := buf.ReadFrom(part); err != nil {
 			return bodyErrStatus(err, limit)
 		}

@@ -32,6 +32,7 @@ type Options struct {
 	MaxSide        int           // refuse images with a side above this (default DefaultMaxSide)
 	MaxAspect      int           // refuse images longer than this many times their width (default DefaultMaxAspect)
 	DecodeTimeout  time.Duration // give up decoding one image after this (default DefaultDecodeTimeout)
+	MemoryBudget   int64         // bytes in flight for bodies and decodes, process-wide (default DefaultMemoryBudget)
 	CPUs           int           // CPU quota (default runtime.GOMAXPROCS, which follows cgroup limits)
 	Logger         *slog.Logger
 }
@@ -45,6 +46,7 @@ type Classifier struct {
 	outName   string
 	classes   int
 	limiter   *Limiter
+	budget    *Budget
 	slots     chan *slot
 	decode    DecodeOptions
 	outputRaw string // "auto" decides per result when metadata does not say
@@ -183,7 +185,7 @@ func Load(o Options) (*Classifier, error) {
 	}
 	c := &Classifier{
 		spec: spec, pre: NewPreprocessor(spec), sess: sess, inName: in.Name, outName: out.Name,
-		classes: classes, limiter: NewLimiter(workers, queue), slots: make(chan *slot, workers),
+		classes: classes, limiter: NewLimiter(workers, queue), budget: NewBudget(o.MemoryBudget), slots: make(chan *slot, workers),
 		outputRaw: spec.Output,
 	}
 	c.decode = c.pre.DecodeOptions(maxPixels)
@@ -237,12 +239,16 @@ func (c *Classifier) newSlot(shape ort.Shape) (*slot, error) {
 // Spec returns the preprocessing in use.
 func (c *Classifier) Spec() Spec { return c.spec }
 
+// Budget is the process-wide memory budget: Classify reserves decode bytes
+// from it, and the HTTP layer reserves request bodies.
+func (c *Classifier) Budget() *Budget { return c.budget }
+
 // Limiter exposes queue state for metrics.
 func (c *Classifier) Limiter() *Limiter { return c.limiter }
 
 // Classify decodes, preprocesses and classifies one image. Errors wrapping
 // ErrUnsupportedFormat, ErrCorruptImage or ErrImageTooLarge are the client's;
-// ErrBusy means shed load; anything else is ours.
+// ErrBusy and ErrMemoryFull mean shed load; anything else is ours.
 func (c *Classifier) Classify(ctx context.Context, data []byte) (*Result, error) {
 	// Sniff and bound the header first: it costs microseconds, and refusing
 	// garbage here keeps it from holding a queue slot.
@@ -250,11 +256,21 @@ func (c *Classifier) Classify(ctx context.Context, data []byte) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
+	cost := decodeCost(hdr, data, c.decode)
+	if err := c.budget.fits(cost, "decoding this image"); err != nil {
+		return nil, err
+	}
 	t0 := time.Now()
 	if err := c.limiter.Acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer c.limiter.Release()
+	// Reserved once a worker is ours: only running decodes hold memory.
+	release, err := c.budget.reserve(cost, "decoding this image")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	r := &Result{QueueMS: msSince(t0)}
 	t1 := time.Now()
 	img, err := DecodeInspected(ctx, data, hdr, c.decode)

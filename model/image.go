@@ -132,11 +132,7 @@ var errDecodeStopped = errors.New("decode stopped")
 
 func decodePixels(ctx context.Context, data []byte, h Header, opt DecodeOptions) (*RGB, error) {
 	if h.Format == "jpeg" && fastJPEG {
-		minW, minH := opt.MinW, opt.MinH
-		if h.Orientation >= 5 { // rotated by 90°: the stored image is transposed
-			minW, minH = minH, minW
-		}
-		img, err := decodeJPEGTurbo(ctx, data, minW, minH, MaxJPEGScans)
+		img, err := decodeJPEGTurbo(ctx, data, jpegScaleDenom(h, opt), MaxJPEGScans)
 		if err != nil {
 			return nil, err
 		}
@@ -215,9 +211,22 @@ func toRGB(img image.Image) *RGB {
 				}
 			}
 		}
+	case image.RGBA64Image:
+		// Every other standard type (palette, 16-bit, CMYK, RGBA...):
+		// premultiplied 16-bit colour over white is c + (1-a). RGBA64At
+		// returns a plain struct; At() boxed one per pixel, which made a
+		// 49 MP 16-bit PNG allocate about a gigabyte of garbage.
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				c := m.RGBA64At(b.Min.X+x, b.Min.Y+y)
+				r, g, bb, a := uint32(c.R), uint32(c.G), uint32(c.B), uint32(c.A)
+				i := (y*w + x) * 3
+				p[i] = uint8((r + 0xffff - a) >> 8)
+				p[i+1] = uint8((g + 0xffff - a) >> 8)
+				p[i+2] = uint8((bb + 0xffff - a) >> 8)
+			}
+		}
 	default:
-		// Generic path (palette, 16-bit, CMYK, RGBA...): premultiplied 16-bit
-		// colour over white is c + (1-a).
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x++ {
 				r, g, bb, a := img.At(b.Min.X+x, b.Min.Y+y).RGBA()

@@ -8,6 +8,6 @@ import "context"
 // JPEG included, goes through the pure-Go decoders.
 const fastJPEG = false
 
-func decodeJPEGTurbo(ctx context.Context, data []byte, minW, minH, maxScans int) (*RGB, error) {
+func decodeJPEGTurbo(ctx context.Context, data []byte, denom, maxScans int) (*RGB, error) {
 	panic("unreachable: fastJPEG is false")
 }

@@ -70,14 +70,14 @@ func TestJPEGTurboScanLimitAndBogusProgression(t *testing.T) {
 		t.Skip("built without libjpeg-turbo (purego)")
 	}
 	bomb := bombs.ProgressiveJPEG(64, 64, 883, false)
-	if _, err := decodeJPEGTurbo(context.Background(), bomb, 0, 0, 0); err != nil {
+	if _, err := decodeJPEGTurbo(context.Background(), bomb, 1, 0); err != nil {
 		t.Fatalf("883 valid scans without a limit: %v", err)
 	}
-	_, err := decodeJPEGTurbo(context.Background(), bomb, 0, 0, 500)
+	_, err := decodeJPEGTurbo(context.Background(), bomb, 1, 500)
 	if !errors.Is(err, ErrCorruptImage) || !strings.Contains(err.Error(), "more than 500 scans") {
 		t.Errorf("limit 500: %v", err)
 	}
-	_, err = decodeJPEGTurbo(context.Background(), bombs.ProgressiveJPEG(64, 64, 890, true), 0, 0, 0)
+	_, err = decodeJPEGTurbo(context.Background(), bombs.ProgressiveJPEG(64, 64, 890, true), 1, 0)
 	if !errors.Is(err, ErrCorruptImage) || !strings.Contains(err.Error(), "progression") {
 		t.Errorf("repeated scans: %v, want a corrupt-progression error", err)
 	}

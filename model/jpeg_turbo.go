@@ -75,10 +75,10 @@ static void cd_monitor(j_common_ptr c) {
 	}
 }
 
-// cd_decode decodes JPEG bytes to packed RGB at the smallest scale 1/8..1/1
-// whose output is at least min_w x min_h. On success *out is malloc'd and must
-// be freed by the caller. Returns 0, or 1 with err_msg set.
-static int cd_decode(const unsigned char *data, unsigned long size, int min_w, int min_h,
+// cd_decode decodes JPEG bytes to packed RGB at scale 1/denom. On success
+// *out is malloc'd and must be freed by the caller. Returns 0, or 1 with
+// err_msg set.
+static int cd_decode(const unsigned char *data, unsigned long size, int denom,
                      int max_scans, const int *stop,
                      unsigned char **out, int *ow, int *oh, char *err_msg, int *stopped) {
 	struct jpeg_decompress_struct cinfo;
@@ -110,11 +110,7 @@ static int cd_decode(const unsigned char *data, unsigned long size, int min_w, i
 	int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
 	cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
 	cinfo.scale_num = 1;
-	cinfo.scale_denom = 1;
-	for (int d = 8; d > 1; d /= 2) {
-		long w = ((long)cinfo.image_width + d - 1) / d, h = ((long)cinfo.image_height + d - 1) / d;
-		if (min_w > 0 && min_h > 0 && w >= min_w && h >= min_h) { cinfo.scale_denom = d; break; }
-	}
+	cinfo.scale_denom = denom;
 	jpeg_start_decompress(&cinfo);
 	int w = cinfo.output_width, h = cinfo.output_height, n = cinfo.output_components;
 	buf = malloc((size_t)w * h * 3);
@@ -167,13 +163,13 @@ import (
 // fastJPEG reports that JPEGs decode through libjpeg-turbo with DCT scaling.
 const fastJPEG = true
 
-// decodeJPEGTurbo decodes at the smallest DCT scale (1/8, 1/4, 1/2, 1) that is
-// still at least minW x minH, so a 12 MP photo headed for a 224² tensor costs
-// a 1/8-size decode instead of a full one. libjpeg's fancy upsampling and
+// decodeJPEGTurbo decodes at DCT scale 1/denom (8, 4, 2 or 1; see
+// jpegScaleDenom), so a 12 MP photo headed for a 224² tensor costs a 1/8-size
+// decode instead of a full one. libjpeg's fancy upsampling and
 // integer IDCT are the same Pillow uses, so full-size decodes match training.
 // It gives up with errDecodeStopped soon after ctx ends, and refuses files of
 // more than maxScans scans (a backstop to checkJPEGScans; 0: no limit).
-func decodeJPEGTurbo(ctx context.Context, data []byte, minW, minH, maxScans int) (*RGB, error) {
+func decodeJPEGTurbo(ctx context.Context, data []byte, denom, maxScans int) (*RGB, error) {
 	if len(data) == 0 {
 		return nil, ErrCorruptImage
 	}
@@ -184,8 +180,7 @@ func decodeJPEGTurbo(ctx context.Context, data []byte, minW, minH, maxScans int)
 	var out *C.uchar
 	var w, h, stopped C.int
 	var msg [C.JMSG_LENGTH_MAX]C.char
-	rc := C.cd_decode((*C.uchar)(unsafe.Pointer(&data[0])), C.ulong(len(data)), C.int(minW), C.int(minH),
-		C.int(maxScans), stop, &out, &w, &h, &msg[0], &stopped)
+	rc := C.cd_decode((*C.uchar)(unsafe.Pointer(&data[0])), C.ulong(len(data)), C.int(denom), C.int(maxScans), stop, &out, &w, &h, &msg[0], &stopped)
 	if rc != 0 {
 		if stopped == C.CD_STOP_CANCEL {
 			return nil, errDecodeStopped

@@ -5,7 +5,13 @@
 package tests
 
 import (
+	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,4 +70,123 @@ func TestJPEGScanBombsAreRefusedFast(t *testing.T) {
 	resp, body := upload(t, mainSrv, tok, "progressive.jpg", bombs.ProgressiveJPEG(640, 480, 10, false))
 	wantPrediction(t, resp, body)
 	wantNoServerErrors(t, mainSrv)
+}
+
+// rssMB is a process's resident set size in MB, from /proc.
+func rssMB(t *testing.T, s *server) float64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.Atoi(f[1])
+			return float64(kb) / 1024
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// A 381 KB 7000x7000 16-bit RGBA PNG is under MAX_IMAGE_PIXELS but needs
+// 539 MB to decode (8 bytes a pixel, plus RGB): it used to cost ~1.4 GB of
+// RSS and 3 s. The memory budget refuses it from its header.
+func TestSixteenBitPNGBombIsRefused(t *testing.T) {
+	tok := "Bearer " + iss.Token(nil)
+	data := bombs.ZeroPNG(7000, 7000, 16, bombs.RGBA)
+	before := rssMB(t, mainSrv)
+	var wg sync.WaitGroup
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			resp, body := upload(t, mainSrv, tok, "bomb.png", data)
+			wantError(t, resp, body, http.StatusRequestEntityTooLarge, "image_too_large")
+			if !strings.Contains(string(body), "MEMORY_BUDGET") {
+				t.Errorf("detail does not name the setting: %s", body)
+			}
+			if d := time.Since(t0); d > 2*time.Second {
+				t.Errorf("answered after %s", d)
+			}
+		}()
+	}
+	wg.Wait()
+	if grew := rssMB(t, mainSrv) - before; grew > 100 {
+		t.Errorf("RSS grew by %.0f MB", grew)
+	}
+	// Within the budget, 16-bit PNGs are classified.
+	resp, body := upload(t, mainSrv, tok, "small16.png", bombs.ZeroPNG(600, 400, 16, bombs.RGBA))
+	wantPrediction(t, resp, body)
+	wantNoServerErrors(t, mainSrv)
+}
+
+// stalledUpload opens a connection and sends an upload's headers, declaring
+// a body of n bytes, and a first few bytes of it, then stalls.
+func stalledUpload(t *testing.T, s *server, n int) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XX\r\n"+
+		"Content-Length: %d\r\n\r\n--XX\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n", n)
+	return conn
+}
+
+// The memory budget is reserved before bodies are read, so stalled uploads
+// cannot pile up (200 stalled 10 MB uploads held 4.95 GB); and past
+// MAX_CONNECTIONS new connections wait instead of being served.
+func TestMemoryBudgetAndConnectionCap(t *testing.T) {
+	const upload2MB = 2 << 20
+	srv, err := launch("budget", map[string]string{
+		"AUTH_DISABLED": "true", "INFERENCE_WORKERS": "1", "MAX_UPLOAD_BYTES": strconv.Itoa(upload2MB),
+		"MEMORY_BUDGET": strconv.Itoa(2 * upload2MB), "MAX_CONNECTIONS": "3",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.stop()
+	if err := srv.waitReady(readyTimeout); err != nil {
+		t.Fatal(err)
+	}
+	jpg := photo(t, "dog", 0)
+	// Two stalled 2 MiB uploads hold the whole budget.
+	a, b := stalledUpload(t, srv, upload2MB), stalledUpload(t, srv, upload2MB)
+	defer a.Close()
+	defer b.Close()
+	// Let the server read both requests' headers (and reserve their bodies)
+	// before this upload can race them for the budget.
+	time.Sleep(300 * time.Millisecond)
+	resp, body := upload(t, srv, "", "dog.jpg", jpg)
+	wantError(t, resp, body, http.StatusServiceUnavailable, "busy")
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+
+	// A, B and one idle connection are the 3 allowed: a 4th waits.
+	idle, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let the server accept it
+	quick := &http.Client{Timeout: 700 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
+	if r, err := quick.Get(srv.URL + "/health"); err == nil {
+		r.Body.Close()
+		t.Errorf("a 4th connection was served (status %d) with MAX_CONNECTIONS=3", r.StatusCode)
+	}
+	idle.Close()
+	a.Close()
+	b.Close()
+	// With the stalled uploads gone, budget and connections are free again.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, body = upload(t, srv, "", "dog.jpg", jpg)
+		if resp.StatusCode == http.StatusOK || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	wantPrediction(t, resp, body)
 }

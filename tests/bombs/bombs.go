@@ -4,17 +4,50 @@ package bombs
 
 import (
 	"bytes"
-	"image"
-	"image/png"
+	"compress/zlib"
+	"encoding/binary"
+	"hash/crc32"
 )
 
-// GreyPNG is a w x h all-black greyscale PNG. Long runs of zeros deflate
-// about 1000:1, so a 1 x 10,000,000 strip is ~20 KB.
-func GreyPNG(w, h int) []byte {
-	var b bytes.Buffer
-	enc := png.Encoder{CompressionLevel: png.BestCompression}
-	if err := enc.Encode(&b, image.NewGray(image.Rect(0, 0, w, h))); err != nil {
-		panic(err) // encoding to memory cannot fail for a valid image
+// PNG colour types.
+const (
+	Grey      = 0
+	RGB       = 2
+	GreyAlpha = 4
+	RGBA      = 6
+)
+
+// ZeroPNG is a w x h PNG of all-zero samples with the given bit depth (8 or
+// 16) and colour type. Rows of zeros deflate about 1000:1, so a 1 x 10,000,000
+// greyscale strip is ~20 KB and a 7000 x 7000 16-bit RGBA image ~400 KB. Rows
+// are streamed through the compressor, so the generator itself stays small.
+func ZeroPNG(w, h, depth, colorType int) []byte {
+	channels := map[int]int{Grey: 1, RGB: 3, GreyAlpha: 2, RGBA: 4}[colorType]
+	var idat bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&idat, zlib.BestCompression)
+	row := make([]byte, 1+w*channels*depth/8) // filter byte 0 (None), then samples
+	for y := 0; y < h; y++ {
+		zw.Write(row)
 	}
+	zw.Close()
+
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	chunk := func(typ string, data []byte) {
+		_ = binary.Write(&b, binary.BigEndian, uint32(len(data)))
+		body := append([]byte(typ), data...)
+		b.Write(body)
+		_ = binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(body))
+	}
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
+	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
+	ihdr[8], ihdr[9] = byte(depth), byte(colorType)
+	chunk("IHDR", ihdr)
+	chunk("IDAT", idat.Bytes())
+	chunk("IEND", nil)
 	return b.Bytes()
 }
+
+// GreyPNG is a w x h all-black 8-bit greyscale PNG.
+func GreyPNG(w, h int) []byte { return ZeroPNG(w, h, 8, Grey) }
