@@ -155,3 +155,12 @@ fmt:
 
 clean:
 	rm -rf bin build
+
+# ---- fuzzing -----------------------------------------------------------------
+# Short native fuzz runs of image decoding and multipart reading (issue 7). The
+# committed seeds in */testdata/fuzz also run as plain tests in `go test`.
+FUZZTIME ?= 10s
+.PHONY: fuzz-short
+fuzz-short:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./model/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadFilePart$$' -fuzztime $(FUZZTIME) ./api/
