@@ -32,6 +32,22 @@ def _sources(groups):
     return "\n".join(rows)
 
 
+def _previous(m):
+    p = m.get("previous")
+    if not p:
+        return ""
+    rows = [f"| | v{p['version']} (previous default) | v{m['version']} (this model) |", "|---|---:|---:|",
+            f"| macro accuracy on `test/` | {p['test_macro']:.4f} | {m['test_macro']:.4f} |"]
+    for i, lab in enumerate(LABELS):
+        rows.append(f"| {lab} accuracy | {p['test_per_class'][i]:.4f} | {m['test_per_class'][i]:.4f} |")
+    rows += [f"| served resolution | {p['size']}px | {m['size']}px |",
+             f"| parameters | {p['params'] / 1e6:.2f} M | {m['params'] / 1e6:.2f} M |",
+             f"| GFLOPs per image | {p['flops'] / 1e9:.2f} | {m['flops'] / 1e9:.2f} |",
+             f"| training | {p['epochs']} epochs, {p['train_minutes']:.0f} min, {p.get('precision', '?')} "
+             f"| {m['epochs']} epochs, {m['train_minutes']:.0f} min, {m.get('precision', '?')} |"]
+    return "## Compared with the previous default\n\n" + "\n".join(rows) + "\n\n"
+
+
 def write(path, m):
     a = m["args"]
     cm = m["test_confusion"]
@@ -141,7 +157,7 @@ Learning curve:
 
 {_curve(m['history'])}
 
-## Where it is weak: accuracy per source of `test/`
+{_previous(m)}## Where it is weak: accuracy per source of `test/`
 
 Images of `test/` grouped by the repository they came from (`manifest.csv`),
 weakest first. Sources with few images say little; the spread says which kinds

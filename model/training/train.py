@@ -547,8 +547,23 @@ def finish(a, cfg, history, stints, hw, device, amp, workers):
     export(a, final, size, metrics, te_items, logits, probs, parity_idx)
 
 
+def previous_default(export_dir, version):
+    """Headline figures of the model this export replaces, for the card's comparison."""
+    try:
+        with open(os.path.join(export_dir, "metrics.json")) as f:
+            m = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if str(m.get("version")) == str(version):
+        return m.get("previous")  # re-exporting the same version keeps its comparison
+    keys = ("name", "version", "test_macro", "test_per_class", "size", "params", "flops", "onnx_bytes",
+            "epochs", "train_minutes", "precision", "hardware", "val_by_size", "test_by_source")
+    return {k: m[k] for k in keys if k in m}
+
+
 def export(a, final, size, metrics, te_items, logits, probs, parity_idx):
     os.makedirs(a.export, exist_ok=True)
+    metrics["previous"] = previous_default(a.export, a.version)
     onnx_path = os.path.join(a.export, f"{a.name}.onnx")
     torch.onnx.export(final, torch.zeros(1, 3, size, size), onnx_path, input_names=["input"],
                       output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
