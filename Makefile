@@ -83,7 +83,7 @@ test: export CATSDOGS_DATA := $(abspath $(DATA))
 test: export CATSDOGS_REQUIRE_DATA := $(REQUIRE_DATASET)
 test: $(if $(filter 1,$(REQUIRE_DATASET)),need-data) deps train-deps docs-check vet smoke-train
 	CATSDOGS_SMOKE_EXPORT=$(CURDIR)/$(SMOKE)/export $(GO) test -count=1 ./...
-	$(GO) test -count=1 -tags purego ./model/
+	$(GO) test -count=1 -tags purego ./model/...
 	@$(has_data) || echo "SKIPPED (no dataset at DATA=$(DATA)): served accuracy over the dataset's test/ split and parity images not in $(FIXTURES); run them with: make test DATA=/path/to/pets"
 
 # Fails with a plain message unless DATA holds the dataset.
@@ -162,5 +162,5 @@ clean:
 FUZZTIME ?= 10s
 .PHONY: fuzz-short
 fuzz-short:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./model/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./model/decode/
 	$(GO) test -run '^$$' -fuzz '^FuzzReadFilePart$$' -fuzztime $(FUZZTIME) ./api/

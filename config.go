@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"catsdogs/model"
+	"catsdogs/model/decode"
+	"catsdogs/model/spec"
 )
 
 // Config is every setting the service reads, all from the environment.
@@ -20,6 +22,9 @@ type Config struct {
 	ModelPath    string // MODEL_PATH, default resources/catsdogs-resnet.onnx
 	ModelSidecar string // MODEL_SPEC: JSON preprocessing overrides (default <model>.json if present)
 	ORTLibrary   string // ONNXRUNTIME_LIB: path to libonnxruntime.so (default: searched)
+	// MODEL_LABELS, MODEL_INPUT_SIZE, ... (modelEnv): preprocessing
+	// overrides, applied over the model's metadata and sidecar.
+	ModelOverrides spec.Overrides
 
 	Issuer       string        // OAUTH2_ISSUER, exact "iss" (keep Auth0's trailing slash)
 	Audiences    []string      // OAUTH2_AUDIENCE, comma-separated; "aud" must contain one
@@ -83,11 +88,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	errs = append(errs, wrap("MAX_UPLOAD_BYTES", err))
 	c.MaxPixels, err = atoi(env("MAX_IMAGE_PIXELS", "50000000"))
 	errs = append(errs, wrap("MAX_IMAGE_PIXELS", err))
-	c.MaxSide, err = atoi(env("MAX_IMAGE_SIDE", strconv.Itoa(model.DefaultMaxSide)))
+	c.MaxSide, err = atoi(env("MAX_IMAGE_SIDE", strconv.Itoa(decode.DefaultMaxSide)))
 	errs = append(errs, wrap("MAX_IMAGE_SIDE", err))
-	c.MaxAspect, err = atoi(env("MAX_IMAGE_ASPECT", strconv.Itoa(model.DefaultMaxAspect)))
+	c.MaxAspect, err = atoi(env("MAX_IMAGE_ASPECT", strconv.Itoa(decode.DefaultMaxAspect)))
 	errs = append(errs, wrap("MAX_IMAGE_ASPECT", err))
-	c.DecodeTimeout, err = time.ParseDuration(env("DECODE_TIMEOUT", model.DefaultDecodeTimeout.String()))
+	c.DecodeTimeout, err = time.ParseDuration(env("DECODE_TIMEOUT", decode.DefaultDecodeTimeout.String()))
 	errs = append(errs, wrap("DECODE_TIMEOUT", err))
 	var budget int
 	budget, err = atoi(env("MEMORY_BUDGET", strconv.Itoa(model.DefaultMemoryBudget)))
@@ -118,10 +123,22 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if c.MemoryBudget > 0 && c.MemoryBudget < c.MaxUploadBytes {
 		errs = append(errs, fmt.Errorf("MEMORY_BUDGET (%d) must be at least MAX_UPLOAD_BYTES (%d): no upload could ever be admitted", c.MemoryBudget, c.MaxUploadBytes))
 	}
-	if c.Scope == "" {
-		errs = append(errs, errors.New("OAUTH2_SCOPE must not be empty"))
+	c.ModelOverrides = spec.Overrides{}
+	for name, key := range modelEnv {
+		if v := env(name, ""); v != "" {
+			c.ModelOverrides[key] = v
+		}
 	}
 	return c, errors.Join(errs...)
+}
+
+// modelEnv maps each MODEL_* preprocessing setting to its spec key.
+var modelEnv = map[string]string{
+	"MODEL_NAME": spec.KeyName, "MODEL_VERSION": spec.KeyVersion, "MODEL_LABELS": spec.KeyLabels,
+	"MODEL_LAYOUT": spec.KeyLayout, "MODEL_INPUT_SIZE": spec.KeyInputSize, "MODEL_RESIZE": spec.KeyResize,
+	"MODEL_RESIZE_SHORTER": spec.KeyResizeShorter, "MODEL_CHANNEL_ORDER": spec.KeyChannelOrder,
+	"MODEL_PIXEL_SCALE": spec.KeyPixelScale, "MODEL_MEAN": spec.KeyMean, "MODEL_STD": spec.KeyStd,
+	"MODEL_OUTPUT": spec.KeyOutput,
 }
 
 func list(s string) []string {

@@ -72,7 +72,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 
 	clf, err := model.Load(model.Options{
 		Path: cfg.ModelPath, Library: cfg.ORTLibrary, SidecarPath: cfg.ModelSidecar,
-		Overrides: model.EnvOverrides(getenv), Workers: cfg.Workers, IntraOpThreads: cfg.IntraThreads,
+		Overrides: cfg.ModelOverrides, Workers: cfg.Workers, IntraOpThreads: cfg.IntraThreads,
 		QueueSize: cfg.QueueSize, MaxPixels: cfg.MaxPixels, MaxSide: cfg.MaxSide, MaxAspect: cfg.MaxAspect,
 		DecodeTimeout: cfg.DecodeTimeout, MemoryBudget: cfg.MemoryBudget, Logger: log,
 	})

@@ -336,7 +336,7 @@ const docTemplate = `{
                     "type": "string"
                 },
                 "preprocessing": {
-                    "$ref": "#/definitions/model.Spec"
+                    "$ref": "#/definitions/spec.Spec"
                 },
                 "queue_size": {
                     "type": "integer"
@@ -361,7 +361,7 @@ const docTemplate = `{
                 }
             }
         },
-        "model.Spec": {
+        "spec.Spec": {
             "type": "object",
             "properties": {
                 "channel_order": {

@@ -13,9 +13,11 @@ import (
 	"sync"
 	"testing"
 
+	"catsdogs/model/decode"
+	"catsdogs/model/preprocess"
+	"catsdogs/model/spec"
 	"catsdogs/tests/pets"
-
-	ort "github.com/yalue/onnxruntime_go"
+	"catsdogs/tests/testmodel"
 )
 
 // Benchmarks of the request path. "bytes -> tensor" is Decode with the
@@ -67,14 +69,14 @@ func benchImages(b *testing.B) (small, large []byte) {
 				best, bestScore = f, score
 			}
 		}
-		bench.small = unitReadFile(b, best)
+		bench.small = pets.Read(b, best)
 		if cfg, _, e := image.DecodeConfig(bytes.NewReader(bench.small)); e != nil || cfg.Width != 500 || cfg.Height != 375 {
-			bench.small, err = upscaledJPEG(best, 500, 375, 90)
+			bench.small, err = pets.Upscaled(best, 500, 375, 90)
 			if err != nil {
 				return
 			}
 		}
-		bench.large, err = upscaledJPEG(best, 4032, 3024, 90)
+		bench.large, err = pets.Upscaled(best, 4032, 3024, 90)
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -98,11 +100,11 @@ func benchPhotoDir() string {
 // benchClassifier loads the model once (nil when there is none).
 func benchClassifier(b *testing.B) *Classifier {
 	b.Helper()
-	path := unitModelPath()
+	path := testmodel.Path(repoRoot)
 	if path == "" {
 		return nil
 	}
-	c, err := benchLoadOnce(path, unitORTLib(b))
+	c, err := benchLoadOnce(path, testmodel.Library(b, repoRoot))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -131,38 +133,38 @@ func benchLoadOnce(path, lib string) (*Classifier, error) {
 }
 
 // benchSpec picks the preprocessing spec (see the file comment).
-func benchSpec(b *testing.B) Spec {
+func benchSpec(b *testing.B) spec.Spec {
 	b.Helper()
 	if v := os.Getenv("BENCH_INPUT"); v != "" {
-		w, h, err := parseSize(v)
+		w, h, err := spec.ParseSize(v)
 		if err != nil {
 			b.Fatalf("BENCH_INPUT=%q: %v", v, err)
 		}
-		s := unitTorchSpec(w)
+		s := spec.ImageNet(w)
 		s.Width, s.Height, s.ResizeShorter = w, h, max(w, h)
 		return s
 	}
 	if c := benchClassifier(b); c != nil {
 		return c.Spec()
 	}
-	return unitTorchSpec(128)
+	return spec.ImageNet(128)
 }
 
 func benchBytesToTensor(b *testing.B, data []byte, pureGo bool) {
 	spec := benchSpec(b)
-	p := NewPreprocessor(spec)
+	p := preprocess.New(spec)
 	opt := p.DecodeOptions(50_000_000)
 	dst := make([]float32, p.TensorLen())
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		var img *RGB
+		var img *decode.RGB
 		var err error
 		if pureGo {
-			img, err = DecodeStd(data)
+			img, err = decode.PureGo(data)
 		} else {
-			img, _, err = Decode(data, opt)
+			img, _, err = decode.Decode(data, opt)
 		}
 		if err != nil {
 			b.Fatal(err)
@@ -193,25 +195,26 @@ func BenchmarkPreprocessLarge12MPPureGo(b *testing.B) {
 	benchBytesToTensor(b, large, true)
 }
 
-// BenchmarkInference is one bare ONNX Runtime Run at batch 1, on a tensor
-// filled from a real decoded photo, through a worker slot of the Classifier.
+// BenchmarkInference is one bare ONNX Runtime Run at batch 1 through the
+// Classifier's session, on a tensor filled once from a real decoded photo
+// (each Run copies it into the slot: microseconds).
 func BenchmarkInference(b *testing.B) {
 	c := benchClassifier(b)
 	if c == nil {
 		b.Skip("no ONNX model: set CATSDOGS_TEST_MODEL or put one at resources/catsdogs-resnet.onnx")
 	}
 	small, _ := benchImages(b)
-	img, _, err := Decode(small, c.decode)
+	img, _, err := decode.Decode(small, c.decode)
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := <-c.slots
-	defer func() { c.slots <- s }()
-	c.pre.Fill(s.in.GetData(), img)
+	tensor := make([]float32, c.pre.TensorLen())
+	c.pre.Fill(tensor, img)
+	fill := func(in []float32) { copy(in, tensor) }
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := c.sess.Run([]ort.Value{s.in}, []ort.Value{s.out}); err != nil {
+		if err := c.sess.Run(fill, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,80 +1,76 @@
+// Package model serves one image classifier: it loads the ONNX model and its
+// preprocessing spec, then runs each upload through decode → preprocess →
+// ONNX Runtime under two admission controls, the inference Limiter (workers
+// and queue) and the memory Budget. The steps live in model/decode,
+// model/preprocess, model/spec and model/onnx; model/training is the Python
+// pipeline that produces the model.
 package model
 
 import (
+	"catsdogs/model/decode"
+	"catsdogs/model/onnx"
+	"catsdogs/model/preprocess"
+	"catsdogs/model/spec"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
-
-	ort "github.com/yalue/onnxruntime_go"
 )
 
 // Options configure loading. Zero values pick sensible defaults.
 type Options struct {
 	Path        string // the .onnx file
-	Library     string // ONNX Runtime shared library; "" searches LibraryCandidates
+	Library     string // ONNX Runtime shared library; "" searches onnx.LibraryCandidates
 	SidecarPath string // JSON preprocessing overrides; "" uses <model>.json if present
-	Overrides   Overrides
-	// Workers is the number of inferences run at once (default: CPUs). Each
-	// gets IntraOpThreads threads inside ONNX Runtime (default CPUs/Workers),
-	// so the two together never oversubscribe the CPU quota.
+	Overrides   spec.Overrides
+	// Workers is the number of inferences run at once (default: the CPU
+	// quota). Each gets IntraOpThreads threads inside ONNX Runtime (default
+	// quota/Workers), so the two together never oversubscribe the CPU quota.
 	Workers        int
 	IntraOpThreads int
 	QueueSize      int           // requests allowed to wait for a worker (default 4*Workers)
 	MaxPixels      int           // refuse images above this (default 50 MP)
-	MaxSide        int           // refuse images with a side above this (default DefaultMaxSide)
-	MaxAspect      int           // refuse images longer than this many times their width (default DefaultMaxAspect)
-	DecodeTimeout  time.Duration // give up decoding one image after this (default DefaultDecodeTimeout)
+	MaxSide        int           // refuse images with a side above this (default decode.DefaultMaxSide)
+	MaxAspect      int           // refuse images longer than this many times their width (default decode.DefaultMaxAspect)
+	DecodeTimeout  time.Duration // give up decoding one image after this (default decode.DefaultDecodeTimeout)
 	MemoryBudget   int64         // bytes in flight for bodies and decodes, process-wide (default DefaultMemoryBudget)
-	CPUs           int           // CPU quota (default runtime.GOMAXPROCS, which follows cgroup limits)
 	Logger         *slog.Logger
 }
 
 // Classifier is one loaded model plus its preprocessing, safe for concurrent use.
 type Classifier struct {
-	spec      Spec
-	pre       *Preprocessor
-	sess      *ort.DynamicAdvancedSession
-	inName    string
-	outName   string
-	classes   int
+	spec      spec.Spec
+	pre       *preprocess.Preprocessor
+	sess      *onnx.Session
 	limiter   *Limiter
 	budget    *Budget
-	slots     chan *slot
-	decode    DecodeOptions
+	decode    decode.Options
 	outputRaw string // "auto" decides per result when metadata does not say
 	Info      Info
 }
 
 // Info describes the loaded model for /ready and /model.
 type Info struct {
-	Name         string   `json:"name"`
-	Version      string   `json:"version"`
-	File         string   `json:"file"` // base name only: /model is public
-	SHA256       string   `json:"sha256,omitempty"`
-	Labels       []string `json:"labels"`
-	Input        string   `json:"input"`
-	Spec         Spec     `json:"preprocessing"`
-	SpecSource   []string `json:"spec_source"`
-	Workers      int      `json:"workers"`
-	IntraThreads int      `json:"intra_op_threads"`
-	QueueSize    int      `json:"queue_size"`
-	Library      string   `json:"-"` // logged at startup, not published
-	WarmupMS     float64  `json:"warmup_ms"`
-}
-
-// slot holds the pre-allocated input and output tensors of one worker, so a
-// request allocates no tensors and no large buffers.
-type slot struct {
-	in  *ort.Tensor[float32]
-	out *ort.Tensor[float32]
+	Name         string    `json:"name"`
+	Version      string    `json:"version"`
+	File         string    `json:"file"` // base name only: /model is public
+	SHA256       string    `json:"sha256,omitempty"`
+	Labels       []string  `json:"labels"`
+	Input        string    `json:"input"`
+	Spec         spec.Spec `json:"preprocessing"`
+	SpecSource   []string  `json:"spec_source"`
+	Workers      int       `json:"workers"`
+	IntraThreads int       `json:"intra_op_threads"`
+	QueueSize    int       `json:"queue_size"`
+	Library      string    `json:"-"` // logged at startup, not published
+	WarmupMS     float64   `json:"warmup_ms"`
 }
 
 // Result of one classification. Probabilities follow Labels' order.
@@ -101,143 +97,77 @@ func Load(o Options) (*Classifier, error) {
 	if _, err := os.Stat(o.Path); err != nil {
 		return nil, fmt.Errorf("model file: %w", err)
 	}
-	lib, err := InitRuntime(o.Library)
+	lib, err := onnx.InitRuntime(o.Library)
 	if err != nil {
 		return nil, err
 	}
-	ins, outs, err := ort.GetInputOutputInfo(o.Path)
+	sig, err := onnx.Inspect(o.Path)
 	if err != nil {
-		return nil, fmt.Errorf("%s is not a loadable ONNX model: %w", o.Path, err)
+		return nil, err
 	}
-	if len(ins) != 1 || len(outs) < 1 {
-		return nil, fmt.Errorf("%s: want exactly 1 input (an image batch), got %d inputs and %d outputs", o.Path, len(ins), len(outs))
-	}
-	in, out := ins[0], outs[0]
-	if in.OrtValueType != ort.ONNXTypeTensor || in.DataType != ort.TensorElementDataTypeFloat || len(in.Dimensions) != 4 {
-		return nil, fmt.Errorf("%s: input %s must be a float32 tensor of rank 4 (NCHW or NHWC)", o.Path, in.String())
-	}
-	if out.OrtValueType != ort.ONNXTypeTensor || out.DataType != ort.TensorElementDataTypeFloat || len(out.Dimensions) != 2 || out.Dimensions[1] < 2 {
-		return nil, fmt.Errorf("%s: output %s must be float32 [batch, classes]", o.Path, out.String())
-	}
-	classes := int(out.Dimensions[1])
-
-	spec, sources, err := buildSpec(o, in.Dimensions, classes, log)
+	d := sig.Input.Dims
+	classes := int(sig.Output.Dims[1])
+	sp, sources, err := spec.Build(d, classes, spec.Sources{
+		ModelPath: o.Path, Metadata: sig.Metadata, Sidecar: o.SidecarPath, Overrides: o.Overrides,
+	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.Path, err)
 	}
 	// The input's fixed dimensions must agree with the spec.
-	d := in.Dimensions
-	want := ort.NewShape(1, 3, int64(spec.Height), int64(spec.Width))
-	if spec.Layout == LayoutNHWC {
-		want = ort.NewShape(1, int64(spec.Height), int64(spec.Width), 3)
+	want := []int64{1, 3, int64(sp.Height), int64(sp.Width)}
+	if sp.Layout == spec.LayoutNHWC {
+		want = []int64{1, int64(sp.Height), int64(sp.Width), 3}
 	}
 	for i := 1; i < 4; i++ {
 		if d[i] > 0 && d[i] != want[i] {
-			return nil, fmt.Errorf("%s: input shape %v does not match preprocessing %s %dx%d", o.Path, d, spec.Layout, spec.Width, spec.Height)
+			return nil, fmt.Errorf("%s: input shape %v does not match preprocessing %s %dx%d", o.Path, d, sp.Layout, sp.Width, sp.Height)
 		}
 	}
 
-	cpus := o.CPUs
-	if cpus <= 0 {
-		cpus = defaultCPUs()
-	}
-	workers := o.Workers
-	if workers <= 0 {
-		workers = cpus
-	}
-	intra := o.IntraOpThreads
-	if intra <= 0 {
-		intra = max(1, cpus/workers)
-	}
-	queue := o.QueueSize
-	if queue <= 0 {
-		queue = 4 * workers
-	}
-	maxPixels := o.MaxPixels
-	if maxPixels <= 0 {
-		maxPixels = 50_000_000
-	}
+	// GOMAXPROCS follows cgroup CPU limits (Go 1.25+); ONNX Runtime's own
+	// thread-pool sizing does not.
+	cpus := runtime.GOMAXPROCS(0)
+	workers := cmp.Or(o.Workers, cpus)
+	intra := cmp.Or(o.IntraOpThreads, max(1, cpus/workers))
+	queue := cmp.Or(o.QueueSize, 4*workers)
 
-	opts, err := ort.NewSessionOptions()
+	sess, err := onnx.NewSession(o.Path, sig, want, workers, intra)
 	if err != nil {
 		return nil, err
 	}
-	defer opts.Destroy()
-	// ORT sizes its pools from the host's cores, not the container's quota:
-	// set both explicitly.
-	if err := opts.SetIntraOpNumThreads(intra); err != nil {
-		return nil, err
-	}
-	if err := opts.SetInterOpNumThreads(1); err != nil {
-		return nil, err
-	}
-	if err := opts.SetExecutionMode(ort.ExecutionModeSequential); err != nil {
-		return nil, err
-	}
-	if err := opts.SetGraphOptimizationLevel(ort.GraphOptimizationLevelEnableAll); err != nil {
-		return nil, err
-	}
-	// Busy-spinning worker threads burn the CPU other requests need.
-	_ = opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0")
-	sess, err := ort.NewDynamicAdvancedSession(o.Path, []string{in.Name}, []string{out.Name}, opts)
-	if err != nil {
-		return nil, fmt.Errorf("%s: creating ONNX Runtime session: %w", o.Path, err)
-	}
+	pre := preprocess.New(sp)
 	c := &Classifier{
-		spec: spec, pre: NewPreprocessor(spec), sess: sess, inName: in.Name, outName: out.Name,
-		classes: classes, limiter: NewLimiter(workers, queue), budget: NewBudget(o.MemoryBudget), slots: make(chan *slot, workers),
-		outputRaw: spec.Output,
+		spec: sp, pre: pre, sess: sess, limiter: NewLimiter(workers, queue), budget: NewBudget(o.MemoryBudget),
+		decode: pre.DecodeOptions(cmp.Or(o.MaxPixels, 50_000_000)), outputRaw: sp.Output,
 	}
-	c.decode = c.pre.DecodeOptions(maxPixels)
-	c.decode.MaxSide, c.decode.MaxAspect = cmp.Or(o.MaxSide, DefaultMaxSide), cmp.Or(o.MaxAspect, DefaultMaxAspect)
-	c.decode.Timeout = cmp.Or(o.DecodeTimeout, DefaultDecodeTimeout)
-	for i := 0; i < workers; i++ {
-		s, err := c.newSlot(want)
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		c.slots <- s
-	}
-	name := spec.Name
+	c.decode.MaxSide = cmp.Or(o.MaxSide, decode.DefaultMaxSide)
+	c.decode.MaxAspect = cmp.Or(o.MaxAspect, decode.DefaultMaxAspect)
+	c.decode.Timeout = cmp.Or(o.DecodeTimeout, decode.DefaultDecodeTimeout)
+	name := sp.Name
 	if name == "" {
 		name = strings.TrimSuffix(filepath.Base(o.Path), filepath.Ext(o.Path))
 	}
 	c.Info = Info{
-		Name: name, Version: spec.Version, File: filepath.Base(o.Path), Labels: spec.Labels,
-		Input: fmt.Sprintf("%s %v float32", in.Name, in.Dimensions), Spec: spec, SpecSource: sources,
+		Name: name, Version: sp.Version, File: filepath.Base(o.Path), Labels: sp.Labels,
+		Input: fmt.Sprintf("%s %v float32", sig.Input.Name, d), Spec: sp, SpecSource: sources,
 		Workers: workers, IntraThreads: intra, QueueSize: queue, Library: lib,
 	}
 	// Warm-up: the first Run allocates and plans; pay that before /ready says yes.
 	t0 := time.Now()
-	s := <-c.slots
 	for i := 0; i < 2; i++ {
-		if err := c.sess.Run([]ort.Value{s.in}, []ort.Value{s.out}); err != nil {
-			c.slots <- s
+		if err := c.sess.Run(clearTensor, nil); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("%s: warm-up inference failed: %w", o.Path, err)
 		}
 	}
-	c.slots <- s
 	c.Info.WarmupMS = msSince(t0)
 	return c, nil
 }
 
-func (c *Classifier) newSlot(shape ort.Shape) (*slot, error) {
-	in, err := ort.NewEmptyTensor[float32](shape)
-	if err != nil {
-		return nil, err
-	}
-	out, err := ort.NewEmptyTensor[float32](ort.NewShape(1, int64(c.classes)))
-	if err != nil {
-		in.Destroy()
-		return nil, err
-	}
-	return &slot{in: in, out: out}, nil
-}
+func clearTensor(in []float32) { clear(in) }
 
 // Spec returns the preprocessing in use.
-func (c *Classifier) Spec() Spec { return c.spec }
+func (c *Classifier) Spec() spec.Spec { return c.spec }
 
 // Budget is the process-wide memory budget: Classify reserves decode bytes
 // from it, and the HTTP layer reserves request bodies.
@@ -246,17 +176,17 @@ func (c *Classifier) Budget() *Budget { return c.budget }
 // Limiter exposes queue state for metrics.
 func (c *Classifier) Limiter() *Limiter { return c.limiter }
 
-// Classify decodes, preprocesses and classifies one image. Errors wrapping
-// ErrUnsupportedFormat, ErrCorruptImage or ErrImageTooLarge are the client's;
-// ErrBusy and ErrMemoryFull mean shed load; anything else is ours.
+// Classify decodes, preprocesses and classifies one image. Its errors are
+// those listed in errors.go, or ctx's when the caller left; anything else
+// is ours.
 func (c *Classifier) Classify(ctx context.Context, data []byte) (*Result, error) {
 	// Sniff and bound the header first: it costs microseconds, and refusing
 	// garbage here keeps it from holding a queue slot.
-	hdr, err := Inspect(data, c.decode)
+	hdr, err := decode.Inspect(data, c.decode)
 	if err != nil {
 		return nil, err
 	}
-	cost := decodeCost(hdr, data, c.decode)
+	cost := decode.Cost(hdr, data, c.decode)
 	if err := c.budget.fits(cost, "decoding this image"); err != nil {
 		return nil, err
 	}
@@ -273,7 +203,7 @@ func (c *Classifier) Classify(ctx context.Context, data []byte) (*Result, error)
 	defer release()
 	r := &Result{QueueMS: msSince(t0)}
 	t1 := time.Now()
-	img, err := DecodeInspected(ctx, data, hdr, c.decode)
+	img, err := decode.Pixels(ctx, data, hdr, c.decode)
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +213,7 @@ func (c *Classifier) Classify(ctx context.Context, data []byte) (*Result, error)
 }
 
 // ClassifyRGB classifies an already decoded image (tests, tools).
-func (c *Classifier) ClassifyRGB(img *RGB) (*Result, error) {
+func (c *Classifier) ClassifyRGB(img *decode.RGB) (*Result, error) {
 	if err := c.limiter.Acquire(context.Background()); err != nil {
 		return nil, err
 	}
@@ -291,19 +221,22 @@ func (c *Classifier) ClassifyRGB(img *RGB) (*Result, error) {
 	return c.run(&Result{Width: img.W, Height: img.H}, img)
 }
 
-func (c *Classifier) run(r *Result, img *RGB) (*Result, error) {
-	s := <-c.slots // a slot is always free while we hold a limiter permit
-	defer func() { c.slots <- s }()
-	t2 := time.Now()
-	c.pre.Fill(s.in.GetData(), img)
-	r.PreprocessMS = msSince(t2)
-	t3 := time.Now()
-	if err := c.sess.Run([]ort.Value{s.in}, []ort.Value{s.out}); err != nil {
+// run needs a limiter permit: the session has a tensor slot per permit.
+func (c *Classifier) run(r *Result, img *decode.RGB) (*Result, error) {
+	var ran time.Time
+	fill := func(in []float32) {
+		t := time.Now()
+		c.pre.Fill(in, img)
+		r.PreprocessMS = msSince(t)
+		ran = time.Now()
+	}
+	read := func(scores []float32) {
+		r.InferenceMS = msSince(ran)
+		r.Probabilities = toProbabilities(scores, c.outputRaw)
+	}
+	if err := c.sess.Run(fill, read); err != nil {
 		return nil, fmt.Errorf("inference: %w", err)
 	}
-	r.InferenceMS = msSince(t3)
-	scores := s.out.GetData()
-	r.Probabilities = toProbabilities(scores, c.outputRaw)
 	r.Index = argmax(r.Probabilities)
 	r.Label = c.spec.Labels[r.Index]
 	return r, nil
@@ -315,34 +248,17 @@ func (c *Classifier) Ping(ctx context.Context) error {
 		return err
 	}
 	defer c.limiter.Release()
-	s := <-c.slots
-	defer func() { c.slots <- s }()
-	s.in.ZeroContents()
-	return c.sess.Run([]ort.Value{s.in}, []ort.Value{s.out})
+	return c.sess.Run(clearTensor, nil)
 }
 
 // Close releases ONNX Runtime resources.
-func (c *Classifier) Close() {
-	for {
-		select {
-		case s := <-c.slots:
-			s.in.Destroy()
-			s.out.Destroy()
-		default:
-			if c.sess != nil {
-				c.sess.Destroy()
-				c.sess = nil
-			}
-			return
-		}
-	}
-}
+func (c *Classifier) Close() { c.sess.Close() }
 
 // toProbabilities applies softmax to logits. For "auto" (metadata silent),
 // scores that are already a distribution are passed through.
 func toProbabilities(scores []float32, kind string) []float32 {
 	p := make([]float32, len(scores))
-	if kind == OutputProbabilities || (kind == OutputAuto && isDistribution(scores)) {
+	if kind == spec.OutputProbabilities || (kind == spec.OutputAuto && isDistribution(scores)) {
 		copy(p, scores)
 		return p
 	}
@@ -394,8 +310,3 @@ func Ranked(p []float32) []int {
 }
 
 func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
-
-// IsClientError reports whether err is the uploader's fault (bad image).
-func IsClientError(err error) bool {
-	return errors.Is(err, ErrUnsupportedFormat) || errors.Is(err, ErrCorruptImage) || errors.Is(err, ErrImageTooLarge)
-}

@@ -1,6 +1,10 @@
 package model
 
 import (
+	"catsdogs/model/decode"
+	"catsdogs/model/spec"
+	"catsdogs/tests/pets"
+	"catsdogs/tests/testmodel"
 	"context"
 	"errors"
 	"fmt"
@@ -23,9 +27,9 @@ import (
 func unitLoad(t *testing.T, o Options) *Classifier {
 	t.Helper()
 	if o.Path == "" {
-		o.Path = unitRequireModel(t)
+		o.Path = testmodel.Require(t, repoRoot)
 	}
-	o.Library = unitORTLib(t)
+	o.Library = testmodel.Library(t, repoRoot)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -55,8 +59,8 @@ func TestLoadReadsSpecFromMetadata(t *testing.T) {
 	t.Logf("spec %+v, source %v, input %s", s, c.Info.SpecSource, c.Info.Input)
 	// The training pipeline's model states everything itself.
 	if os.Getenv("CATSDOGS_TEST_MODEL") != "" && strings.Contains(c.Info.Name, "catsdogs") {
-		if !slices.Equal(s.Labels, []string{"Cat", "Dog", "Other"}) || s.Layout != LayoutNCHW || s.Output != OutputLogits ||
-			s.Resize != ResizeCenterCrop || s.Mean != [3]float32{0.485, 0.456, 0.406} || s.Std != [3]float32{0.229, 0.224, 0.225} {
+		if !slices.Equal(s.Labels, []string{"Cat", "Dog", "Other"}) || s.Layout != spec.LayoutNCHW || s.Output != spec.OutputLogits ||
+			s.Resize != spec.ResizeCenterCrop || s.Mean != [3]float32{0.485, 0.456, 0.406} || s.Std != [3]float32{0.229, 0.224, 0.225} {
 			t.Errorf("spec does not match the training metadata: %+v", s)
 		}
 	}
@@ -84,8 +88,8 @@ func checkResult(t *testing.T, c *Classifier, r *Result) {
 
 func TestClassifyRealPhoto(t *testing.T) {
 	c := unitLoad(t, Options{Workers: 1})
-	p := unitPhotos(t, 1)[0]
-	r, err := c.Classify(context.Background(), unitReadFile(t, p))
+	p := pets.Sample(t, repoRoot, 1)[0]
+	r, err := c.Classify(context.Background(), pets.Read(t, p))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +100,7 @@ func TestClassifyRealPhoto(t *testing.T) {
 	t.Logf("%s: %s %v (decode %.2f ms, preprocess %.2f ms, inference %.2f ms)", filepath.Base(p), r.Label, r.Probabilities, r.DecodeMS, r.PreprocessMS, r.InferenceMS)
 
 	// ClassifyRGB on the same decoded image gives the same scores.
-	img, _, err := Decode(unitReadFile(t, p), c.decode)
+	img, _, err := decode.Decode(pets.Read(t, p), c.decode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,11 +118,11 @@ func TestClassifyRealPhoto(t *testing.T) {
 
 func TestClassifyConcurrent(t *testing.T) {
 	c := unitLoad(t, Options{Workers: 2, QueueSize: 64})
-	photos := unitPhotos(t, 2)
+	photos := pets.Sample(t, repoRoot, 2)
 	want := make([][]float32, len(photos))
 	datas := make([][]byte, len(photos))
 	for i, p := range photos {
-		datas[i] = unitReadFile(t, p)
+		datas[i] = pets.Read(t, p)
 		r, err := c.Classify(context.Background(), datas[i])
 		if err != nil {
 			t.Fatal(err)
@@ -158,12 +162,12 @@ func TestClassifyClientErrors(t *testing.T) {
 	c := unitLoad(t, Options{Workers: 1})
 	for _, in := range [][]byte{[]byte("not an image"), {0xFF, 0xD8, 0xFF, 0xE0, 0, 16}} {
 		_, err := c.Classify(context.Background(), in)
-		if err == nil || !IsClientError(err) {
+		if err == nil || !decode.IsClientError(err) {
 			t.Errorf("%q: %v, want a client error", in, err)
 		}
 	}
-	if IsClientError(ErrBusy) || IsClientError(errors.New("x")) {
-		t.Error("IsClientError is too broad")
+	if decode.IsClientError(ErrBusy) || decode.IsClientError(errors.New("x")) {
+		t.Error("decode.IsClientError is too broad")
 	}
 	if c.Limiter().InFlight() != 0 {
 		t.Error("a failed decode leaked a limiter slot")
@@ -174,7 +178,7 @@ func TestClassifyClientErrors(t *testing.T) {
 // a queued request whose client leaves gets the context error.
 func TestClassifyBusyAndCancelled(t *testing.T) {
 	c := unitLoad(t, Options{Workers: 1, QueueSize: 1})
-	data := unitReadFile(t, unitPhotos(t, 1)[0])
+	data := pets.Read(t, pets.Sample(t, repoRoot, 1)[0])
 	if err := c.Limiter().Acquire(context.Background()); err != nil { // occupy the only worker
 		t.Fatal(err)
 	}
@@ -199,7 +203,7 @@ func TestClassifyBusyAndCancelled(t *testing.T) {
 }
 
 func TestLoadRejectsNonONNX(t *testing.T) {
-	lib := unitORTLib(t)
+	lib := testmodel.Library(t, repoRoot)
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "model.onnx")
 	if err := os.WriteFile(bad, []byte("this is not a protobuf"), 0o600); err != nil {
@@ -216,19 +220,19 @@ func TestLoadRejectsNonONNX(t *testing.T) {
 }
 
 func TestLoadOverridesContradictingShapeFail(t *testing.T) {
-	path := unitRequireModel(t)
-	lib := unitORTLib(t)
+	path := testmodel.Require(t, repoRoot)
+	lib := testmodel.Library(t, repoRoot)
 	probe := unitLoad(t, Options{Path: path, Workers: 1})
 	s := probe.Spec()
 	other := 224
 	if s.Width == 224 {
 		other = 128
 	}
-	otherLayout := LayoutNHWC
-	if s.Layout == LayoutNHWC {
-		otherLayout = LayoutNCHW
+	otherLayout := spec.LayoutNHWC
+	if s.Layout == spec.LayoutNHWC {
+		otherLayout = spec.LayoutNCHW
 	}
-	for name, ov := range map[string]Overrides{
+	for name, ov := range map[string]spec.Overrides{
 		"input size":   {"input_size": fmt.Sprint(other)},
 		"layout":       {"layout": otherLayout},
 		"label count":  {"labels": "a,b"},
@@ -243,12 +247,12 @@ func TestLoadOverridesContradictingShapeFail(t *testing.T) {
 		}
 		t.Logf("%s: %v", name, err)
 	}
-	// Overrides that agree with the model are fine and are reported.
+	// spec.Overrides that agree with the model are fine and are reported.
 	renamed := make([]string, len(s.Labels))
 	for i := range renamed {
 		renamed[i] = fmt.Sprintf("class%d", i)
 	}
-	c := unitLoad(t, Options{Path: path, Workers: 1, Overrides: Overrides{"labels": strings.Join(renamed, ","), "input_size": fmt.Sprintf("%dx%d", s.Width, s.Height)}})
+	c := unitLoad(t, Options{Path: path, Workers: 1, Overrides: spec.Overrides{"labels": strings.Join(renamed, ","), "input_size": fmt.Sprintf("%dx%d", s.Width, s.Height)}})
 	if !slices.Contains(c.Info.SpecSource, "env") || c.Spec().Labels[0] != "class0" {
 		t.Errorf("env overrides not applied: %v %v", c.Info.SpecSource, c.Spec().Labels)
 	}
@@ -256,7 +260,7 @@ func TestLoadOverridesContradictingShapeFail(t *testing.T) {
 
 // A <model>.json beside the model is picked up as a sidecar.
 func TestLoadPicksUpSidecar(t *testing.T) {
-	path := unitRequireModel(t)
+	path := testmodel.Require(t, repoRoot)
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		t.Fatal(err)
@@ -284,7 +288,7 @@ func TestLoadPicksUpSidecar(t *testing.T) {
 	}
 	// An invalid sidecar stops the load with its name in the error.
 	_ = os.WriteFile(filepath.Join(dir, "m.json"), []byte(`{`), 0o600)
-	if _, err := Load(Options{Path: link, Library: unitORTLib(t), Workers: 1}); err == nil || !strings.Contains(err.Error(), "m.json") {
+	if _, err := Load(Options{Path: link, Library: testmodel.Library(t, repoRoot), Workers: 1}); err == nil || !strings.Contains(err.Error(), "m.json") {
 		t.Errorf("broken sidecar: %v", err)
 	}
 }
@@ -343,9 +347,9 @@ func stripMetadata(b []byte) ([]byte, error) {
 // A model without metadata (as exported by Keras or a plain torch.onnx call)
 // loads on shape-derived defaults: layout and size from the input, labels
 // Cat/Dog/Other for 3 outputs, and "auto" output detection. BUG: fails today
-// because Spec.validate rejects the "auto" output kind buildSpec starts with.
+// because spec.Spec.validate rejects the "auto" output kind buildSpec starts with.
 func TestLoadModelWithoutMetadata(t *testing.T) {
-	src := unitRequireModel(t)
+	src := testmodel.Require(t, repoRoot)
 	b, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
@@ -361,7 +365,7 @@ func TestLoadModelWithoutMetadata(t *testing.T) {
 	if err := os.WriteFile(path, stripped, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Load(Options{Path: path, Library: unitORTLib(t), Workers: 1})
+	c, err := Load(Options{Path: path, Library: testmodel.Library(t, repoRoot), Workers: 1})
 	if err != nil {
 		t.Fatalf("metadata-less model does not load: %v", err)
 	}
@@ -369,13 +373,13 @@ func TestLoadModelWithoutMetadata(t *testing.T) {
 	if s := c.Spec(); len(s.Labels) == 0 || s.Width == 0 || s.Layout == "" {
 		t.Errorf("defaults not derived: %+v", s)
 	}
-	r, err := c.Classify(context.Background(), unitReadFile(t, unitPhotos(t, 1)[0]))
+	r, err := c.Classify(context.Background(), pets.Read(t, pets.Sample(t, repoRoot, 1)[0]))
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkResult(t, c, r)
 	// Same model, metadata restored through the environment: loads as well.
-	if _, err := Load(Options{Path: path, Library: unitORTLib(t), Workers: 1, Overrides: Overrides{"output": "logits"}}); err != nil {
+	if _, err := Load(Options{Path: path, Library: testmodel.Library(t, repoRoot), Workers: 1, Overrides: spec.Overrides{"output": "logits"}}); err != nil {
 		t.Errorf("with MODEL_OUTPUT=logits: %v", err)
 	}
 }
@@ -389,18 +393,18 @@ func TestToProbabilities(t *testing.T) {
 		}
 		return true
 	}
-	if p := toProbabilities([]float32{0, 0, 0}, OutputLogits); !near(p, 1.0/3, 1.0/3, 1.0/3) {
+	if p := toProbabilities([]float32{0, 0, 0}, spec.OutputLogits); !near(p, 1.0/3, 1.0/3, 1.0/3) {
 		t.Errorf("uniform logits: %v", p)
 	}
-	if p := toProbabilities([]float32{1000, 0, -1000}, OutputLogits); !near(p, 1, 0, 0) {
+	if p := toProbabilities([]float32{1000, 0, -1000}, spec.OutputLogits); !near(p, 1, 0, 0) {
 		t.Errorf("huge logits: %v (overflow?)", p)
 	}
 	e := math.Exp(1)
-	if p := toProbabilities([]float32{1, 0}, OutputLogits); !near(p, e/(e+1), 1/(e+1)) {
+	if p := toProbabilities([]float32{1, 0}, spec.OutputLogits); !near(p, e/(e+1), 1/(e+1)) {
 		t.Errorf("softmax: %v", p)
 	}
 	// Probabilities pass through, even if they would look like logits.
-	if p := toProbabilities([]float32{0.2, 0.3, 0.5}, OutputProbabilities); !near(p, 0.2, 0.3, 0.5) {
+	if p := toProbabilities([]float32{0.2, 0.3, 0.5}, spec.OutputProbabilities); !near(p, 0.2, 0.3, 0.5) {
 		t.Errorf("probabilities: %v", p)
 	}
 	// auto: a distribution passes, anything else is softmaxed.
@@ -411,7 +415,7 @@ func TestToProbabilities(t *testing.T) {
 		t.Errorf("auto logits: %v", p)
 	}
 	in := []float32{3, 1}
-	_ = toProbabilities(in, OutputLogits)
+	_ = toProbabilities(in, spec.OutputLogits)
 	if in[0] != 3 {
 		t.Error("toProbabilities modified its input")
 	}

@@ -2,14 +2,8 @@ package model
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 )
-
-// ErrBusy means every inference slot is taken and the wait queue is full: the
-// caller should shed the request (HTTP 503 + Retry-After) instead of queueing
-// without bound, which would only grow latency and memory.
-var ErrBusy = errors.New("server busy: inference queue is full")
 
 // Limiter admits at most `slots` concurrent jobs and lets at most `queue` more
 // wait for a slot; anything beyond that is refused at once.

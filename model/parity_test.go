@@ -10,7 +10,9 @@ import (
 	"strconv"
 	"testing"
 
+	"catsdogs/model/decode"
 	"catsdogs/tests/pets"
+	"catsdogs/tests/testmodel"
 )
 
 // These tests hold the Go serving path to the Python training pipeline: the
@@ -52,7 +54,7 @@ func loadParity(t *testing.T, dir string) (*Classifier, parityFile) {
 	if err := json.Unmarshal(b, &pf); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Load(Options{Path: filepath.Join(dir, pf.Model), Library: parityORTLib(t), Workers: 1})
+	c, err := Load(Options{Path: filepath.Join(dir, pf.Model), Library: testmodel.MustLibrary(t, repoRoot), Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +73,7 @@ func TestParityWithTraining(t *testing.T) {
 			if atol == 0 || atol > 1e-3 {
 				atol = 1e-3
 			}
-			if !fastJPEG {
+			if !decode.LibjpegTurbo {
 				// Go's image/jpeg has its own IDCT and chroma upsampling, so
 				// pixels differ from libjpeg's (Pillow's) by a few levels and
 				// scores by up to ~1 %. The served build uses libjpeg-turbo and
@@ -198,17 +200,6 @@ func TestServedAccuracy(t *testing.T) {
 	if min, err := strconv.ParseFloat(os.Getenv("CATSDOGS_MIN_ACCURACY"), 64); err == nil && macro < min {
 		t.Errorf("served macro accuracy %.4f is below CATSDOGS_MIN_ACCURACY=%.2f", macro, min)
 	}
-}
-
-// parityORTLib is unitORTLib that fails instead of skipping: parity is what
-// CI must never silently lose.
-func parityORTLib(t testing.TB) string {
-	t.Helper()
-	p := findORTLib()
-	if p == "" {
-		t.Fatal("ONNX Runtime library not found: run `make ort` (or set ONNXRUNTIME_LIB)")
-	}
-	return p
 }
 
 func argmax64(v []float64) int {

@@ -1,4 +1,10 @@
-package model
+// Package decode turns uploaded bytes into upright 8-bit RGB. It sniffs the
+// format from the content, refuses hostile headers (size, shape, JPEG scan
+// count) before any pixel is decoded, and decodes JPEGs with libjpeg-turbo
+// through cgo (jpeg_turbo.go) or, built with -tags purego or CGO_ENABLED=0,
+// with Go's decoders like every other format. To change how images are
+// decoded, this package is the whole story: it imports nothing of the service.
+package decode
 
 import (
 	"bytes"
@@ -30,6 +36,11 @@ var (
 	ErrImageTooLarge     = errors.New("image has too many pixels")
 )
 
+// IsClientError reports whether err is the uploader's fault (a bad image).
+func IsClientError(err error) bool {
+	return errors.Is(err, ErrUnsupportedFormat) || errors.Is(err, ErrCorruptImage) || errors.Is(err, ErrImageTooLarge)
+}
+
 // Default shape bounds: 16384 is the largest side WebP allows and above any
 // camera; 32:1 admits any real panorama.
 const (
@@ -41,8 +52,8 @@ const (
 	DefaultDecodeTimeout = 10 * time.Second
 )
 
-// DecodeOptions bound and steer decoding.
-type DecodeOptions struct {
+// Options bound and steer decoding.
+type Options struct {
 	// MaxPixels refuses images above this many pixels before decoding them.
 	MaxPixels int
 	// MaxSide refuses images whose width or height is above this, and
@@ -71,7 +82,7 @@ type Header struct {
 // Inspect sniffs the format from the content and applies opt's bounds to the
 // header's dimensions. It is cheap (no pixel is decoded), so callers run it
 // before queueing for a worker: garbage and oversized uploads never take a slot.
-func Inspect(data []byte, opt DecodeOptions) (Header, error) {
+func Inspect(data []byte, opt Options) (Header, error) {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		if errors.Is(err, image.ErrFormat) {
@@ -98,19 +109,19 @@ func Inspect(data []byte, opt DecodeOptions) (Header, error) {
 // Decode turns uploaded bytes into upright RGB: format sniffed from content,
 // dimensions checked before decoding, EXIF orientation applied, alpha
 // composited on white. JPEGs take the libjpeg-turbo path where it is built in.
-func Decode(data []byte, opt DecodeOptions) (*RGB, string, error) {
+func Decode(data []byte, opt Options) (*RGB, string, error) {
 	h, err := Inspect(data, opt)
 	if err != nil {
 		return nil, h.Format, err
 	}
-	img, err := DecodeInspected(context.Background(), data, h, opt)
+	img, err := Pixels(context.Background(), data, h, opt)
 	return img, h.Format, err
 }
 
-// DecodeInspected decodes data whose header Inspect has accepted as h. When
+// Pixels decodes data whose header Inspect has accepted as h. When
 // ctx ends (the client left) it returns ctx.Err(), stopping libjpeg-turbo
 // mid-decode; past opt.Timeout it returns an ErrImageTooLarge.
-func DecodeInspected(ctx context.Context, data []byte, h Header, opt DecodeOptions) (*RGB, error) {
+func Pixels(ctx context.Context, data []byte, h Header, opt Options) (*RGB, error) {
 	dctx := ctx
 	if opt.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -130,8 +141,8 @@ func DecodeInspected(ctx context.Context, data []byte, h Header, opt DecodeOptio
 // errDecodeStopped: the decoder gave up because its context ended.
 var errDecodeStopped = errors.New("decode stopped")
 
-func decodePixels(ctx context.Context, data []byte, h Header, opt DecodeOptions) (*RGB, error) {
-	if h.Format == "jpeg" && fastJPEG {
+func decodePixels(ctx context.Context, data []byte, h Header, opt Options) (*RGB, error) {
+	if h.Format == "jpeg" && LibjpegTurbo {
 		img, err := decodeJPEGTurbo(ctx, data, jpegScaleDenom(h, opt), MaxJPEGScans)
 		if err != nil {
 			return nil, err
@@ -147,7 +158,7 @@ func decodePixels(ctx context.Context, data []byte, h Header, opt DecodeOptions)
 
 // checkShape applies the area, side and aspect-ratio bounds to a header's
 // dimensions, before anything is allocated for the pixels.
-func (o DecodeOptions) checkShape(w, h int) error {
+func (o Options) checkShape(w, h int) error {
 	long, short := max(w, h), min(w, h)
 	switch {
 	case o.MaxPixels > 0 && w*h > o.MaxPixels:
@@ -160,9 +171,9 @@ func (o DecodeOptions) checkShape(w, h int) error {
 	return nil
 }
 
-// DecodeStd is the pure-Go decoder for every format, kept callable so tests can
+// PureGo is the pure-Go decoder for every format, kept callable so tests can
 // compare it with the fast path.
-func DecodeStd(data []byte) (*RGB, error) {
+func PureGo(data []byte) (*RGB, error) {
 	img, format, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, err

@@ -1,11 +1,13 @@
-package model
+package decode
 
 import (
 	"bytes"
+	"catsdogs/tests/bombs"
+	"catsdogs/tests/pets"
+	"catsdogs/tests/testimg"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"image"
 	"image/color"
 	"image/gif"
@@ -153,16 +155,16 @@ func TestDecodeEXIFOrientation(t *testing.T) {
 			if got := jpegOrientation(data); got != o {
 				t.Fatalf("%v orientation %d: jpegOrientation says %d", order, o, got)
 			}
-			img, format, err := Decode(data, DecodeOptions{})
+			img, format, err := Decode(data, Options{})
 			if err != nil || format != "jpeg" {
 				t.Fatalf("%v orientation %d: Decode: %v %q", order, o, err, format)
 			}
 			checkQuadrants(t, "Decode "+order.String()+" o="+string(rune('0'+o)), img)
-			std, err := DecodeStd(data)
+			std, err := PureGo(data)
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkQuadrants(t, "DecodeStd "+order.String()+" o="+string(rune('0'+o)), std)
+			checkQuadrants(t, "PureGo "+order.String()+" o="+string(rune('0'+o)), std)
 		}
 	}
 }
@@ -253,7 +255,7 @@ func encodePNG(t testing.TB, img image.Image) []byte {
 
 func decodeOK(t *testing.T, data []byte, wantFormat string) *RGB {
 	t.Helper()
-	img, format, err := Decode(data, DecodeOptions{MaxPixels: 1 << 20})
+	img, format, err := Decode(data, Options{MaxPixels: 1 << 20})
 	if err != nil {
 		t.Fatalf("%s: %v", wantFormat, err)
 	}
@@ -366,7 +368,7 @@ func TestDecodeFormats(t *testing.T) {
 	}
 	img := decodeOK(t, b.Bytes(), "jpeg")
 	wantPixels(t, "gray JPEG", img, map[[2]int][3]uint8{{3, 3}: {77, 77, 77}, {15, 15}: {77, 77, 77}}, 1)
-	std, err := DecodeStd(b.Bytes())
+	std, err := PureGo(b.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +385,7 @@ func TestDecodeFormats(t *testing.T) {
 
 func TestDecodeUnsupportedAndEmpty(t *testing.T) {
 	for _, in := range [][]byte{nil, {}, []byte("hello, I am a text file"), []byte("%PDF-1.7\n"), []byte("<svg xmlns='http://www.w3.org/2000/svg'/>")} {
-		if _, _, err := Decode(in, DecodeOptions{}); !errors.Is(err, ErrUnsupportedFormat) {
+		if _, _, err := Decode(in, Options{}); !errors.Is(err, ErrUnsupportedFormat) {
 			t.Errorf("%q: %v, want ErrUnsupportedFormat", in, err)
 		}
 	}
@@ -393,62 +395,47 @@ func TestDecodeUnsupportedAndEmpty(t *testing.T) {
 // and a JPEG with a PNG-ish prefix is not a PNG.
 func TestDecodeSniffsFormat(t *testing.T) {
 	m := image.NewRGBA(image.Rect(0, 0, 8, 8))
-	if _, f, err := Decode(encodePNG(t, m), DecodeOptions{}); err != nil || f != "png" {
+	if _, f, err := Decode(encodePNG(t, m), Options{}); err != nil || f != "png" {
 		t.Errorf("png: %q %v", f, err)
 	}
 	var b bytes.Buffer
 	_ = jpeg.Encode(&b, m, nil)
-	if _, f, err := Decode(b.Bytes(), DecodeOptions{}); err != nil || f != "jpeg" {
+	if _, f, err := Decode(b.Bytes(), Options{}); err != nil || f != "jpeg" {
 		t.Errorf("jpeg: %q %v", f, err)
 	}
 }
 
 func TestDecodeTruncatedJPEGIsCorrupt(t *testing.T) {
-	photos := unitPhotos(t, 2)
+	photos := pets.Sample(t, repoRoot, 2)
 	var b bytes.Buffer
-	_ = jpeg.Encode(&b, unitToImage(unitPattern(200, 150)), &jpeg.Options{Quality: 90})
+	_ = jpeg.Encode(&b, testimg.PatternImage(200, 150), &jpeg.Options{Quality: 90})
 	inputs := [][]byte{b.Bytes()}
 	for _, p := range photos {
-		inputs = append(inputs, unitReadFile(t, p))
+		inputs = append(inputs, pets.Read(t, p))
 	}
 	for i, data := range inputs {
 		for _, frac := range []float64{0.05, 0.3, 0.6, 0.9, 0.99} {
 			cut := data[:int(float64(len(data))*frac)]
-			_, _, err := Decode(cut, DecodeOptions{})
+			_, _, err := Decode(cut, Options{})
 			if !errors.Is(err, ErrCorruptImage) {
-				t.Errorf("input %d cut at %.0f%% (fast path %v): %v, want ErrCorruptImage", i, frac*100, fastJPEG, err)
+				t.Errorf("input %d cut at %.0f%% (fast path %v): %v, want ErrCorruptImage", i, frac*100, LibjpegTurbo, err)
 			}
 			// The scaled fast path stops early; truncation must still be caught.
-			if _, _, err := Decode(cut, DecodeOptions{MinW: 16, MinH: 16}); !errors.Is(err, ErrCorruptImage) {
+			if _, _, err := Decode(cut, Options{MinW: 16, MinH: 16}); !errors.Is(err, ErrCorruptImage) {
 				t.Errorf("input %d cut at %.0f%% (DCT-scaled): %v, want ErrCorruptImage", i, frac*100, err)
 			}
-			if _, err := DecodeStd(cut); err == nil {
-				t.Errorf("input %d cut at %.0f%%: DecodeStd succeeded", i, frac*100)
+			if _, err := PureGo(cut); err == nil {
+				t.Errorf("input %d cut at %.0f%%: PureGo succeeded", i, frac*100)
 			}
 		}
 	}
 }
 
-// pngHeader is a PNG signature and an IHDR claiming w x h; no pixel data.
-func pngHeader(w, h uint32) []byte {
-	var b bytes.Buffer
-	b.WriteString("\x89PNG\r\n\x1a\n")
-	ihdr := make([]byte, 17)
-	copy(ihdr, "IHDR")
-	binary.BigEndian.PutUint32(ihdr[4:], w)
-	binary.BigEndian.PutUint32(ihdr[8:], h)
-	ihdr[12], ihdr[13] = 8, 2 // 8-bit RGB
-	_ = binary.Write(&b, binary.BigEndian, uint32(13))
-	b.Write(ihdr)
-	_ = binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(ihdr))
-	return b.Bytes()
-}
-
 func TestDecodeHugeDimensionsRefusedBeforeAllocation(t *testing.T) {
-	huge := pngHeader(100_000, 100_000) // 10 gigapixels: 30 GB if decoded
+	huge := bombs.PNGHeader(100_000, 100_000) // 10 gigapixels: 30 GB if decoded
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, format, err := Decode(huge, DecodeOptions{MaxPixels: 50_000_000})
+	_, format, err := Decode(huge, Options{MaxPixels: 50_000_000})
 	runtime.ReadMemStats(&after)
 	if !errors.Is(err, ErrImageTooLarge) || format != "png" {
 		t.Fatalf("got %v (%q), want ErrImageTooLarge", err, format)
@@ -458,10 +445,10 @@ func TestDecodeHugeDimensionsRefusedBeforeAllocation(t *testing.T) {
 	}
 	// Just over the limit is refused, at the limit is decoded.
 	m := image.NewRGBA(image.Rect(0, 0, 100, 50))
-	if _, _, err := Decode(encodePNG(t, m), DecodeOptions{MaxPixels: 4999}); !errors.Is(err, ErrImageTooLarge) {
+	if _, _, err := Decode(encodePNG(t, m), Options{MaxPixels: 4999}); !errors.Is(err, ErrImageTooLarge) {
 		t.Errorf("5000 px with MaxPixels 4999: %v", err)
 	}
-	if _, _, err := Decode(encodePNG(t, m), DecodeOptions{MaxPixels: 5000}); err != nil {
+	if _, _, err := Decode(encodePNG(t, m), Options{MaxPixels: 5000}); err != nil {
 		t.Errorf("5000 px with MaxPixels 5000: %v", err)
 	}
 
@@ -476,7 +463,7 @@ func TestDecodeHugeDimensionsRefusedBeforeAllocation(t *testing.T) {
 			break
 		}
 	}
-	if _, _, err := Decode(j, DecodeOptions{MaxPixels: 50_000_000}); !errors.Is(err, ErrImageTooLarge) {
+	if _, _, err := Decode(j, Options{MaxPixels: 50_000_000}); !errors.Is(err, ErrImageTooLarge) {
 		t.Errorf("JPEG claiming 60000x60000: %v, want ErrImageTooLarge", err)
 	}
 }
@@ -484,11 +471,11 @@ func TestDecodeHugeDimensionsRefusedBeforeAllocation(t *testing.T) {
 // The fast path decodes at the smallest DCT scale that still covers the
 // requested size, measured on the upright image.
 func TestDecodeDCTScaleCoversMinimum(t *testing.T) {
-	if !fastJPEG {
+	if !LibjpegTurbo {
 		t.Skip("built without libjpeg-turbo (purego)")
 	}
 	var b bytes.Buffer
-	_ = jpeg.Encode(&b, unitToImage(unitPattern(1024, 768)), &jpeg.Options{Quality: 90})
+	_ = jpeg.Encode(&b, testimg.PatternImage(1024, 768), &jpeg.Options{Quality: 90})
 	plain := b.Bytes()
 	for _, c := range []struct {
 		minW, minH, w, h int
@@ -500,7 +487,7 @@ func TestDecodeDCTScaleCoversMinimum(t *testing.T) {
 		{1000, 10, 1024, 768}, // full
 		{2000, 2000, 1024, 768},
 	} {
-		img, _, err := Decode(plain, DecodeOptions{MinW: c.minW, MinH: c.minH})
+		img, _, err := Decode(plain, Options{MinW: c.minW, MinH: c.minH})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -512,7 +499,7 @@ func TestDecodeDCTScaleCoversMinimum(t *testing.T) {
 	// minimum on the upright image needs the 1/2 scale (384x512), not 1/4
 	// (192x256, too narrow once rotated).
 	rotated := withAPP1(plain, append([]byte("Exif\x00\x00"), exifTIFF(binary.BigEndian, 6)...))
-	img, _, err := Decode(rotated, DecodeOptions{MinW: 200, MinH: 100})
+	img, _, err := Decode(rotated, Options{MinW: 200, MinH: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,13 +519,21 @@ func TestDecodeCMYKJPEG(t *testing.T) {
 	}
 	want := map[[2]int][3]uint8{{4, 4}: {51, 207, 226}, {12, 4}: {187, 57, 164}, {4, 12}: {216, 207, 101}, {12, 12}: {55, 55, 55}}
 	tol := 2
-	if fastJPEG {
+	if LibjpegTurbo {
 		tol = 0 // libjpeg-turbo decodes as Pillow does
 	}
 	wantPixels(t, "CMYK JPEG", decodeOK(t, data, "jpeg"), want, tol)
-	std, err := DecodeStd(data)
+	std, err := PureGo(data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantPixels(t, "CMYK JPEG (pure Go)", std, want, 2)
+}
+
+// repoRoot is the repository root seen from model/decode, where tests run.
+const repoRoot = "../.."
+
+func (m *RGB) at(x, y int) [3]uint8 {
+	i := (y*m.W + x) * 3
+	return [3]uint8{m.Pix[i], m.Pix[i+1], m.Pix[i+2]}
 }

@@ -1,8 +1,7 @@
-package model
+package decode
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -13,8 +12,8 @@ import (
 // refusal must be one the HTTP layer answers with a 4xx. Seeds live in
 // testdata/fuzz/FuzzDecode (one small file per format, plus bombs).
 func FuzzDecode(f *testing.F) {
-	opt := DecodeOptions{MaxPixels: 1 << 22, MaxSide: 4096, MaxAspect: 32, Timeout: 2 * time.Second, MinW: 32, MinH: 32}
-	budget := NewBudget(64 << 20)
+	opt := Options{MaxPixels: 1 << 22, MaxSide: 4096, MaxAspect: 32, Timeout: 2 * time.Second, MinW: 32, MinH: 32}
+	const budget = 64 << 20                         // as if MEMORY_BUDGET were 64 MiB
 	f.Add(bombs.ProgressiveJPEG(16, 16, 20, false)) // a scan sequence to mutate
 	f.Add(bombs.GreyPNG(1, 2000))                   // over the aspect bound
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -25,15 +24,10 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		release, err := budget.reserve(decodeCost(h, data, opt), "decode")
-		if err != nil {
-			if !errors.Is(err, ErrImageTooLarge) {
-				t.Fatalf("reserve: %v", err)
-			}
-			return
+		if Cost(h, data, opt) > budget {
+			return // the classifier refuses it with ErrImageTooLarge
 		}
-		defer release()
-		img, err := DecodeInspected(context.Background(), data, h, opt)
+		img, err := Pixels(context.Background(), data, h, opt)
 		if err != nil {
 			if !IsClientError(err) {
 				t.Fatalf("decode: %v is not a client error", err)

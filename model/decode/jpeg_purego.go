@@ -1,13 +1,13 @@
 //go:build !cgo || purego
 
-package model
+package decode
 
 import "context"
 
 // Built without libjpeg-turbo (tag purego or CGO_ENABLED=0): every format,
 // JPEG included, goes through the pure-Go decoders.
-const fastJPEG = false
+const LibjpegTurbo = false
 
 func decodeJPEGTurbo(ctx context.Context, data []byte, denom, maxScans int) (*RGB, error) {
-	panic("unreachable: fastJPEG is false")
+	panic("unreachable: LibjpegTurbo is false")
 }

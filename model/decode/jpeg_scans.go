@@ -1,4 +1,4 @@
-package model
+package decode
 
 import "fmt"
 

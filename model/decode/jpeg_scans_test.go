@@ -1,4 +1,4 @@
-package model
+package decode
 
 import (
 	"bytes"
@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"catsdogs/tests/bombs"
+	"catsdogs/tests/testimg"
 )
 
 func TestJPEGScansCounts(t *testing.T) {
 	var b bytes.Buffer
-	_ = jpeg.Encode(&b, unitToImage(unitPattern(300, 200)), &jpeg.Options{Quality: 95})
+	_ = jpeg.Encode(&b, testimg.PatternImage(300, 200), &jpeg.Options{Quality: 95})
 	if n := jpegScans(b.Bytes(), 10); n != 1 {
 		t.Errorf("baseline: %d scans, want 1", n)
 	}
@@ -48,7 +49,7 @@ func TestDecodeRefusesJPEGScanBombs(t *testing.T) {
 	} {
 		data := bombs.ProgressiveJPEG(c.w, c.h, c.n, c.repeat)
 		t0 := time.Now()
-		_, _, err := Decode(data, DecodeOptions{MinW: 144, MinH: 144})
+		_, _, err := Decode(data, Options{MinW: 144, MinH: 144})
 		d := time.Since(t0)
 		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.wantInErr) {
 			t.Errorf("%s (%d bytes): %v, want %v (%q)", c.name, len(data), err, c.want, c.wantInErr)
@@ -58,7 +59,7 @@ func TestDecodeRefusesJPEGScanBombs(t *testing.T) {
 		}
 	}
 	// Ordinary progressive files pass.
-	if _, _, err := Decode(bombs.ProgressiveJPEG(640, 480, 12, false), DecodeOptions{}); err != nil {
+	if _, _, err := Decode(bombs.ProgressiveJPEG(640, 480, 12, false), Options{}); err != nil {
 		t.Errorf("12-scan progressive JPEG: %v", err)
 	}
 }
@@ -66,7 +67,7 @@ func TestDecodeRefusesJPEGScanBombs(t *testing.T) {
 // libjpeg-turbo enforces the scan limit itself too (progress monitor), and
 // treats an invalid progression as corrupt instead of decoding garbage.
 func TestJPEGTurboScanLimitAndBogusProgression(t *testing.T) {
-	if !fastJPEG {
+	if !LibjpegTurbo {
 		t.Skip("built without libjpeg-turbo (purego)")
 	}
 	bomb := bombs.ProgressiveJPEG(64, 64, 883, false)
@@ -85,7 +86,7 @@ func TestJPEGTurboScanLimitAndBogusProgression(t *testing.T) {
 
 // slowJPEG is a scan bomb that Inspect would refuse (over the scan-work
 // budget) but that libjpeg-turbo decodes, slowly: about 4 s on the dev
-// machine. The tests hand its header straight to DecodeInspected, so only the
+// machine. The tests hand its header straight to Pixels, so only the
 // deadline or the context can stop it early; the bounds leave room for a
 // loaded machine.
 func slowJPEG() ([]byte, Header) {
@@ -93,12 +94,12 @@ func slowJPEG() ([]byte, Header) {
 }
 
 func TestDecodeTimeout(t *testing.T) {
-	if !fastJPEG {
+	if !LibjpegTurbo {
 		t.Skip("the pure-Go decoders cannot be interrupted")
 	}
 	data, h := slowJPEG()
 	t0 := time.Now()
-	_, err := DecodeInspected(context.Background(), data, h, DecodeOptions{Timeout: 100 * time.Millisecond, MinW: 144, MinH: 144})
+	_, err := Pixels(context.Background(), data, h, Options{Timeout: 100 * time.Millisecond, MinW: 144, MinH: 144})
 	d := time.Since(t0)
 	if !errors.Is(err, ErrImageTooLarge) || !strings.Contains(err.Error(), "took longer than 100ms") {
 		t.Fatalf("got %v, want the decode timeout", err)
@@ -111,15 +112,15 @@ func TestDecodeTimeout(t *testing.T) {
 
 // A client that hangs up stops the decode (the request context is cancelled).
 func TestDecodeStopsWhenContextEnds(t *testing.T) {
-	if !fastJPEG {
+	if !LibjpegTurbo {
 		t.Skip("the pure-Go decoders cannot be interrupted")
 	}
 	data, h := slowJPEG()
-	opt := DecodeOptions{MinW: 144, MinH: 144}
+	opt := Options{MinW: 144, MinH: 144}
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	t0 := time.Now()
-	_, err := DecodeInspected(ctx, data, h, opt)
+	_, err := Pixels(ctx, data, h, opt)
 	d := time.Since(t0)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
@@ -133,12 +134,12 @@ func TestDecodeStopsWhenContextEnds(t *testing.T) {
 // The same bomb runs to completion without a deadline (it is a valid JPEG):
 // what the two tests above stop early is real work.
 func TestSlowJPEGIsSlow(t *testing.T) {
-	if !fastJPEG || testing.Short() {
+	if !LibjpegTurbo || testing.Short() {
 		t.Skip("needs libjpeg-turbo; slow")
 	}
 	data, h := slowJPEG()
 	t0 := time.Now()
-	if _, err := DecodeInspected(context.Background(), data, h, DecodeOptions{MinW: 144, MinH: 144}); err != nil {
+	if _, err := Pixels(context.Background(), data, h, Options{MinW: 144, MinH: 144}); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(t0); d < time.Second {

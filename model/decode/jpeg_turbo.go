@@ -1,6 +1,6 @@
 //go:build cgo && !purego
 
-package model
+package decode
 
 /*
 #cgo LDFLAGS: -ljpeg
@@ -160,8 +160,8 @@ import (
 	"unsafe"
 )
 
-// fastJPEG reports that JPEGs decode through libjpeg-turbo with DCT scaling.
-const fastJPEG = true
+// LibjpegTurbo reports that JPEGs decode through libjpeg-turbo with DCT scaling.
+const LibjpegTurbo = true
 
 // decodeJPEGTurbo decodes at DCT scale 1/denom (8, 4, 2 or 1; see
 // jpegScaleDenom), so a 12 MP photo headed for a 224² tensor costs a 1/8-size

@@ -1,6 +1,7 @@
-package model
+package onnx
 
 import (
+	"catsdogs/tests/testmodel"
 	"fmt"
 	"sync"
 	"testing"
@@ -17,10 +18,10 @@ import (
 //   - threads: two concurrent single-threaded Runs vs one Run with two
 //     intra-op threads.
 //
-//     go test ./model -run '^$' -bench ORTConfig -benchtime 50x
+//     go test ./model/onnx -run '^$' -bench ORTConfig -benchtime 50x
 func BenchmarkORTConfig(b *testing.B) {
-	path := unitRequireModel(b)
-	if _, err := InitRuntime(unitORTLib(b)); err != nil {
+	path := testmodel.Require(b, "../..")
+	if _, err := InitRuntime(testmodel.Library(b, "../..")); err != nil {
 		b.Fatal(err)
 	}
 	ins, outs, err := ort.GetInputOutputInfo(path)

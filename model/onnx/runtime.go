@@ -1,4 +1,8 @@
-package model
+// Package onnx runs ONNX models through ONNX Runtime (yalue/onnxruntime_go:
+// cgo and a shared library loaded at run time). It is the only package that
+// imports onnxruntime_go; the rest of the service sees a Signature and a
+// Session that fills float32 tensors.
+package onnx
 
 import (
 	"fmt"

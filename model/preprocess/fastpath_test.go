@@ -1,6 +1,9 @@
-package model
+package preprocess
 
 import (
+	"catsdogs/model/decode"
+	"catsdogs/model/spec"
+	"catsdogs/tests/pets"
 	"path/filepath"
 	"testing"
 )
@@ -15,23 +18,23 @@ func pixelDiff(a, b []float32) (mean float64, maxd int) {
 // (simpler chroma upsampling) differ by a few levels per pixel on real photos;
 // after preprocessing the tensors must still agree closely.
 func TestFastAndPureGoDecodeAgreeOnRealPhotos(t *testing.T) {
-	if !fastJPEG {
+	if !decode.LibjpegTurbo {
 		t.Skip("built without libjpeg-turbo (purego): both paths are the same decoder")
 	}
-	photos := unitPhotos(t, 4)
-	norm := NewPreprocessor(unitTorchSpec(128))
-	raw := NewPreprocessor(unitRawSpec(128, 128, ResizeCenterCrop))
+	photos := pets.Sample(t, repoRoot, 4)
+	norm := New(spec.ImageNet(128))
+	raw := New(unitRawSpec(128, 128, spec.ResizeCenterCrop))
 	a, b := make([]float32, norm.TensorLen()), make([]float32, norm.TensorLen())
 	ra, rb := make([]float32, raw.TensorLen()), make([]float32, raw.TensorLen())
 	var worstMean float64
 	var worstMax int
 	for _, p := range photos {
-		data := unitReadFile(t, p)
-		fast, _, err := Decode(data, norm.DecodeOptions(0))
+		data := pets.Read(t, p)
+		fast, _, err := decode.Decode(data, norm.DecodeOptions(0))
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
-		std, err := DecodeStd(data)
+		std, err := decode.PureGo(data)
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
@@ -62,20 +65,20 @@ func TestFastDCTScaledAgreesWithFullDecodeOnBigPhoto(t *testing.T) {
 	}
 	data := unitBigJPEG(t)
 	for _, size := range []int{128, 224} {
-		norm := NewPreprocessor(unitTorchSpec(size))
-		raw := NewPreprocessor(unitRawSpec(size, size, ResizeCenterCrop))
-		fast, _, err := Decode(data, norm.DecodeOptions(0))
+		norm := New(spec.ImageNet(size))
+		raw := New(unitRawSpec(size, size, spec.ResizeCenterCrop))
+		fast, _, err := decode.Decode(data, norm.DecodeOptions(0))
 		if err != nil {
 			t.Fatal(err)
 		}
-		std, err := DecodeStd(data)
+		std, err := decode.PureGo(data)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if std.W != 4032 || std.H != 3024 {
 			t.Fatalf("pure Go decoded %dx%d", std.W, std.H)
 		}
-		if fastJPEG && (fast.W >= 4032 || fast.W < size) {
+		if decode.LibjpegTurbo && (fast.W >= 4032 || fast.W < size) {
 			t.Errorf("size %d: fast path decoded %dx%d; want a DCT-scaled size >= %d", size, fast.W, fast.H, size)
 		}
 		a, b := make([]float32, norm.TensorLen()), make([]float32, norm.TensorLen())
@@ -97,8 +100,8 @@ func TestFastDCTScaledAgreesWithFullDecodeOnBigPhoto(t *testing.T) {
 
 		// Skew against what training sees (a full-size libjpeg decode, as
 		// Pillow does): how much the DCT shortcut alone changes the tensor.
-		if fastJPEG {
-			full, _, err := Decode(data, DecodeOptions{})
+		if decode.LibjpegTurbo {
+			full, _, err := decode.Decode(data, decode.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,12 +1,18 @@
-package model
+// Package preprocess turns upright RGB images into the model's input tensor,
+// as its spec.Spec says: a resize identical to Pillow's (resample.go), the
+// centre crop, normalisation and NCHW or NHWC layout. It mirrors
+// model/training/preprocess.py; resources/parity.json holds the two together.
+package preprocess
 
-import "sync"
+import (
+	"catsdogs/model/decode"
+	"catsdogs/model/spec"
+	"sync"
+)
 
-// Preprocessor turns upright RGB images into input tensors for one Spec. It
-// mirrors model/training/preprocess.py; resources/parity.json holds the two
-// together.
+// Preprocessor fills input tensors for one spec, safe for concurrent use.
 type Preprocessor struct {
-	spec Spec
+	spec spec.Spec
 	// lut[c][v] is the normalised value of 8-bit pixel v in output channel c,
 	// computed once: per-pixel work is then a table lookup.
 	lut  [3][256]float32
@@ -14,18 +20,18 @@ type Preprocessor struct {
 	bufs sync.Pool
 }
 
-// NewPreprocessor precomputes lookup tables for spec.
-func NewPreprocessor(spec Spec) *Preprocessor {
-	p := &Preprocessor{spec: spec, src: [3]int{0, 1, 2}}
-	if spec.ChannelOrder == OrderBGR {
+// New precomputes lookup tables for s.
+func New(s spec.Spec) *Preprocessor {
+	p := &Preprocessor{spec: s, src: [3]int{0, 1, 2}}
+	if s.ChannelOrder == spec.OrderBGR {
 		p.src = [3]int{2, 1, 0}
 	}
 	for c := 0; c < 3; c++ {
 		for v := 0; v < 256; v++ {
 			// float32 like numpy in preprocess.py: it divides by 255 where we
 			// multiply by pixel_scale (1/255); the two differ by at most 1 ulp.
-			x := float32(v) * spec.PixelScale
-			p.lut[c][v] = (x - spec.Mean[c]) / spec.Std[c]
+			x := float32(v) * s.PixelScale
+			p.lut[c][v] = (x - s.Mean[c]) / s.Std[c]
 		}
 	}
 	return p
@@ -36,18 +42,18 @@ func (p *Preprocessor) TensorLen() int { return 3 * p.spec.Width * p.spec.Height
 
 // DecodeOptions returns the smallest decode size that still covers the input,
 // so JPEGs can be decoded at a reduced DCT scale without upscaling later.
-func (p *Preprocessor) DecodeOptions(maxPixels int) DecodeOptions {
+func (p *Preprocessor) DecodeOptions(maxPixels int) decode.Options {
 	s := p.spec
-	if s.Resize == ResizeCenterCrop {
-		return DecodeOptions{MaxPixels: maxPixels, MinW: s.ResizeShorter, MinH: s.ResizeShorter}
+	if s.Resize == spec.ResizeCenterCrop {
+		return decode.Options{MaxPixels: maxPixels, MinW: s.ResizeShorter, MinH: s.ResizeShorter}
 	}
-	return DecodeOptions{MaxPixels: maxPixels, MinW: s.Width, MinH: s.Height}
+	return decode.Options{MaxPixels: maxPixels, MinW: s.Width, MinH: s.Height}
 }
 
 // geometry returns the resized size and the crop window for an image w x h.
 func (p *Preprocessor) geometry(w, h int) (nw, nh, left, top int) {
 	s := p.spec
-	if s.Resize == ResizeStretch {
+	if s.Resize == spec.ResizeStretch {
 		return s.Width, s.Height, 0, 0
 	}
 	nw, nh = scaledSize(w, h, s.ResizeShorter)
@@ -68,7 +74,7 @@ type scratch struct{ crop, tmp []uint8 }
 
 // Fill writes img's tensor (one batch item) into dst, which must have
 // TensorLen() elements.
-func (p *Preprocessor) Fill(dst []float32, img *RGB) {
+func (p *Preprocessor) Fill(dst []float32, img *decode.RGB) {
 	s := p.spec
 	W, H := s.Width, s.Height
 	nw, nh, left, top := p.geometry(img.W, img.H)
@@ -82,7 +88,7 @@ func (p *Preprocessor) Fill(dst []float32, img *RGB) {
 	crop := sc.crop[:W*H*3]
 	sc.tmp = resizeCrop(crop, img, nw, nh, left, top, W, H, sc.tmp)
 	plane := W * H
-	if s.Layout == LayoutNCHW {
+	if s.Layout == spec.LayoutNCHW {
 		for c := 0; c < 3; c++ {
 			lut, sc0 := &p.lut[c], p.src[c]
 			out := dst[c*plane : (c+1)*plane]

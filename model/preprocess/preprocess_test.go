@@ -1,6 +1,8 @@
-package model
+package preprocess
 
 import (
+	"catsdogs/model/decode"
+	"catsdogs/model/spec"
 	"math"
 	"sync"
 	"testing"
@@ -8,7 +10,7 @@ import (
 
 // halves makes a w x h image whose first half (left half when horizontal,
 // top half otherwise) is red and the second half blue.
-func halves(w, h int, horizontal bool) *RGB {
+func halves(w, h int, horizontal bool) *decode.RGB {
 	img := unitSolid(w, h, [3]uint8{0, 0, 255})
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
@@ -21,8 +23,8 @@ func halves(w, h int, horizontal bool) *RGB {
 }
 
 // crop reads an NHWC raw-spec tensor back as an RGB image.
-func crop(t []float32, w, h int) *RGB {
-	img := &RGB{W: w, H: h, Pix: make([]uint8, w*h*3)}
+func crop(t []float32, w, h int) *decode.RGB {
+	img := &decode.RGB{W: w, H: h, Pix: make([]uint8, w*h*3)}
 	for i, v := range t {
 		img.Pix[i] = uint8(v)
 	}
@@ -31,9 +33,9 @@ func crop(t []float32, w, h int) *RGB {
 
 func TestPreprocessLayoutsAreTransposes(t *testing.T) {
 	src := unitPattern(301, 203)
-	nchw := unitTorchSpec(64)
+	nchw := spec.ImageNet(64)
 	nhwc := nchw
-	nhwc.Layout = LayoutNHWC
+	nhwc.Layout = spec.LayoutNHWC
 	a, b := fillTensor(nchw, src), fillTensor(nhwc, src)
 	const W, H = 64, 64
 	for c := 0; c < 3; c++ {
@@ -49,9 +51,9 @@ func TestPreprocessLayoutsAreTransposes(t *testing.T) {
 
 func TestPreprocessBGRSwapsChannels(t *testing.T) {
 	src := unitPattern(90, 70)
-	rgb := unitRawSpec(32, 32, ResizeCenterCrop)
+	rgb := unitRawSpec(32, 32, spec.ResizeCenterCrop)
 	bgr := rgb
-	bgr.ChannelOrder = OrderBGR
+	bgr.ChannelOrder = spec.OrderBGR
 	a, b := fillTensor(rgb, src), fillTensor(bgr, src)
 	for i := 0; i < len(a); i += 3 {
 		if a[i] != b[i+2] || a[i+1] != b[i+1] || a[i+2] != b[i] {
@@ -62,11 +64,11 @@ func TestPreprocessBGRSwapsChannels(t *testing.T) {
 
 // Keras "caffe" preprocessing: BGR, no scaling, ImageNet means in BGR order.
 func TestPreprocessCaffeStyle(t *testing.T) {
-	spec := unitRawSpec(16, 16, ResizeStretch)
-	spec.ChannelOrder = OrderBGR
-	spec.Mean = [3]float32{103.939, 116.779, 123.68}
+	sp := unitRawSpec(16, 16, spec.ResizeStretch)
+	sp.ChannelOrder = spec.OrderBGR
+	sp.Mean = [3]float32{103.939, 116.779, 123.68}
 	r, g, b := uint8(200), uint8(100), uint8(50)
-	out := fillTensor(spec, unitSolid(40, 30, [3]uint8{r, g, b}))
+	out := fillTensor(sp, unitSolid(40, 30, [3]uint8{r, g, b}))
 	want := [3]float32{float32(b) - 103.939, float32(g) - 116.779, float32(r) - 123.68}
 	for i := 0; i < len(out); i += 3 {
 		if [3]float32(out[i:i+3]) != want {
@@ -76,11 +78,11 @@ func TestPreprocessCaffeStyle(t *testing.T) {
 }
 
 func TestPreprocessMeanStdScale(t *testing.T) {
-	spec := unitTorchSpec(8)
+	sp := spec.ImageNet(8)
 	px := [3]uint8{255, 128, 0}
-	out := fillTensor(spec, unitSolid(8, 8, px))
+	out := fillTensor(sp, unitSolid(8, 8, px))
 	for c := 0; c < 3; c++ {
-		want := (float64(px[c])/255 - float64(spec.Mean[c])) / float64(spec.Std[c])
+		want := (float64(px[c])/255 - float64(sp.Mean[c])) / float64(sp.Std[c])
 		for i := 0; i < 64; i++ {
 			if got := float64(out[c*64+i]); math.Abs(got-want) > 1e-5 {
 				t.Fatalf("channel %d = %v, want %v", c, got, want)
@@ -88,9 +90,9 @@ func TestPreprocessMeanStdScale(t *testing.T) {
 		}
 	}
 	// TF/Inception style: pixel/127.5 - 1, given as scale 1/127.5, mean 1, std 1.
-	spec = unitRawSpec(4, 4, ResizeStretch)
-	spec.PixelScale, spec.Mean = float32(1/127.5), [3]float32{1, 1, 1}
-	out = fillTensor(spec, unitSolid(4, 4, [3]uint8{0, 255, 51}))
+	sp = unitRawSpec(4, 4, spec.ResizeStretch)
+	sp.PixelScale, sp.Mean = float32(1/127.5), [3]float32{1, 1, 1}
+	out = fillTensor(sp, unitSolid(4, 4, [3]uint8{0, 255, 51}))
 	for i, want := range []float64{-1, 1, 51/127.5 - 1} {
 		if math.Abs(float64(out[i])-want) > 1e-6 {
 			t.Errorf("channel %d = %v, want %v", i, out[i], want)
@@ -112,14 +114,14 @@ func TestPreprocessCenterCropLandscapeAndPortrait(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const S = 64
-			img := crop(fillTensor(unitRawSpec(S, S, ResizeCenterCrop), halves(tc.w, tc.h, tc.horizontal)), S, S)
+			img := crop(fillTensor(unitRawSpec(S, S, spec.ResizeCenterCrop), halves(tc.w, tc.h, tc.horizontal)), S, S)
 			// Centred crop: the red/blue boundary sits in the middle of the crop.
 			for i := 0; i < S; i++ {
 				var first, last [3]uint8
 				if tc.horizontal {
-					first, last = img.at(0, i), img.at(S-1, i)
+					first, last = at(img, 0, i), at(img, S-1, i)
 				} else {
-					first, last = img.at(i, 0), img.at(i, S-1)
+					first, last = at(img, i, 0), at(img, i, S-1)
 				}
 				if first != [3]uint8{255, 0, 0} || last != [3]uint8{0, 0, 255} {
 					t.Fatalf("line %d: first %v last %v, want red then blue", i, first, last)
@@ -129,9 +131,9 @@ func TestPreprocessCenterCropLandscapeAndPortrait(t *testing.T) {
 			for k := 0; tc.symmetric && k < S; k++ {
 				var a, b [3]uint8
 				if tc.horizontal {
-					a, b = img.at(k, S/2), img.at(S-1-k, S/2)
+					a, b = at(img, k, S/2), at(img, S-1-k, S/2)
 				} else {
-					a, b = img.at(S/2, k), img.at(S/2, S-1-k)
+					a, b = at(img, S/2, k), at(img, S/2, S-1-k)
 				}
 				if absDiff(a[0], b[2]) > 1 || absDiff(a[2], b[0]) > 1 || a[1] != 0 || b[1] != 0 {
 					t.Fatalf("offset %d: %v vs mirrored %v: crop is not centred", k, a, b)
@@ -145,17 +147,17 @@ func TestPreprocessCenterCropLandscapeAndPortrait(t *testing.T) {
 func TestPreprocessCropGeometryExact(t *testing.T) {
 	for _, sz := range [][2]int{{500, 375}, {375, 500}, {213, 160}, {160, 214}, {64, 64}, {20, 10}, {1000, 101}} {
 		src := unitPattern(sz[0], sz[1])
-		for _, spec := range []Spec{unitRawSpec(64, 64, ResizeCenterCrop), unitRawSpec(48, 32, ResizeCenterCrop)} {
-			nw, nh := scaledSize(src.W, src.H, spec.ResizeShorter)
-			nw, nh = max(nw, spec.Width), max(nh, spec.Height)
+		for _, sp := range []spec.Spec{unitRawSpec(64, 64, spec.ResizeCenterCrop), unitRawSpec(48, 32, spec.ResizeCenterCrop)} {
+			nw, nh := scaledSize(src.W, src.H, sp.ResizeShorter)
+			nw, nh = max(nw, sp.Width), max(nh, sp.Height)
 			full := fullResize(src, nw, nh)
-			left, top := (nw-spec.Width)/2, (nh-spec.Height)/2
-			got := fillTensor(spec, src)
-			for y := 0; y < spec.Height; y++ {
-				for x := 0; x < spec.Width; x++ {
+			left, top := (nw-sp.Width)/2, (nh-sp.Height)/2
+			got := fillTensor(sp, src)
+			for y := 0; y < sp.Height; y++ {
+				for x := 0; x < sp.Width; x++ {
 					for c := 0; c < 3; c++ {
-						if want := full[((top+y)*nw+left+x)*3+c]; got[(y*spec.Width+x)*3+c] != float32(want) {
-							t.Fatalf("%v spec %dx%d: (%d,%d,%d) = %v, want %d", sz, spec.Width, spec.Height, x, y, c, got[(y*spec.Width+x)*3+c], want)
+						if want := full[((top+y)*nw+left+x)*3+c]; got[(y*sp.Width+x)*3+c] != float32(want) {
+							t.Fatalf("%v spec %dx%d: (%d,%d,%d) = %v, want %d", sz, sp.Width, sp.Height, x, y, c, got[(y*sp.Width+x)*3+c], want)
 						}
 					}
 				}
@@ -182,32 +184,32 @@ func TestScaledSizeRoundsHalfUp(t *testing.T) {
 
 func TestPreprocessStretch(t *testing.T) {
 	src := halves(300, 100, true)
-	spec := unitRawSpec(64, 64, ResizeStretch)
-	got := crop(fillTensor(spec, src), 64, 64)
+	sp := unitRawSpec(64, 64, spec.ResizeStretch)
+	got := crop(fillTensor(sp, src), 64, 64)
 	if string(got.Pix) != string(fullResize(src, 64, 64)) {
 		t.Fatal("stretch is not a plain resize to the input size")
 	}
 	// The whole width survives: the left half is red, the right half blue.
-	if got.at(0, 10) != [3]uint8{255, 0, 0} || got.at(63, 10) != [3]uint8{0, 0, 255} || got.at(20, 10) != [3]uint8{255, 0, 0} {
-		t.Fatalf("stretch lost the sides: %v %v %v", got.at(0, 10), got.at(20, 10), got.at(63, 10))
+	if at(got, 0, 10) != [3]uint8{255, 0, 0} || at(got, 63, 10) != [3]uint8{0, 0, 255} || at(got, 20, 10) != [3]uint8{255, 0, 0} {
+		t.Fatalf("stretch lost the sides: %v %v %v", at(got, 0, 10), at(got, 20, 10), at(got, 63, 10))
 	}
 }
 
 func TestPreprocessDecodeOptions(t *testing.T) {
-	cc := NewPreprocessor(Spec{Width: 224, Height: 224, Resize: ResizeCenterCrop, ResizeShorter: 256})
-	if o := cc.DecodeOptions(1000); o != (DecodeOptions{MaxPixels: 1000, MinW: 256, MinH: 256}) {
+	cc := New(spec.Spec{Width: 224, Height: 224, Resize: spec.ResizeCenterCrop, ResizeShorter: 256})
+	if o := cc.DecodeOptions(1000); o != (decode.Options{MaxPixels: 1000, MinW: 256, MinH: 256}) {
 		t.Errorf("center crop: %+v", o)
 	}
-	st := NewPreprocessor(Spec{Width: 320, Height: 240, Resize: ResizeStretch})
-	if o := st.DecodeOptions(5); o != (DecodeOptions{MaxPixels: 5, MinW: 320, MinH: 240}) {
+	st := New(spec.Spec{Width: 320, Height: 240, Resize: spec.ResizeStretch})
+	if o := st.DecodeOptions(5); o != (decode.Options{MaxPixels: 5, MinW: 320, MinH: 240}) {
 		t.Errorf("stretch: %+v", o)
 	}
 }
 
 // Fill shares pooled scratch buffers: concurrent calls must not mix images.
 func TestPreprocessConcurrentFill(t *testing.T) {
-	p := NewPreprocessor(unitTorchSpec(96))
-	imgs := []*RGB{unitPattern(300, 200), unitPattern(120, 333), unitSolid(97, 97, [3]uint8{1, 2, 3}), halves(640, 480, false)}
+	p := New(spec.ImageNet(96))
+	imgs := []*decode.RGB{unitPattern(300, 200), unitPattern(120, 333), unitSolid(97, 97, [3]uint8{1, 2, 3}), halves(640, 480, false)}
 	want := make([][]float32, len(imgs))
 	for i, im := range imgs {
 		want[i] = make([]float32, p.TensorLen())

@@ -1,6 +1,9 @@
-package model
+package preprocess
 
-import "math"
+import (
+	"catsdogs/model/decode"
+	"math"
+)
 
 // This file resizes 8-bit RGB images exactly like Pillow's Image.resize with
 // Image.BILINEAR (a triangle filter whose support widens with the shrink factor,
@@ -97,7 +100,7 @@ func clip8(v int32) uint8 {
 // output pixel depends only on its own coefficients, so computing just the
 // window gives the same bytes as resizing everything and cropping afterwards.
 // dst must hold cw*ch*3 bytes; tmp is scratch space that is grown as needed.
-func resizeCrop(dst []uint8, src *RGB, nw, nh, left, top, cw, ch int, tmp []uint8) []uint8 {
+func resizeCrop(dst []uint8, src *decode.RGB, nw, nh, left, top, cw, ch int, tmp []uint8) []uint8 {
 	if nw == src.W && nh == src.H {
 		for y := 0; y < ch; y++ {
 			copy(dst[y*cw*3:(y+1)*cw*3], src.Pix[((top+y)*src.W+left)*3:((top+y)*src.W+left+cw)*3])

@@ -1,6 +1,7 @@
-package model
+package preprocess
 
 import (
+	"catsdogs/model/decode"
 	"crypto/sha256"
 	"encoding/hex"
 	"math"
@@ -8,7 +9,7 @@ import (
 )
 
 // fullResize is resizeCrop with the whole output as the window.
-func fullResize(src *RGB, nw, nh int) []uint8 {
+func fullResize(src *decode.RGB, nw, nh int) []uint8 {
 	dst := make([]uint8, nw*nh*3)
 	resizeCrop(dst, src, nw, nh, 0, 0, nw, nh, nil)
 	return dst
@@ -42,7 +43,7 @@ func TestResizeSameSizeIsIdentity(t *testing.T) {
 	resizeCrop(dst, src, 37, 23, 5, 9, 10, 7, nil)
 	for y := 0; y < 7; y++ {
 		for x := 0; x < 10; x++ {
-			if got, want := [3]uint8(dst[(y*10+x)*3:]), src.at(5+x, 9+y); got != want {
+			if got, want := [3]uint8(dst[(y*10+x)*3:]), at(src, 5+x, 9+y); got != want {
 				t.Fatalf("window pixel (%d,%d) = %v, want %v", x, y, got, want)
 			}
 		}
@@ -96,7 +97,7 @@ func TestResizeCropWindowEqualsCroppedFullResize(t *testing.T) {
 // Pillow 9.4 gives [19 54] for [10 20 40 80].
 func TestResizeHandComputedTiny(t *testing.T) {
 	in := []uint8{10, 20, 40, 80}
-	src := &RGB{W: 4, H: 1, Pix: make([]uint8, 12)}
+	src := &decode.RGB{W: 4, H: 1, Pix: make([]uint8, 12)}
 	for i, v := range in {
 		src.Pix[3*i], src.Pix[3*i+1], src.Pix[3*i+2] = v, v, v
 	}
@@ -116,7 +117,7 @@ func TestResizeHandComputedTiny(t *testing.T) {
 
 	// Upscale 2 -> 5 (support 1): centres at 0.2, 0.6, 1.0, 1.4, 1.8 in input
 	// pixel units; Pillow gives [0 25 128 230 255] for [0 255].
-	src = &RGB{W: 2, H: 1, Pix: []uint8{0, 0, 0, 255, 255, 255}}
+	src = &decode.RGB{W: 2, H: 1, Pix: []uint8{0, 0, 0, 255, 255, 255}}
 	got = fullResize(src, 5, 1)
 	for i, w := range []uint8{0, 25, 128, 230, 255} {
 		if got[3*i] != w {

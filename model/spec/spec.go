@@ -1,4 +1,9 @@
-package model
+// Package spec says how the model wants its input: size, layout, resize,
+// normalisation, labels and how to read the output. A Spec is built from the
+// model's ONNX metadata (written by model/training), a JSON sidecar and
+// MODEL_* overrides, in that order; model/preprocess turns images into
+// tensors from it. It knows nothing of ONNX Runtime or HTTP.
+package spec
 
 import (
 	"encoding/json"
@@ -8,8 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	ort "github.com/yalue/onnxruntime_go"
 )
 
 // Spec says how to turn an image into the model's input tensor and how to read
@@ -38,12 +41,17 @@ type Spec struct {
 	Output string `json:"output,omitempty"`
 }
 
-// Keys of the metadata_props the training pipeline writes (model/training/train.py).
+// Keys of the metadata_props the training pipeline writes
+// (model/training/train.py); sidecars and overrides use the same keys.
 const (
-	metaName, metaVersion, metaLabels = "name", "version", "labels"
-	metaLayout, metaSize, metaResize  = "layout", "input_size", "resize"
-	metaShorter, metaOrder, metaScale = "resize_shorter", "channel_order", "pixel_scale"
-	metaMean, metaStd, metaOutput     = "mean", "std", "output"
+	KeyName, KeyVersion, KeyLabels                   = "name", "version", "labels"
+	KeyLayout, KeyInputSize, KeyResize               = "layout", "input_size", "resize"
+	KeyResizeShorter, KeyChannelOrder, KeyPixelScale = "resize_shorter", "channel_order", "pixel_scale"
+	KeyMean, KeyStd, KeyOutput                       = "mean", "std", "output"
+)
+
+// Values of Spec fields.
+const (
 	ResizeCenterCrop, ResizeStretch   = "shorter_side_center_crop", "stretch"
 	OutputLogits, OutputProbabilities = "logits", "probabilities"
 	// OutputAuto (metadata silent): scores that already form a distribution
@@ -52,21 +60,9 @@ const (
 	LayoutNCHW, LayoutNHWC, OrderRGB, OrderBGR = "NCHW", "NHWC", "RGB", "BGR"
 )
 
-// Overrides are applied last, key by key. Env names: MODEL_LABELS,
-// MODEL_LAYOUT, MODEL_INPUT_SIZE, MODEL_RESIZE, MODEL_RESIZE_SHORTER,
-// MODEL_CHANNEL_ORDER, MODEL_PIXEL_SCALE, MODEL_MEAN, MODEL_STD, MODEL_OUTPUT.
+// Overrides are applied last, key by key: the MODEL_* settings, which
+// config.go reads (MODEL_LABELS sets KeyLabels, and so on).
 type Overrides map[string]string
-
-// EnvOverrides collects MODEL_* preprocessing overrides from getenv.
-func EnvOverrides(getenv func(string) string) Overrides {
-	o := Overrides{}
-	for _, k := range []string{metaLabels, metaLayout, metaSize, metaResize, metaShorter, metaOrder, metaScale, metaMean, metaStd, metaOutput, metaName, metaVersion} {
-		if v := strings.TrimSpace(getenv("MODEL_" + strings.ToUpper(k))); v != "" {
-			o[k] = v
-		}
-	}
-	return o
-}
 
 // SidecarOverrides reads a JSON object of the same keys (e.g. model.json next
 // to model.onnx). Values may be strings, numbers or arrays.
@@ -85,7 +81,7 @@ func SidecarOverrides(path string) (Overrides, error) {
 		case string:
 			o[k] = t
 		case []any:
-			if k == metaLabels {
+			if k == KeyLabels {
 				j, _ := json.Marshal(t)
 				o[k] = string(j)
 				continue
@@ -107,31 +103,31 @@ func (s *Spec) apply(kv map[string]string) error {
 	for k, v := range kv {
 		var err error
 		switch k {
-		case metaName:
+		case KeyName:
 			s.Name = v
-		case metaVersion:
+		case KeyVersion:
 			s.Version = v
-		case metaLabels:
+		case KeyLabels:
 			s.Labels, err = parseLabels(v)
-		case metaLayout:
+		case KeyLayout:
 			s.Layout = strings.ToUpper(v)
-		case metaSize:
-			s.Width, s.Height, err = parseSize(v)
-		case metaResize:
+		case KeyInputSize:
+			s.Width, s.Height, err = ParseSize(v)
+		case KeyResize:
 			s.Resize = v
-		case metaShorter:
+		case KeyResizeShorter:
 			s.ResizeShorter, err = strconv.Atoi(v)
-		case metaOrder:
+		case KeyChannelOrder:
 			s.ChannelOrder = strings.ToUpper(v)
-		case metaScale:
+		case KeyPixelScale:
 			var f float64
 			f, err = parseFloat(v)
 			s.PixelScale = float32(f)
-		case metaMean:
+		case KeyMean:
 			s.Mean, err = parse3(v)
-		case metaStd:
+		case KeyStd:
 			s.Std, err = parse3(v)
-		case metaOutput:
+		case KeyOutput:
 			s.Output = v
 		default:
 			continue // other metadata (accuracy, provenance) is informational
@@ -188,7 +184,8 @@ func parseLabels(v string) ([]string, error) {
 	return l, nil
 }
 
-func parseSize(v string) (w, h int, err error) {
+// ParseSize reads an input size: WIDTHxHEIGHT, or one number for a square.
+func ParseSize(v string) (w, h int, err error) {
 	parts := strings.FieldsFunc(strings.ToLower(v), func(r rune) bool { return r == 'x' || r == ',' || r == ' ' })
 	if len(parts) == 1 {
 		parts = append(parts, parts[0])
@@ -234,9 +231,18 @@ func parse3(v string) ([3]float32, error) {
 	return out, nil
 }
 
-// buildSpec layers, lowest first: what the input shape implies, built-in
-// defaults, the model's metadata_props, a JSON sidecar, environment overrides.
-func buildSpec(o Options, dims []int64, classes int, log *slog.Logger) (Spec, []string, error) {
+// Sources are what a Spec is built from, besides the model's input shape.
+type Sources struct {
+	ModelPath string            // the .onnx file; its <name>.json is the default sidecar
+	Metadata  map[string]string // the model's metadata_props
+	Sidecar   string            // JSON overrides (MODEL_SPEC); "" uses <model>.json if present
+	Overrides Overrides         // MODEL_* settings
+}
+
+// Build layers, lowest first: what the input shape (dims, NCHW or NHWC)
+// implies, built-in defaults, the model's metadata, a JSON sidecar, the
+// overrides. It returns the spec and where it came from, for /model.
+func Build(dims []int64, classes int, src Sources, log *slog.Logger) (Spec, []string, error) {
 	s := Spec{Resize: ResizeCenterCrop, ChannelOrder: OrderRGB, PixelScale: 1.0 / 255,
 		Std: [3]float32{1, 1, 1}, Output: OutputAuto}
 	switch {
@@ -250,34 +256,19 @@ func buildSpec(o Options, dims []int64, classes int, log *slog.Logger) (Spec, []
 	s.Width, s.Height = max(s.Width, 0), max(s.Height, 0) // -1 means dynamic
 	var sources []string
 
-	meta, err := ort.GetModelMetadata(o.Path)
-	if err != nil {
-		return s, nil, fmt.Errorf("reading metadata: %w", err)
-	}
-	defer meta.Destroy()
-	keys, err := meta.GetCustomMetadataMapKeys()
-	if err != nil {
-		return s, nil, fmt.Errorf("reading metadata: %w", err)
-	}
-	kv := map[string]string{}
-	for _, k := range keys {
-		if v, ok, err := meta.LookupCustomMetadataMap(k); err == nil && ok {
-			kv[k] = v
-		}
-	}
-	if len(kv) > 0 {
-		if err := s.apply(kv); err != nil {
+	if len(src.Metadata) > 0 {
+		if err := s.apply(src.Metadata); err != nil {
 			return s, nil, fmt.Errorf("model metadata: %w", err)
 		}
 		sources = append(sources, "metadata")
 	}
-	if _, ok := kv[metaShorter]; !ok {
+	if _, ok := src.Metadata[KeyResizeShorter]; !ok {
 		s.ResizeShorter = 0 // derived from the size in validate
 	}
 
-	sidecar := o.SidecarPath
+	sidecar := src.Sidecar
 	if sidecar == "" {
-		if p := strings.TrimSuffix(o.Path, filepath.Ext(o.Path)) + ".json"; fileExists(p) {
+		if p := strings.TrimSuffix(src.ModelPath, filepath.Ext(src.ModelPath)) + ".json"; fileExists(p) {
 			sidecar = p
 		}
 	}
@@ -291,8 +282,8 @@ func buildSpec(o Options, dims []int64, classes int, log *slog.Logger) (Spec, []
 		}
 		sources = append(sources, "sidecar:"+sidecar)
 	}
-	if len(o.Overrides) > 0 {
-		if err := s.apply(o.Overrides); err != nil {
+	if len(src.Overrides) > 0 {
+		if err := s.apply(src.Overrides); err != nil {
 			return s, nil, fmt.Errorf("environment: %w", err)
 		}
 		sources = append(sources, "env")
@@ -309,6 +300,17 @@ func buildSpec(o Options, dims []int64, classes int, log *slog.Logger) (Spec, []
 		return s, nil, err
 	}
 	return s, sources, nil
+}
+
+// ImageNet is the preprocessing model/training exports, at a square input
+// size: shorter side to size, centre crop, ImageNet mean and std, NCHW RGB,
+// logits. Benchmarks and tests start from it.
+func ImageNet(size int) Spec {
+	return Spec{
+		Labels: []string{"Cat", "Dog", "Other"}, Layout: LayoutNCHW, Width: size, Height: size,
+		Resize: ResizeCenterCrop, ResizeShorter: size, ChannelOrder: OrderRGB, PixelScale: 1.0 / 255,
+		Mean: [3]float32{0.485, 0.456, 0.406}, Std: [3]float32{0.229, 0.224, 0.225}, Output: OutputLogits,
+	}
 }
 
 func fileExists(p string) bool {

@@ -1,4 +1,4 @@
-package model
+package spec
 
 import (
 	"os"
@@ -16,14 +16,14 @@ func TestParseSize(t *testing.T) {
 		{"224", 224, 224}, {"224x224", 224, 224}, {"224,224", 224, 224}, {"320x240", 320, 240},
 		{" 299 X 299 ", 299, 299}, {"160 128", 160, 128}, {"4096", 4096, 4096}, {"1", 1, 1},
 	} {
-		w, h, err := parseSize(c.in)
+		w, h, err := ParseSize(c.in)
 		if err != nil || w != c.w || h != c.h {
-			t.Errorf("parseSize(%q) = %d, %d, %v; want %d, %d", c.in, w, h, err, c.w, c.h)
+			t.Errorf("ParseSize(%q) = %d, %d, %v; want %d, %d", c.in, w, h, err, c.w, c.h)
 		}
 	}
 	for _, in := range []string{"", "x", "0", "-1", "224x0", "abc", "224x224x3", "4097", "1e3", "224.5"} {
-		if w, h, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q) = %d, %d, want an error", in, w, h)
+		if w, h, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) = %d, %d, want an error", in, w, h)
 		}
 	}
 }
@@ -81,7 +81,7 @@ func TestParse3AndParseFloat(t *testing.T) {
 }
 
 func validSpec() Spec {
-	s := unitTorchSpec(224)
+	s := ImageNet(224)
 	s.ResizeShorter = 256
 	return s
 }
@@ -122,16 +122,15 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// buildSpec starts from Output "auto" ("decide per result when metadata does
-// not say", see Classifier.outputRaw and toProbabilities), so a spec whose
-// output kind nobody stated must validate. BUG: validate rejects "auto", so a
-// model exported without "output" metadata (e.g. from Keras) cannot load
-// unless MODEL_OUTPUT is set.
+// Build starts from Output "auto" (decide per result, see
+// model.toProbabilities), so a spec whose output kind nobody stated must
+// validate: a model exported without "output" metadata (e.g. from Keras)
+// loads without MODEL_OUTPUT.
 func TestValidateAcceptsAutoOutput(t *testing.T) {
 	s := validSpec()
 	s.Output = "auto"
 	if err := s.validate(3); err != nil {
-		t.Errorf("Output %q (the buildSpec default) is rejected: %v", s.Output, err)
+		t.Errorf("Output %q (the Build default) is rejected: %v", s.Output, err)
 	}
 }
 
@@ -160,33 +159,20 @@ func TestApplyMetadata(t *testing.T) {
 	}
 }
 
-func TestEnvOverrides(t *testing.T) {
-	// A fake environment (a map) stands in for os.Getenv.
-	env := map[string]string{
-		"MODEL_LABELS": "cat, dog, other", "MODEL_LAYOUT": "NHWC", "MODEL_INPUT_SIZE": " 224 ",
-		"MODEL_RESIZE": "stretch", "MODEL_RESIZE_SHORTER": "256", "MODEL_CHANNEL_ORDER": "BGR",
-		"MODEL_PIXEL_SCALE": "1", "MODEL_MEAN": "103.939,116.779,123.68", "MODEL_STD": "1,1,1",
-		"MODEL_OUTPUT": "probabilities", "MODEL_NAME": "keras", "MODEL_VERSION": "2",
-		"MODEL_EMPTY": "", "MODEL_STD_EXTRA": "ignored", "MODEL_INPUT": "ignored",
-	}
-	o := EnvOverrides(func(k string) string { return env[k] })
-	want := Overrides{
+// What config.go reads from MODEL_* (config_test.go checks that mapping)
+// applies like any other overrides.
+func TestApplyOverrides(t *testing.T) {
+	o := Overrides{
 		"labels": "cat, dog, other", "layout": "NHWC", "input_size": "224", "resize": "stretch",
 		"resize_shorter": "256", "channel_order": "BGR", "pixel_scale": "1", "mean": "103.939,116.779,123.68",
 		"std": "1,1,1", "output": "probabilities", "name": "keras", "version": "2",
 	}
-	if !reflect.DeepEqual(o, want) {
-		t.Errorf("got  %v\nwant %v", o, want)
-	}
-	if o := EnvOverrides(func(string) string { return "  " }); len(o) != 0 {
-		t.Errorf("blank values should be ignored: %v", o)
-	}
 	var s Spec
-	if err := s.apply(EnvOverrides(func(k string) string { return env[k] })); err != nil {
+	if err := s.apply(o); err != nil {
 		t.Fatal(err)
 	}
 	if s.Width != 224 || s.Height != 224 || s.Layout != LayoutNHWC || s.ChannelOrder != OrderBGR || s.Mean[2] != 123.68 || len(s.Labels) != 3 {
-		t.Errorf("applied env overrides: %+v", s)
+		t.Errorf("applied overrides: %+v", s)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"compress/zlib"
 	"encoding/binary"
 	"hash/crc32"
+	"runtime"
 )
 
 // PNG colour types.
@@ -32,21 +33,45 @@ func ZeroPNG(w, h, depth, colorType int) []byte {
 	zw.Close()
 
 	var b bytes.Buffer
+	writePNGHeader(&b, w, h, depth, colorType)
+	writeChunk(&b, "IDAT", idat.Bytes())
+	writeChunk(&b, "IEND", nil)
+	return b.Bytes()
+}
+
+// PNGHeader is a PNG signature and an IHDR claiming w x h 8-bit RGB pixels,
+// and nothing else: whatever reads it must refuse or fail before decoding.
+func PNGHeader(w, h int) []byte {
+	var b bytes.Buffer
+	writePNGHeader(&b, w, h, 8, RGB)
+	return b.Bytes()
+}
+
+func writePNGHeader(b *bytes.Buffer, w, h, depth, colorType int) {
 	b.WriteString("\x89PNG\r\n\x1a\n")
-	chunk := func(typ string, data []byte) {
-		_ = binary.Write(&b, binary.BigEndian, uint32(len(data)))
-		body := append([]byte(typ), data...)
-		b.Write(body)
-		_ = binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(body))
-	}
 	ihdr := make([]byte, 13)
 	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
 	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
 	ihdr[8], ihdr[9] = byte(depth), byte(colorType)
-	chunk("IHDR", ihdr)
-	chunk("IDAT", idat.Bytes())
-	chunk("IEND", nil)
-	return b.Bytes()
+	writeChunk(b, "IHDR", ihdr)
+}
+
+func writeChunk(b *bytes.Buffer, typ string, data []byte) {
+	_ = binary.Write(b, binary.BigEndian, uint32(len(data)))
+	body := append([]byte(typ), data...)
+	b.Write(body)
+	_ = binary.Write(b, binary.BigEndian, crc32.ChecksumIEEE(body))
+}
+
+// Allocated reports the bytes f allocated on the Go heap: how tests show that
+// refusing a bomb cost nothing. TotalAlloc only grows, so a concurrent GC
+// hides nothing.
+func Allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }
 
 // GreyPNG is a w x h all-black 8-bit greyscale PNG.

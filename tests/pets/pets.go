@@ -8,10 +8,15 @@
 package pets
 
 import (
+	"bytes"
+	"image"
+	"image/jpeg"
 	"os"
 	"path/filepath"
 	"sort"
 	"testing"
+
+	"golang.org/x/image/draw"
 )
 
 const (
@@ -99,4 +104,50 @@ func Photos(repo, class string) []string {
 	m, _ := filepath.Glob(filepath.Join(Fixtures(repo), "test", class, "*.jpg"))
 	sort.Strings(m)
 	return m
+}
+
+// Sample returns the first perClass fixture photos of every class, in class
+// order, and fails the test when there are fewer.
+func Sample(tb testing.TB, repo string, perClass int) []string {
+	tb.Helper()
+	var out []string
+	for _, cl := range classes {
+		m := Photos(repo, cl)
+		if len(m) < perClass {
+			tb.Fatalf("want %d fixture photos of %s under %s, found %d", perClass, cl, Fixtures(repo), len(m))
+		}
+		out = append(out, m[:perClass]...)
+	}
+	return out
+}
+
+// Read returns a file's bytes or fails the test.
+func Read(tb testing.TB, path string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// Upscaled decodes a photo, resizes it to w x h with Catmull-Rom and encodes
+// it as a JPEG of the given quality: a realistic big upload made at test
+// time, so none is committed.
+func Upscaled(path string, w, h, quality int) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	src, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.CatmullRom.Scale(dst, dst.Bounds(), src, src.Bounds(), draw.Src, nil)
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, dst, &jpeg.Options{Quality: quality}); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
