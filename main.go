@@ -57,16 +57,15 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 
-	var authn api.Authenticator
+	var authn auth.Authenticator
 	if cfg.AuthDisabled {
 		log.Warn("AUTHENTICATION IS DISABLED (AUTH_DISABLED=true): /upload accepts requests without a token. Never do this in production.")
-		authn = api.AllowAll{}
 	} else {
 		v, err := auth.NewVerifier(auth.Config{Issuer: cfg.Issuer, Audiences: cfg.Audiences, JWKSURI: cfg.JWKSURI, Leeway: cfg.Leeway, MinRefresh: cfg.JWKSRefresh})
 		if err != nil {
 			return err
 		}
-		authn = api.OIDCAuth{V: v}
+		authn = v
 		log.Info("auth", "issuer", cfg.Issuer, "audience", cfg.Audiences, "jwks_uri", cfg.JWKSURI, "scope", cfg.Scope)
 	}
 

@@ -2,13 +2,16 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/gin-gonic/gin"
 )
 
 // FuzzReadFilePart: any body and Content-Type yield either the file's bytes
-// or a 4xx with a code and detail, never a panic. Seeds live in
+// or an error answered with a 4xx, a code and a detail, never a panic. Seeds live in
 // testdata/fuzz/FuzzReadFilePart.
 func FuzzReadFilePart(f *testing.F) {
 	const limit = 1 << 16
@@ -17,14 +20,20 @@ func FuzzReadFilePart(f *testing.F) {
 		req.Header.Set("Content-Type", contentType)
 		w := httptest.NewRecorder()
 		req.Body = http.MaxBytesReader(w, req.Body, limit)
-		data, status, code, detail := readFilePart(req, limit, int64(len(body)))
+		data, err := readFilePart(req, limit, int64(len(body)))
 		switch {
-		case status == 0 && len(data) == 0:
+		case err == nil && len(data) == 0:
 			t.Fatal("success without data")
-		case status != 0 && (status < 400 || status > 499 || code == "" || detail == ""):
-			t.Fatalf("status %d code %q detail %q", status, code, detail)
 		case len(data) > limit:
 			t.Fatalf("%d bytes read past the %d-byte limit", len(data), limit)
+		case err != nil:
+			// The answer fail gives must be the client's: 4xx, code, detail.
+			c, _ := gin.CreateTestContext(w)
+			fail(c, quietLog, err)
+			var e ErrorResponse
+			if json.Unmarshal(w.Body.Bytes(), &e) != nil || w.Code < 400 || w.Code > 499 || e.Error == "" || e.Detail == "" {
+				t.Fatalf("%v: answered %d %s", err, w.Code, w.Body)
+			}
 		}
 	})
 }

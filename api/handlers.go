@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -141,21 +140,20 @@ func (h *handlers) upload(c *gin.Context) {
 	}
 	if b := h.budget(); b != nil {
 		if !b.TryAcquire(need) {
-			c.Header("Retry-After", "1")
-			abort(c, http.StatusServiceUnavailable, codeBusy, "the server holds as many uploads as its memory budget allows; retry shortly")
+			fail(c, h.d.Logger, errUploadsFull)
 			return
 		}
 		defer b.Release(need)
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
-	data, status, code, detail := readFilePart(c.Request, limit, need)
-	if status != 0 {
-		abort(c, status, code, detail)
+	data, err := readFilePart(c.Request, limit, need)
+	if err != nil {
+		fail(c, h.d.Logger, err)
 		return
 	}
 	res, err := h.d.Classifier.Classify(c.Request.Context(), data)
 	if err != nil {
-		h.classifyError(c, err)
+		fail(c, h.d.Logger, err)
 		return
 	}
 	resp := PredictionResponse{
@@ -172,29 +170,6 @@ func (h *handlers) upload(c *gin.Context) {
 	c.JSON(http.StatusOK, resp)
 }
 
-func (h *handlers) classifyError(c *gin.Context, err error) {
-	switch {
-	case errors.Is(err, model.ErrUnsupportedFormat):
-		abort(c, http.StatusUnsupportedMediaType, codeUnsupportedImage, err.Error())
-	case errors.Is(err, model.ErrImageTooLarge):
-		abort(c, http.StatusRequestEntityTooLarge, codeImageTooLarge, err.Error())
-	case errors.Is(err, model.ErrCorruptImage):
-		abort(c, http.StatusUnprocessableEntity, codeCorruptImage, err.Error())
-	case errors.Is(err, model.ErrBusy):
-		c.Header("Retry-After", "1")
-		abort(c, http.StatusServiceUnavailable, codeBusy, "all inference workers are busy and the queue is full; retry shortly")
-	case errors.Is(err, model.ErrMemoryFull):
-		c.Header("Retry-After", "1")
-		abort(c, http.StatusServiceUnavailable, codeBusy, "other requests hold the memory this image needs to decode; retry shortly")
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		// The client went away while queued; nobody reads this answer.
-		abort(c, http.StatusServiceUnavailable, codeBusy, "request cancelled while waiting for a worker")
-	default:
-		h.d.Logger.Error("classification failed", "err", err)
-		abort(c, http.StatusInternalServerError, codeInternal, "inference failed")
-	}
-}
-
 // budget is the classifier's memory budget, when it has one (the real
 // model.Classifier; test fakes may not).
 func (h *handlers) budget() *model.Budget {
@@ -206,27 +181,27 @@ func (h *handlers) budget() *model.Budget {
 
 // readFilePart streams the multipart body and returns the "file" part's bytes.
 // Streaming (instead of ParseMultipartForm) keeps uploads off disk and stops
-// reading at the size cap. A non-zero status reports the client's mistake.
+// reading at the size cap. Its errors are the client's (see fail).
 // sizeHint (the declared body length) presizes the buffer, so it does not
 // grow by doubling past what was reserved for it.
-func readFilePart(r *http.Request, limit, sizeHint int64) (data []byte, status int, code, detail string) {
+func readFilePart(r *http.Request, limit, sizeHint int64) ([]byte, error) {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "multipart/form-data" {
-		return nil, http.StatusUnsupportedMediaType, codeNotMultipart,
-			fmt.Sprintf("send multipart/form-data with the image in the field \"file\" (got Content-Type %q)", ct)
+		return nil, detailed{errNotMultipart,
+			fmt.Sprintf("send multipart/form-data with the image in the field \"file\" (got Content-Type %q)", ct)}
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return nil, http.StatusBadRequest, codeBadRequest, "malformed multipart body: " + err.Error()
+		return nil, malformed(err)
 	}
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
-			return nil, http.StatusBadRequest, codeFileMissing, "multipart field \"file\" is required"
+			return nil, detailed{errFileMissing, "multipart field \"file\" is required"}
 		}
 		if err != nil {
-			return bodyErrStatus(err, limit)
+			return nil, malformed(err)
 		}
 		if part.FormName() != "file" {
 			part.Close()
@@ -237,20 +212,20 @@ func readFilePart(r *http.Request, limit, sizeHint int64) (data []byte, status i
 			buf.Grow(int(sizeHint) + bytes.MinRead)
 		}
 		if _, err := buf.ReadFrom(part); err != nil {
-			return bodyErrStatus(err, limit)
+			return nil, malformed(err)
 		}
 		if buf.Len() == 0 {
-			return nil, http.StatusBadRequest, codeFileEmpty, "the \"file\" part is empty"
+			return nil, detailed{errFileEmpty, "the \"file\" part is empty"}
 		}
-		return buf.Bytes(), 0, "", ""
+		return buf.Bytes(), nil
 	}
 }
 
-func bodyErrStatus(err error, limit int64) (data []byte, status int, code, detail string) {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return nil, http.StatusRequestEntityTooLarge, codeTooLarge,
-			fmt.Sprintf("request body is over the %d-byte limit (MAX_UPLOAD_BYTES)", limit)
+// malformed reports a body that could not be read as multipart, unless it
+// was cut at the size cap (*http.MaxBytesError: 413).
+func malformed(err error) error {
+	if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
+		return err
 	}
-	return nil, http.StatusBadRequest, codeBadRequest, "malformed multipart body: " + err.Error()
+	return detailed{errMalformedBody, "malformed multipart body: " + err.Error()}
 }

@@ -53,23 +53,26 @@ func (f *fakeClassifier) Classify(_ context.Context, data []byte) (*model.Result
 	return f.res, nil
 }
 
-// fakeAuth is a FAKE Authenticator returning a fixed error (nil: allow).
+// fakeAuth is a FAKE Authenticator: it fails with err, or lets the caller in
+// with scopes (default: the scope /upload requires).
 type fakeAuth struct {
-	err   error
-	scope string // the scope it was asked for
+	err    error
+	scopes []string
 }
 
-func (a *fakeAuth) Authenticate(_ *http.Request, scope string) (*auth.Principal, error) {
-	a.scope = scope
+func (a *fakeAuth) Authenticate(*http.Request) (*auth.Principal, error) {
 	if a.err != nil {
 		return nil, a.err
 	}
-	return &auth.Principal{Subject: "tester", Scopes: []string{scope}}, nil
+	if a.scopes == nil {
+		return &auth.Principal{Subject: "tester", Scopes: []string{"get::prediction"}}, nil
+	}
+	return &auth.Principal{Subject: "tester", Scopes: a.scopes}, nil
 }
 
 var testInfo = model.Info{Name: "fake-model", Version: "3", Labels: []string{"Cat", "Dog", "Other"}}
 
-func newTestRouter(c Classifier, a Authenticator, mut ...func(*Deps)) *gin.Engine {
+func newTestRouter(c Classifier, a auth.Authenticator, mut ...func(*Deps)) *gin.Engine {
 	d := Deps{Classifier: c, Model: testInfo, Auth: a, Scope: "get::prediction", Logger: quietLog}
 	for _, f := range mut {
 		f(&d)
@@ -140,7 +143,7 @@ func okResult() *model.Result {
 
 func TestUploadSuccessBody(t *testing.T) {
 	fc := &fakeClassifier{res: okResult()}
-	r := newTestRouter(fc, AllowAll{})
+	r := newTestRouter(fc, &fakeAuth{})
 	w := upload(t, r, [2]string{"note", "ignored"}, [2]string{"file", "IMAGEBYTES"})
 	if w.Code != http.StatusOK {
 		t.Fatalf("status %d: %s", w.Code, w.Body)
@@ -230,7 +233,7 @@ func TestUploadRequestErrors(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			fc := &fakeClassifier{res: okResult()}
-			w := do(newTestRouter(fc, AllowAll{}), c.req())
+			w := do(newTestRouter(fc, &fakeAuth{}), c.req())
 			if w.Code != c.status {
 				t.Fatalf("status %d, want %d: %s", w.Code, c.status, w.Body)
 			}
@@ -246,7 +249,7 @@ func TestUploadRequestErrors(t *testing.T) {
 
 func TestUploadTooLarge(t *testing.T) {
 	fc := &fakeClassifier{res: okResult()}
-	r := newTestRouter(fc, AllowAll{}, func(d *Deps) { d.MaxUploadBytes = 1024 })
+	r := newTestRouter(fc, &fakeAuth{}, func(d *Deps) { d.MaxUploadBytes = 1024 })
 	w := upload(t, r, [2]string{"file", strings.Repeat("x", 4096)})
 	if w.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d: %s", w.Code, w.Body)
@@ -284,7 +287,7 @@ func TestUploadModelErrorMapping(t *testing.T) {
 		{context.DeadlineExceeded, 503, "busy", ""},
 		{errors.New("onnxruntime: secret internal path /opt/x"), 500, "internal_error", ""},
 	} {
-		w := upload(t, newTestRouter(&fakeClassifier{err: c.err}, AllowAll{}), [2]string{"file", "x"})
+		w := upload(t, newTestRouter(&fakeClassifier{err: c.err}, &fakeAuth{}), [2]string{"file", "x"})
 		if w.Code != c.status {
 			t.Errorf("%v: status %d, want %d", c.err, w.Code, c.status)
 			continue
@@ -306,7 +309,7 @@ func TestUploadModelErrorMapping(t *testing.T) {
 }
 
 func TestPanicBecomesJSON500(t *testing.T) {
-	w := upload(t, newTestRouter(&fakeClassifier{panic: true}, AllowAll{}), [2]string{"file", "x"})
+	w := upload(t, newTestRouter(&fakeClassifier{panic: true}, &fakeAuth{}), [2]string{"file", "x"})
 	if w.Code != 500 || errorBody(t, w).Error != "internal_error" {
 		t.Fatalf("status %d body %s", w.Code, w.Body)
 	}
@@ -321,13 +324,13 @@ func TestAuthErrorMapping(t *testing.T) {
 		wwwAuth    []string
 		retryAfter string
 	}{
-		{"missing token", ErrMissingToken, 401, "invalid_token", []string{`Bearer realm="catsdogs"`}, ""}, // no error code: RFC 6750 §3.1
+		{"missing token", auth.ErrMissingToken, 401, "invalid_token", []string{`Bearer realm="catsdogs"`}, ""}, // no error code: RFC 6750 §3.1
 		{"invalid token", fmt.Errorf("%w: token expired at 2020-01-01T00:00:00Z", auth.ErrInvalidToken), 401, "invalid_token",
 			[]string{`error="invalid_token"`, `error_description="invalid token: token expired at 2020-01-01T00:00:00Z"`}, ""},
 		{"unknown error", errors.New("something internal: 10.0.0.7"), 401, "invalid_token",
 			[]string{`error="invalid_token"`, `error_description="token could not be verified"`}, ""},
-		{"insufficient scope", fmt.Errorf("%w: token lacks scope", ErrInsufficientScope), 403, "insufficient_scope",
-			[]string{`error="insufficient_scope"`, `scope="get::prediction"`}, ""},
+		{"duplicate header", fmt.Errorf("%w: send exactly one Authorization header", auth.ErrInvalidRequest), 401, "invalid_request",
+			[]string{`error="invalid_request"`, `error_description="invalid request: send exactly one Authorization header"`}, ""},
 		{"idp down", fmt.Errorf("%w: fetching JWKS", auth.ErrUnavailable), 503, "auth_unavailable", nil, "5"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -359,21 +362,37 @@ func TestAuthErrorMapping(t *testing.T) {
 			if fc.calls.Load() != 0 {
 				t.Error("the classifier ran for an unauthenticated request")
 			}
-			if fa.scope != "get::prediction" {
-				t.Errorf("authenticator asked for scope %q", fa.scope)
-			}
 		})
 	}
-	// The configured scope is what the 403 names.
-	w := upload(t, newTestRouter(&fakeClassifier{}, &fakeAuth{err: ErrInsufficientScope}, func(d *Deps) { d.Scope = `read:"odd"` }), [2]string{"file", "x"})
-	if h := w.Header().Get("WWW-Authenticate"); !strings.Contains(h, `scope="read:\"odd\""`) {
-		t.Errorf("WWW-Authenticate %q", h)
+}
+
+// Authorisation is its own step: a caller authenticated without the
+// configured scope gets 403 naming that scope, and the classifier never runs.
+func TestScopeRequired(t *testing.T) {
+	for _, scope := range []string{"get::prediction", `read:"odd"`} {
+		fc := &fakeClassifier{res: okResult()}
+		w := upload(t, newTestRouter(fc, &fakeAuth{scopes: []string{"openid", "get::predictions"}}, func(d *Deps) { d.Scope = scope }), [2]string{"file", "x"})
+		if w.Code != 403 || errorBody(t, w).Error != "insufficient_scope" {
+			t.Fatalf("scope %q: %d %s, want 403 insufficient_scope", scope, w.Code, w.Body)
+		}
+		want := fmt.Sprintf(`Bearer realm="catsdogs", error="insufficient_scope", scope=%q`, scope)
+		if h := w.Header().Get("WWW-Authenticate"); h != want {
+			t.Errorf("WWW-Authenticate %q, want %q", h, want)
+		}
+		if fc.calls.Load() != 0 {
+			t.Error("the classifier ran without the scope")
+		}
+	}
+	// With auth disabled there is neither step.
+	w := upload(t, newTestRouter(&fakeClassifier{res: okResult()}, nil, func(d *Deps) { d.AuthDisabled = true }), [2]string{"file", "x"})
+	if w.Code != 200 {
+		t.Errorf("auth disabled: %d %s", w.Code, w.Body)
 	}
 }
 
 // Only /upload is protected.
 func TestPublicRoutesNeedNoAuth(t *testing.T) {
-	r := newTestRouter(&fakeClassifier{}, &fakeAuth{err: ErrMissingToken})
+	r := newTestRouter(&fakeClassifier{}, &fakeAuth{err: auth.ErrMissingToken})
 	for _, p := range []string{"/health", "/ready", "/model"} {
 		if w := do(r, httptest.NewRequest(http.MethodGet, p, nil)); w.Code != 200 {
 			t.Errorf("GET %s: %d", p, w.Code)
@@ -382,11 +401,11 @@ func TestPublicRoutesNeedNoAuth(t *testing.T) {
 }
 
 func TestHealth(t *testing.T) {
-	w := do(newTestRouter(&fakeClassifier{}, AllowAll{}), httptest.NewRequest(http.MethodGet, "/health", nil))
+	w := do(newTestRouter(&fakeClassifier{}, &fakeAuth{}), httptest.NewRequest(http.MethodGet, "/health", nil))
 	if w.Code != 200 || w.Body.String() != `{"status":"OK"}` {
 		t.Fatalf("auth on: %d %s, want exactly {\"status\":\"OK\"}", w.Code, w.Body)
 	}
-	w = do(newTestRouter(&fakeClassifier{}, AllowAll{}, func(d *Deps) { d.AuthDisabled = true }), httptest.NewRequest(http.MethodGet, "/health", nil))
+	w = do(newTestRouter(&fakeClassifier{}, &fakeAuth{}, func(d *Deps) { d.AuthDisabled = true }), httptest.NewRequest(http.MethodGet, "/health", nil))
 	var h HealthResponse
 	if err := json.Unmarshal(w.Body.Bytes(), &h); err != nil || w.Code != 200 {
 		t.Fatalf("%d %s %v", w.Code, w.Body, err)
@@ -397,7 +416,7 @@ func TestHealth(t *testing.T) {
 }
 
 func TestReadyAndModel(t *testing.T) {
-	r := newTestRouter(&fakeClassifier{}, AllowAll{})
+	r := newTestRouter(&fakeClassifier{}, &fakeAuth{})
 	w := do(r, httptest.NewRequest(http.MethodGet, "/ready", nil))
 	var rr ReadyResponse
 	if err := json.Unmarshal(w.Body.Bytes(), &rr); err != nil || rr.Status != "ready" || rr.Model.Name != "fake-model" {
@@ -411,7 +430,7 @@ func TestReadyAndModel(t *testing.T) {
 }
 
 func TestNotFoundAndMethodNotAllowed(t *testing.T) {
-	r := newTestRouter(&fakeClassifier{}, AllowAll{})
+	r := newTestRouter(&fakeClassifier{}, &fakeAuth{})
 	for _, c := range []struct {
 		method, path string
 		status       int
@@ -439,7 +458,7 @@ func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 }
 
 func TestDocsRedirects(t *testing.T) {
-	r := newTestRouter(&fakeClassifier{}, AllowAll{})
+	r := newTestRouter(&fakeClassifier{}, &fakeAuth{})
 	for _, p := range []string{"/", "/docs", "/docs/"} {
 		w := do(r, httptest.NewRequest(http.MethodGet, p, nil))
 		if w.Code != http.StatusMovedPermanently || w.Header().Get("Location") != "/docs/index.html" {

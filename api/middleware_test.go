@@ -3,72 +3,18 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"catsdogs/api/auth"
-
-	jose "github.com/go-jose/go-jose/v4"
+	"catsdogs/tests/issuer"
 )
-
-func TestBearerToken(t *testing.T) {
-	const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
-	for _, c := range []struct {
-		header string
-		token  string
-		err    error
-	}{
-		{"Bearer abc", "abc", nil},
-		{"bearer abc", "abc", nil},
-		{"BEARER abc", "abc", nil},
-		{"Bearer    abc   ", "abc", nil},
-		{"  Bearer abc", "abc", nil},
-		{"Bearer " + jwt, jwt, nil},
-		{jwt, jwt, nil},              // bare JWT, as Swagger UI's apiKey box sends it
-		{"  " + jwt + " ", jwt, nil}, // trimmed
-		{"", "", ErrMissingToken},
-		{"   ", "", ErrMissingToken},
-		{"Bearer", "", auth.ErrInvalidToken},    // scheme alone, no space: not a JWT either
-		{"Bearer   ", "", auth.ErrInvalidToken}, // trimmed to "Bearer": as above
-		{"Basic dXNlcjpwYXNz", "", auth.ErrInvalidToken},
-		{"Basic " + jwt, "", auth.ErrInvalidToken},
-		{"Token abc", "", auth.ErrInvalidToken},
-		{"abc", "", auth.ErrInvalidToken},     // bare, but not JWT-shaped
-		{"a.b.c.d", "", auth.ErrInvalidToken}, // four parts
-		{"Bearer a b", "a b", nil},            // passed on; the verifier rejects it
-		{"Bearerabc.def.ghi", "", nil},        // bare "JWT" of three parts: see below
-		{"Digest realm=x", "", auth.ErrInvalidToken},
-	} {
-		tok, err := bearerToken(c.header)
-		if c.header == "Bearerabc.def.ghi" {
-			// No space: treated as a bare JWT and left to the verifier.
-			if err != nil || tok != c.header {
-				t.Errorf("%q: %q %v", c.header, tok, err)
-			}
-			continue
-		}
-		if c.err != nil {
-			if !errors.Is(err, c.err) || tok != "" {
-				t.Errorf("%q: token %q err %v, want %v", c.header, tok, err, c.err)
-			}
-			continue
-		}
-		if err != nil || tok != c.token {
-			t.Errorf("%q: token %q err %v, want %q", c.header, tok, err, c.token)
-		}
-	}
-}
 
 func TestHeaderSafe(t *testing.T) {
 	if got := headerSafe("bad \"quote\" \\ back\nnewline é"); got != "bad  quote    back newline  " {
@@ -80,7 +26,7 @@ func TestHeaderSafe(t *testing.T) {
 func TestRequestLogHasNoToken(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
-	r := newTestRouter(&fakeClassifier{res: okResult()}, AllowAll{}, func(d *Deps) { d.Logger = log })
+	r := newTestRouter(&fakeClassifier{res: okResult()}, &fakeAuth{}, func(d *Deps) { d.Logger = log })
 	body, ct := multipartBody(t, [2]string{"file", "x"})
 	req := httptest.NewRequest(http.MethodPost, "/upload?x=1", body)
 	req.Header.Set("Content-Type", ct)
@@ -93,70 +39,22 @@ func TestRequestLogHasNoToken(t *testing.T) {
 	}
 }
 
-// issuer is a FAKE OIDC issuer for the OIDCAuth tests: a local httptest
-// server with a JWKS endpoint and an RSA key that signs test tokens (the
-// verifier and middleware under test are the real ones).
-type issuer struct {
-	srv  *httptest.Server
-	key  *rsa.PrivateKey
-	hits atomic.Int32
-	iss  string
-	aud  string
-}
-
-func newIssuer(t *testing.T) *issuer {
+// oidcRouter is a router whose /upload is guarded by a real auth.Verifier
+// trusting the test issuer; the classifier is a fake.
+func oidcRouter(t *testing.T, is *issuer.Issuer) (http.Handler, *fakeClassifier) {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	is := &issuer{key: key, iss: "https://issuer.test/", aud: "https://catsdogs.test"}
-	is.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		is.hits.Add(1)
-		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-	}))
-	t.Cleanup(is.srv.Close)
-	return is
-}
-
-func (is *issuer) token(t *testing.T, claims map[string]any) string {
-	t.Helper()
-	base := map[string]any{"iss": is.iss, "aud": is.aud, "sub": "client@clients", "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()}
-	for k, v := range claims {
-		base[k] = v
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: is.key, KeyID: "k1"}}, (&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(base)
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// oidcRouter is a router whose /upload is guarded by the real OIDCAuth and
-// verifier, trusting is; the classifier is a fake.
-func oidcRouter(t *testing.T, is *issuer) (http.Handler, *fakeClassifier) {
-	t.Helper()
-	v, err := auth.NewVerifier(auth.Config{Issuer: is.iss, Audiences: []string{is.aud}, JWKSURI: is.srv.URL})
+	v, err := auth.NewVerifier(auth.Config{Issuer: is.URL, Audiences: []string{issuer.DefaultAudience}, JWKSURI: is.JWKSURL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fc := &fakeClassifier{res: okResult()}
-	return newTestRouter(fc, OIDCAuth{V: v}), fc
+	return newTestRouter(fc, v), fc
 }
 
-// The real OIDCAuth + auth.Verifier against a local JWKS: 200 with the scope,
+// The real auth.Verifier against the test issuer: 200 with the scope,
 // 403 without it, 401 for a bad token or the Basic scheme.
-func TestOIDCAuthEndToEnd(t *testing.T) {
-	is := newIssuer(t)
+func TestVerifierBehindRouter(t *testing.T) {
+	is := issuer.New(t)
 	r, _ := oidcRouter(t, is)
 	send := func(authz string) *httptest.ResponseRecorder {
 		body, ct := multipartBody(t, [2]string{"file", "x"})
@@ -167,7 +65,7 @@ func TestOIDCAuthEndToEnd(t *testing.T) {
 		}
 		return do(r, req)
 	}
-	good := is.token(t, map[string]any{"scope": "openid get::prediction"})
+	good := is.Token(map[string]any{"scope": "openid get::prediction"})
 	if w := send("Bearer " + good); w.Code != 200 {
 		t.Fatalf("good token: %d %s", w.Code, w.Body)
 	}
@@ -178,12 +76,12 @@ func TestOIDCAuthEndToEnd(t *testing.T) {
 		authz  string
 		status int
 	}{
-		"no scope":        {"Bearer " + is.token(t, map[string]any{"scope": "openid"}), 403},
-		"similar scope":   {"Bearer " + is.token(t, map[string]any{"scope": "get::predictions GET::prediction"}), 403},
-		"scp array":       {"Bearer " + is.token(t, map[string]any{"scp": []string{"x", "get::prediction"}}), 200},
-		"permissions":     {"Bearer " + is.token(t, map[string]any{"permissions": []string{"get::prediction"}}), 200},
-		"expired":         {"Bearer " + is.token(t, map[string]any{"scope": "get::prediction", "exp": time.Now().Add(-time.Hour).Unix()}), 401},
-		"wrong audience":  {"Bearer " + is.token(t, map[string]any{"scope": "get::prediction", "aud": "other"}), 401},
+		"no scope":        {"Bearer " + is.Token(map[string]any{"scope": "openid"}), 403},
+		"similar scope":   {"Bearer " + is.Token(map[string]any{"scope": "get::predictions GET::prediction"}), 403},
+		"scp array":       {"Bearer " + is.Token(map[string]any{"scope": nil, "scp": []string{"x", "get::prediction"}}), 200},
+		"permissions":     {"Bearer " + is.Token(map[string]any{"scope": nil, "permissions": []string{"get::prediction"}}), 200},
+		"expired":         {"Bearer " + is.Token(map[string]any{"scope": "get::prediction", "exp": time.Now().Add(-time.Hour).Unix()}), 401},
+		"wrong audience":  {"Bearer " + is.Token(map[string]any{"scope": "get::prediction", "aud": "other"}), 401},
 		"missing header":  {"", 401},
 		"basic":           {"Basic dXNlcjpwYXNz", 401},
 		"garbage bearer":  {"Bearer not-a-jwt", 401},
@@ -217,9 +115,9 @@ func TestOIDCAuthEndToEnd(t *testing.T) {
 // invalid_request), even when both carry the same good token; a proxy in
 // front may have checked the other one.
 func TestDuplicateAuthorizationHeaders(t *testing.T) {
-	is := newIssuer(t)
+	is := issuer.New(t)
 	r, fc := oidcRouter(t, is)
-	good := "Bearer " + is.token(t, map[string]any{"scope": "get::prediction"})
+	good := "Bearer " + is.Token(map[string]any{"scope": "get::prediction"})
 	for name, values := range map[string][]string{
 		"same token twice": {good, good},
 		"good then junk":   {good, "Bearer junk"},
@@ -243,24 +141,22 @@ func TestDuplicateAuthorizationHeaders(t *testing.T) {
 }
 
 // When the issuer's JWKS cannot be fetched the answer is 503 (our problem,
-// retry later), not 401 (the caller's token is bad). BUG: go-oidc wraps the
-// KeySet's error with %v, dropping auth.ErrUnavailable, so this is a 401.
-func TestOIDCAuthIdPDownIs503(t *testing.T) {
+// retry later), not 401 (the caller's token is bad).
+func TestVerifierIdPDownIs503(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	url := dead.URL
 	dead.Close()
-	v, err := auth.NewVerifier(auth.Config{Issuer: "https://issuer.test/", Audiences: []string{"a"}, JWKSURI: url})
+	is := issuer.New(t)
+	v, err := auth.NewVerifier(auth.Config{Issuer: is.URL, Audiences: []string{issuer.DefaultAudience}, JWKSURI: url})
 	if err != nil {
 		t.Fatal(err)
 	}
-	is := newIssuer(t)
-	is.aud = "a"
-	tok := is.token(t, map[string]any{"scope": "get::prediction"})
+	tok := is.Token(nil)
 	body, ct := multipartBody(t, [2]string{"file", "x"})
 	req := httptest.NewRequest(http.MethodPost, "/upload", body)
 	req.Header.Set("Content-Type", ct)
 	req.Header.Set("Authorization", "Bearer "+tok)
-	w := do(newTestRouter(&fakeClassifier{res: okResult()}, OIDCAuth{V: v}), req)
+	w := do(newTestRouter(&fakeClassifier{res: okResult()}, v), req)
 	if w.Code != http.StatusServiceUnavailable {
 		t.Errorf("JWKS unreachable: %d %s, want 503 auth_unavailable", w.Code, w.Body)
 	}
@@ -272,7 +168,7 @@ func TestOIDCAuthIdPDownIs503(t *testing.T) {
 // Every answer, whatever produced it, carries the security headers; API
 // answers are not cacheable, the docs' static files may be.
 func TestSecurityHeaders(t *testing.T) {
-	r := newTestRouter(&fakeClassifier{panic: true}, AllowAll{})
+	r := newTestRouter(&fakeClassifier{panic: true}, &fakeAuth{})
 	body, ct := multipartBody(t, [2]string{"file", "x"})
 	upload := httptest.NewRequest(http.MethodPost, "/upload", body)
 	upload.Header.Set("Content-Type", ct)
@@ -307,7 +203,7 @@ func TestSecurityHeaders(t *testing.T) {
 // Swagger UI keeps a pasted token in localStorage only when configured to.
 func TestDocsPersistAuthorization(t *testing.T) {
 	for _, persist := range []bool{false, true} {
-		r := newTestRouter(&fakeClassifier{}, AllowAll{}, func(d *Deps) { d.DocsPersistAuth = persist })
+		r := newTestRouter(&fakeClassifier{}, &fakeAuth{}, func(d *Deps) { d.DocsPersistAuth = persist })
 		w := do(r, httptest.NewRequest(http.MethodGet, "/docs/swagger-initializer.js", nil))
 		if want := fmt.Sprintf("persistAuthorization: %v", persist); !strings.Contains(w.Body.String(), want) {
 			t.Errorf("DocsPersistAuth=%v: swagger-initializer.js lacks %q", persist, want)
@@ -338,7 +234,7 @@ func TestBodyReadTimeoutHidesAddresses(t *testing.T) {
 	req := httptest.NewRequest(http.MethodPost, "/upload", nil)
 	req.Body = conn
 	req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
-	w := do(newTestRouter(&fakeClassifier{res: okResult()}, AllowAll{}), req)
+	w := do(newTestRouter(&fakeClassifier{res: okResult()}, &fakeAuth{}), req)
 	if w.Code != http.StatusBadRequest {
 		t.Errorf("status %d, want 400", w.Code)
 	}
@@ -353,7 +249,7 @@ func TestRequestLogFields(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	fc := &fakeClassifier{err: context.Canceled} // as if the request ended while queued
-	r := newTestRouter(fc, AllowAll{}, func(d *Deps) { d.Logger = log; d.TrustedProxies = []string{"10.0.0.0/8"} })
+	r := newTestRouter(fc, &fakeAuth{}, func(d *Deps) { d.Logger = log; d.TrustedProxies = []string{"10.0.0.0/8"} })
 	line := func(req *http.Request) string {
 		buf.Reset()
 		do(r, req)

@@ -1,5 +1,7 @@
-// Package api is the HTTP layer: routes, handlers, auth middleware and JSON
-// errors. Inference lives in package model; this package only translates.
+// Package api is the HTTP layer: routes, handlers, middleware and the one
+// mapping of errors to answers (errors.go). Who may call is decided in
+// api/auth and inference happens in package model; this package only
+// translates between them and HTTP.
 package api
 
 import (
@@ -8,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 
+	"catsdogs/api/auth"
 	"catsdogs/model"
 
 	"github.com/gin-gonic/gin"
@@ -24,12 +27,13 @@ type Classifier interface {
 type Deps struct {
 	Classifier Classifier
 	Model      model.Info
-	Auth       Authenticator
-	// Scope required on /upload (and anything else that runs the model).
+	// Auth finds out who calls /upload; nil only with AuthDisabled.
+	Auth auth.Authenticator
+	// Scope the caller must hold on /upload (and anything else that runs the model).
 	Scope string
 	// MaxUploadBytes caps the whole request body (413 beyond).
 	MaxUploadBytes int64
-	// AuthDisabled is reported loudly on /health.
+	// AuthDisabled serves /upload to anyone, and says so loudly on /health.
 	AuthDisabled   bool
 	TrustedProxies []string
 	// DocsPersistAuth lets Swagger UI keep a pasted token in the browser's
@@ -62,7 +66,14 @@ func NewRouter(d Deps) *gin.Engine {
 	r.GET("/ready", h.ready)
 	r.HEAD("/ready", h.ready)
 	r.GET("/model", h.modelInfo)
-	r.POST("/upload", RequireScope(d.Auth, d.Scope, d.Logger), h.upload)
+	if d.AuthDisabled {
+		r.POST("/upload", h.upload)
+	} else {
+		if d.Auth == nil {
+			panic("api: no Authenticator given and auth not disabled")
+		}
+		r.POST("/upload", authenticate(d.Auth, d.Logger), requireScope(d.Scope, d.Logger), h.upload)
+	}
 
 	// Swagger UI. /docs and /docs/ both land on the UI's index page.
 	toIndex := func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/docs/index.html") }

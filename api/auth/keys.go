@@ -15,10 +15,6 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// ErrUnavailable means the issuer's keys could not be fetched: a server-side
-// problem (503), not a bad token.
-var ErrUnavailable = errors.New("identity provider unavailable")
-
 var errNoMatchingKey = errors.New("failed to verify signature: no matching key")
 
 const (

@@ -1,6 +1,10 @@
-// Package auth validates OAuth2 access tokens (JWTs) the OIDC way: signature
-// against the issuer's JWKS, exact issuer, audience, expiry, allowed
-// algorithms, then scopes. It knows nothing about HTTP routing.
+// Package auth answers "who is calling, and may they do this?" for OAuth2
+// bearer tokens, in separate steps: BearerToken takes the token from the
+// request, Verifier checks it the OIDC way (signature against the issuer's
+// JWKS, exact issuer, audience, expiry, allowed algorithms) and returns the
+// Principal, and Principal.Require checks a scope. errors.go lists what can
+// go wrong, in RFC 6750's terms; the HTTP layer only turns those errors into
+// answers. It knows nothing of routing.
 package auth
 
 import (
@@ -9,26 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 )
-
-// Principal is the authenticated caller.
-type Principal struct {
-	Subject string
-	Scopes  []string
-}
-
-// HasScope is an exact, case-sensitive match against one granted scope.
-func (p *Principal) HasScope(s string) bool { return slices.Contains(p.Scopes, s) }
-
-// Token errors. Anything wrapping ErrInvalidToken is the caller's (401);
-// ErrUnavailable is ours (503).
-var ErrInvalidToken = errors.New("invalid token")
 
 // Config for the OIDC verifier; mirrors the OAUTH2_* settings.
 type Config struct {

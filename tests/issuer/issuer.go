@@ -16,6 +16,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -111,6 +112,17 @@ func Start() (*Issuer, error) {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// New starts an issuer for one test and stops it when the test ends.
+func New(tb testing.TB) *Issuer {
+	tb.Helper()
+	i, err := Start()
+	if err != nil {
+		tb.Fatalf("starting the test issuer: %v", err)
+	}
+	tb.Cleanup(i.Close)
+	return i
 }
 
 // Close stops the HTTP server.
