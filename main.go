@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,30 +27,31 @@ import (
 	"catsdogs/api/auth"
 	_ "catsdogs/docs" // generated Swagger spec, served at /docs
 	"catsdogs/model"
+	"catsdogs/server"
 
 	"github.com/gin-gonic/gin"
-	"golang.org/x/net/netutil"
 )
 
 func main() {
-	// `catsdogs healthcheck` lets a container HEALTHCHECK probe /health
-	// without shipping curl in the image.
-	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
-		os.Exit(healthcheck(os.Getenv("LISTEN_ADDR"), os.Getenv("PORT")))
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.Stderr); err != nil {
+	err := run(ctx, os.Args, os.Getenv, os.Stderr)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "catsdogs:", err)
 		os.Exit(1)
 	}
 }
 
-// run wires config → model → router → server and blocks until ctx ends.
-func run(ctx context.Context, getenv func(string) string, logOut io.Writer) error {
+// run is the whole program: args and the environment in, logs out to logs.
+// It wires config → auth → model → server → router and blocks until ctx
+// ends, then drains. `catsdogs healthcheck` probes a running instance.
+func run(ctx context.Context, args []string, getenv func(string) string, logs io.Writer) error {
+	if len(args) > 1 && args[1] == "healthcheck" {
+		return healthcheck(getenv("LISTEN_ADDR"), getenv("PORT"))
+	}
 	started := time.Now()
 	cfg, err := loadConfig(getenv)
-	log := newLogger(logOut, cfg.LogFormat)
+	log := newLogger(logs, cfg.LogFormat)
 	slog.SetDefault(log)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
@@ -84,50 +84,24 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		"spec_source", info.SpecSource, "workers", info.Workers, "intra_op_threads", info.IntraThreads,
 		"queue", info.QueueSize, "warmup_ms", info.WarmupMS, "onnxruntime", info.Library)
 
-	gin.SetMode(gin.ReleaseMode)
-	router := api.NewRouter(api.Deps{
-		Classifier: clf, Model: info, Auth: authn, Scope: cfg.Scope, MaxUploadBytes: cfg.MaxUploadBytes,
-		AuthDisabled: cfg.AuthDisabled, TrustedProxies: cfg.TrustedProxies,
-		DocsPersistAuth: cfg.DocsPersistAuth, Logger: log,
-	})
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.ListenAddr, cfg.Port))
+	srv, err := server.New(server.Options{Addr: net.JoinHostPort(cfg.ListenAddr, cfg.Port), MaxConns: cfg.MaxConns, Logger: log})
 	if err != nil {
 		return err
 	}
-	// Past MAX_CONNECTIONS, new connections wait in the kernel's accept
-	// queue instead of each costing a goroutine and buffers here.
-	if cfg.MaxConns > 0 {
-		ln = netutil.LimitListener(ln, cfg.MaxConns)
-	}
-	srv := &http.Server{
-		Handler:           router,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second, // slow uploads end; no goroutine waits forever
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
-	log.Info("listening", "addr", ln.Addr().String(), "startup_ms", time.Since(started).Milliseconds(),
+	gin.SetMode(gin.ReleaseMode)
+	router := api.NewRouter(api.Deps{
+		Classifier: clf, Model: info, Ready: srv.Ready, Auth: authn, Scope: cfg.Scope,
+		MaxUploadBytes: cfg.MaxUploadBytes, AuthDisabled: cfg.AuthDisabled, TrustedProxies: cfg.TrustedProxies,
+		DocsPersistAuth: cfg.DocsPersistAuth, Logger: log,
+	})
+	log.Info("listening", "addr", srv.Addr().String(), "startup_ms", time.Since(started).Milliseconds(),
 		"auth_disabled", cfg.AuthDisabled, "docs", "/docs")
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return srv.Serve(ctx, router)
 }
 
 // healthcheck probes /health where the server listens: LISTEN_ADDR if it
 // names one interface, else loopback.
-func healthcheck(host, port string) int {
+func healthcheck(host, port string) error {
 	if port == "" {
 		port = "8080"
 	}
@@ -138,15 +112,13 @@ func healthcheck(host, port string) int {
 	client := &http.Client{Timeout: 3 * time.Second}
 	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + "/health")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "healthcheck:", err)
-		return 1
+		return fmt.Errorf("healthcheck: %w", err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintln(os.Stderr, "healthcheck: status", resp.Status)
-		return 1
+		return fmt.Errorf("healthcheck: status %s", resp.Status)
 	}
-	return 0
+	return nil
 }
 
 func newLogger(w io.Writer, format string) *slog.Logger {

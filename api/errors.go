@@ -37,6 +37,7 @@ const (
 	codeInsufficientScope = "insufficient_scope"
 	codeAuthUnavailable   = "auth_unavailable"
 	codeBusy              = "busy"
+	codeNotReady          = "not_ready"
 	codeNotFound          = "not_found"
 	codeMethodNotAllowed  = "method_not_allowed"
 	codeInternal          = "internal_error"

@@ -48,12 +48,19 @@ type ReadyResponse struct {
 // ready godoc
 //
 //	@Summary		Readiness
-//	@Description	200 once the model is loaded and a warm-up inference has run (the server only listens after that).
+//	@Description	200 once the model is loaded and a warm-up inference has run (the server only listens after that); 503 once shutdown has begun and the requests in flight are being finished.
 //	@Tags			service
 //	@Produce		json
 //	@Success		200	{object}	ReadyResponse
+//	@Failure		503	{object}	ErrorResponse	"shutting down"
 //	@Router			/ready [get]
 func (h *handlers) ready(c *gin.Context) {
+	if h.d.Ready != nil {
+		if err := h.d.Ready(); err != nil {
+			abort(c, http.StatusServiceUnavailable, codeNotReady, err.Error())
+			return
+		}
+	}
 	c.JSON(http.StatusOK, ReadyResponse{Status: "ready", Model: h.d.Model})
 }
 

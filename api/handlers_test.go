@@ -429,6 +429,20 @@ func TestReadyAndModel(t *testing.T) {
 	}
 }
 
+// /ready follows Deps.Ready: 503 with its reason while the server drains.
+func TestReadyWhileDraining(t *testing.T) {
+	r := newTestRouter(&fakeClassifier{}, &fakeAuth{}, func(d *Deps) {
+		d.Ready = func() error { return errors.New("shutting down") }
+	})
+	w := do(r, httptest.NewRequest(http.MethodGet, "/ready", nil))
+	if e := errorBody(t, w); w.Code != http.StatusServiceUnavailable || e.Error != "not_ready" || e.Detail != "shutting down" {
+		t.Errorf("/ready while draining: %d %s", w.Code, w.Body)
+	}
+	if w := do(r, httptest.NewRequest(http.MethodGet, "/health", nil)); w.Code != 200 {
+		t.Errorf("/health while draining: %d", w.Code)
+	}
+}
+
 func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 	r := newTestRouter(&fakeClassifier{}, &fakeAuth{})
 	for _, c := range []struct {

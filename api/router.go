@@ -27,6 +27,9 @@ type Classifier interface {
 type Deps struct {
 	Classifier Classifier
 	Model      model.Info
+	// Ready reports whether to take traffic (nil) or not, and why; /ready
+	// answers 503 while it says no. nil: always ready.
+	Ready func() error
 	// Auth finds out who calls /upload; nil only with AuthDisabled.
 	Auth auth.Authenticator
 	// Scope the caller must hold on /upload (and anything else that runs the model).

@@ -57,7 +57,7 @@ const docTemplate = `{
         },
         "/ready": {
             "get": {
-                "description": "200 once the model is loaded and a warm-up inference has run (the server only listens after that).",
+                "description": "200 once the model is loaded and a warm-up inference has run (the server only listens after that); 503 once shutdown has begun and the requests in flight are being finished.",
                 "produces": [
                     "application/json"
                 ],
@@ -70,6 +70,12 @@ const docTemplate = `{
                         "description": "OK",
                         "schema": {
                             "$ref": "#/definitions/api.ReadyResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "shutting down",
+                        "schema": {
+                            "$ref": "#/definitions/api.ErrorResponse"
                         }
                     }
                 }

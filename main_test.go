@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"catsdogs/tests/testmodel"
+)
+
+// syncBuffer is a log sink run writes to while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// run serves until its context ends, then returns nil; the healthcheck
+// subcommand probes it. Wiring is all that is tested here: tests/ drives the
+// built binary against a real issuer.
+func TestRunServesUntilCancelled(t *testing.T) {
+	env := map[string]string{
+		"AUTH_DISABLED": "true", "LISTEN_ADDR": "127.0.0.1", "PORT": "0",
+		"MODEL_PATH": testmodel.Require(t, "."), "ONNXRUNTIME_LIB": testmodel.Library(t, "."),
+	}
+	getenv := func(k string) string { return env[k] }
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"catsdogs"}, getenv, logs) }()
+
+	addr := regexp.MustCompile(`msg=listening addr=(\S+)`)
+	var m []string
+	for deadline := time.Now().Add(30 * time.Second); m == nil; {
+		select {
+		case err := <-done:
+			t.Fatalf("run ended before listening: %v\n%s", err, logs)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if m = addr.FindStringSubmatch(logs.String()); m == nil && time.Now().After(deadline) {
+			t.Fatalf("no listening line:\n%s", logs)
+		}
+	}
+	resp, err := http.Get("http://" + m[1] + "/ready")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/ready: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	_, port, _ := strings.Cut(m[1], ":")
+	env["PORT"] = port
+	if err := run(context.Background(), []string{"catsdogs", "healthcheck"}, getenv, logs); err != nil {
+		t.Errorf("healthcheck: %v", err)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run after cancel: %v", err)
+		}
+	case <-time.After(25 * time.Second):
+		t.Fatal("run did not return after its context ended")
+	}
+	if !strings.Contains(logs.String(), "shutting down") {
+		t.Errorf("no shutdown logged:\n%s", logs)
+	}
+	if err := run(context.Background(), []string{"catsdogs", "healthcheck"}, getenv, logs); err == nil {
+		t.Error("healthcheck passed with nothing listening")
+	}
+}
+
+// A configuration error stops run before anything starts.
+func TestRunRefusesBadConfig(t *testing.T) {
+	err := run(context.Background(), []string{"catsdogs"}, func(string) string { return "" }, &syncBuffer{})
+	if err == nil || !strings.Contains(err.Error(), "OAUTH2_ISSUER") {
+		t.Errorf("no issuer and auth not disabled: %v", err)
+	}
+}

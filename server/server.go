@@ -1,0 +1,100 @@
+// Package server runs an http.Handler on a TCP listener with the service's
+// limits and shuts it down gracefully: New listens at once (so the address
+// is known, even for port 0), Serve serves until its context ends, then
+// drains. It knows nothing of routes or models; main wires it, and tests
+// drive it directly.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/netutil"
+)
+
+// Options for New. Zero values pick the defaults.
+type Options struct {
+	Addr string // host:port to listen on; port 0 picks a free one
+	// MaxConns caps open client connections; further ones wait in the
+	// kernel's accept queue instead of each costing a goroutine and
+	// buffers here. 0: no cap.
+	MaxConns int
+	// DrainTimeout bounds how long requests in flight may take to finish
+	// once Serve's context ends (default 20 s).
+	DrainTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// Server is one listener and the HTTP server on it.
+type Server struct {
+	ln       net.Listener
+	opt      Options
+	draining atomic.Bool
+}
+
+// ErrDraining is what Ready reports once shutdown has begun.
+var ErrDraining = errors.New("shutting down: finishing the requests in flight")
+
+// New listens on o.Addr.
+func New(o Options) (*Server, error) {
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 20 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if o.MaxConns > 0 {
+		ln = netutil.LimitListener(ln, o.MaxConns)
+	}
+	return &Server{ln: ln, opt: o}, nil
+}
+
+// Addr is where the server listens.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Ready is nil while the server takes requests and ErrDraining once Serve's
+// context has ended: what /ready reports, so a load balancer stops sending.
+func (s *Server) Ready() error {
+	if s.draining.Load() {
+		return ErrDraining
+	}
+	return nil
+}
+
+// Serve serves h until ctx ends or the listener fails. On ctx's end it stops
+// accepting, lets requests in flight finish within DrainTimeout and returns
+// nil; the listener is closed either way.
+func (s *Server) Serve(ctx context.Context, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second, // slow uploads end; no goroutine waits forever
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	s.opt.Logger.Info("shutting down")
+	drainCtx, cancel := context.WithTimeout(context.Background(), s.opt.DrainTimeout)
+	defer cancel()
+	if err := srv.Shutdown(drainCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
