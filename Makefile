@@ -146,9 +146,9 @@ docs-check: $(SWAG)
 # Go benchmarks + HTTP load test (auth on) + capacity floor, printed as one table.
 # Upload photos are made from DATA's test/ photos, else from the fixtures.
 bench: build
-	$(GO) build -o bin/loadtest ./tests/loadtest
+	$(GO) build -o bin/loadtest ./tools/loadtest
 	@$(has_data) || echo "bench: no dataset at DATA=$(DATA); making upload photos from $(FIXTURES)"
-	$(GO) run ./tests/bench -data $$($(has_data) && echo "$(DATA)" || echo "$(FIXTURES)")
+	$(GO) run ./tools/bench -data $$($(has_data) && echo "$(DATA)" || echo "$(FIXTURES)")
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"catsdogs/tests/issuer"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +14,7 @@ import (
 )
 
 // These tests drive keySet with a fake clock and a recorded refresh
-// schedule against the FAKE IdP of oidc_test.go (real HTTP, real JWKS).
+// schedule against the test issuer (tests/issuer: real HTTP, real JWKS).
 
 type fakeClock struct {
 	mu sync.Mutex
@@ -31,9 +32,9 @@ const testMinRefresh = 30 * time.Second
 
 // newTestKeySet returns a key set on p's JWKS whose clock is clk and whose
 // refresh timer only records the delays asked for.
-func newTestKeySet(t *testing.T, p *idp) (*keySet, *fakeClock, *[]time.Duration) {
+func newTestKeySet(t *testing.T, p *issuer.Issuer) (*keySet, *fakeClock, *[]time.Duration) {
 	t.Helper()
-	k := newKeySet(http.DefaultClient, func(context.Context) (string, error) { return p.srv.URL + "/jwks", nil },
+	k := newKeySet(http.DefaultClient, func(context.Context) (string, error) { return p.JWKSURL, nil },
 		[]jose.SignatureAlgorithm{jose.RS256, jose.ES256}, testMinRefresh, time.Hour)
 	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	var scheduled []time.Duration
@@ -54,7 +55,7 @@ func settle(k *keySet) {
 
 func verifyKid(t *testing.T, k *keySet, key any, kid string) error {
 	t.Helper()
-	_, err := k.VerifySignature(context.Background(), sign(t, jose.RS256, key, kid, claimsWith(nil)))
+	_, err := k.VerifySignature(context.Background(), issuer.Sign(jose.RS256, key, kid, claimsWith(nil)))
 	return err
 }
 
@@ -72,14 +73,14 @@ func TestRotatedKeyAcceptedOnFirstRequest(t *testing.T) {
 			}
 			clk.Add(time.Second) // well inside OAUTH2_JWKS_MIN_REFRESH of the first fetch
 			if keepOld {
-				p.setKeys(pub(rsaKey1, "k1", "RS256"), pub(rsaKey2, "k2", "RS256"))
+				p.Publish(pub(rsaKey1, "k1", "RS256"), pub(rsaKey2, "k2", "RS256"))
 			} else {
-				p.setKeys(pub(rsaKey2, "k2", "RS256"))
+				p.Publish(pub(rsaKey2, "k2", "RS256"))
 			}
 			if err := verifyKid(t, k, rsaKey2, "k2"); err != nil {
 				t.Fatalf("first request with the rotated-in key: %v", err)
 			}
-			if n := p.jwksHits.Load(); n != 2 {
+			if n := p.JWKSFetches(); n != 2 {
 				t.Errorf("%d JWKS fetches, want 2", n)
 			}
 			err := verifyKid(t, k, rsaKey1, "k1")
@@ -109,28 +110,28 @@ func TestForgedKidFloodIsBounded(t *testing.T) {
 		}
 	}
 	flood(1000)
-	if n := p.jwksHits.Load() - 1; n != RefetchBurst {
+	if n := p.JWKSFetches() - 1; n != RefetchBurst {
 		t.Errorf("1,000 forged kids at once: %d refetches, want the burst, %d", n, RefetchBurst)
 	}
 	clk.Add(testMinRefresh / 2)
 	flood(100)
-	if n := p.jwksHits.Load() - 1; n != RefetchBurst {
+	if n := p.JWKSFetches() - 1; n != RefetchBurst {
 		t.Errorf("half a refill period later: %d refetches, want still %d", n, RefetchBurst)
 	}
 	clk.Add(testMinRefresh / 2)
 	flood(100)
-	if n := p.jwksHits.Load() - 1; n != RefetchBurst+1 {
+	if n := p.JWKSFetches() - 1; n != RefetchBurst+1 {
 		t.Errorf("one refill period later: %d refetches, want %d", n, RefetchBurst+1)
 	}
 	// A known kid with a bad signature never costs a fetch.
 	clk.Add(10 * testMinRefresh)
-	before := p.jwksHits.Load()
+	before := p.JWKSFetches()
 	for i := 0; i < 10; i++ {
 		if err := verifyKid(t, k, rsaKey2, "k1"); err == nil {
 			t.Fatal("wrong key accepted under a known kid")
 		}
 	}
-	if n := p.jwksHits.Load() - before; n != 0 {
+	if n := p.JWKSFetches() - before; n != 0 {
 		t.Errorf("a known kid with a bad signature caused %d fetches", n)
 	}
 	if err := verifyKid(t, k, rsaKey1, "k1"); err != nil {
@@ -146,9 +147,8 @@ func TestReadersNeverWaitOnAFetch(t *testing.T) {
 	if err := verifyKid(t, k, rsaKey1, "k1"); err != nil {
 		t.Fatal(err)
 	}
-	hang := make(chan struct{})
-	p.hang.Store(&hang)
-	defer close(hang)
+	release := p.Hang()
+	defer release()
 	clk.Add(2 * time.Hour) // keys are due for a refresh, which will hang
 
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -158,7 +158,7 @@ func TestReadersNeverWaitOnAFetch(t *testing.T) {
 		wg.Add(1)
 		go func() { // unknown kids: they need the (hanging) fetch
 			defer wg.Done()
-			_, err := k.VerifySignature(ctx, sign(t, jose.RS256, rsaKey2, "new", claimsWith(nil)))
+			_, err := k.VerifySignature(ctx, issuer.Sign(jose.RS256, rsaKey2, "new", claimsWith(nil)))
 			if !errors.Is(err, ErrUnavailable) {
 				t.Errorf("unknown kid while the fetch hangs: %v, want ErrUnavailable once the request ends", err)
 			}
@@ -174,7 +174,7 @@ func TestReadersNeverWaitOnAFetch(t *testing.T) {
 		t.Errorf("20 verifies with a cached key took %s while a fetch hung", d)
 	}
 	wg.Wait()
-	if n := p.jwksHits.Load(); n != 2 {
+	if n := p.JWKSFetches(); n != 2 {
 		t.Errorf("%d JWKS requests, want 2 (the first fetch and one shared refresh)", n)
 	}
 }
@@ -183,8 +183,7 @@ func TestReadersNeverWaitOnAFetch(t *testing.T) {
 // so a key the IdP removed stops working without any unknown kid.
 func TestPeriodicRefreshDropsRemovedKeys(t *testing.T) {
 	p := newIDP(t)
-	cc := "public, max-age=120"
-	p.cacheControl.Store(&cc)
+	p.SetCacheControl("public, max-age=120")
 	k, clk, scheduled := newTestKeySet(t, p)
 	if err := verifyKid(t, k, rsaKey1, "k1"); err != nil {
 		t.Fatal(err)
@@ -192,18 +191,18 @@ func TestPeriodicRefreshDropsRemovedKeys(t *testing.T) {
 	if len(*scheduled) != 1 || (*scheduled)[0] != 120*time.Second {
 		t.Fatalf("refresh scheduled after %v, want [2m0s]", *scheduled)
 	}
-	p.setKeys(pub(ecKey, "e1", "ES256")) // the IdP drops k1
+	p.Publish(pub(ecKey, "e1", "ES256")) // the IdP drops k1
 	clk.Add(119 * time.Second)
 	k.refreshIfDue()
 	settle(k)
-	if err := verifyKid(t, k, rsaKey1, "k1"); err != nil || p.jwksHits.Load() != 1 {
-		t.Fatalf("before max-age: %v, %d fetches", err, p.jwksHits.Load())
+	if err := verifyKid(t, k, rsaKey1, "k1"); err != nil || p.JWKSFetches() != 1 {
+		t.Fatalf("before max-age: %v, %d fetches", err, p.JWKSFetches())
 	}
 	clk.Add(2 * time.Second)
 	k.refreshIfDue() // what the timer does
 	settle(k)
-	if p.jwksHits.Load() != 2 {
-		t.Fatalf("%d fetches after max-age, want 2", p.jwksHits.Load())
+	if p.JWKSFetches() != 2 {
+		t.Fatalf("%d fetches after max-age, want 2", p.JWKSFetches())
 	}
 	if err := verifyKid(t, k, rsaKey1, "k1"); err == nil {
 		t.Error("key removed by the IdP still accepted after the refresh")
@@ -252,22 +251,22 @@ func TestBackoffDoublesUpToMinRefresh(t *testing.T) {
 // ErrUnavailable and retries follow the back-off, not every request.
 func TestColdStartOutageBacksOff(t *testing.T) {
 	p := newIDP(t)
-	p.fail.Store(http.StatusInternalServerError)
+	p.SetJWKSStatus(http.StatusInternalServerError)
 	k, clk, _ := newTestKeySet(t, p)
 	for i := 0; i < 5; i++ {
 		if err := verifyKid(t, k, rsaKey1, "k1"); !errors.Is(err, ErrUnavailable) {
 			t.Fatalf("JWKS 500: %v, want ErrUnavailable", err)
 		}
 	}
-	if n := p.jwksHits.Load(); n != 1 {
+	if n := p.JWKSFetches(); n != 1 {
 		t.Errorf("%d fetches during the first back-off, want 1", n)
 	}
 	clk.Add(999 * time.Millisecond)
 	_ = verifyKid(t, k, rsaKey1, "k1")
-	if n := p.jwksHits.Load(); n != 1 {
+	if n := p.JWKSFetches(); n != 1 {
 		t.Errorf("retried %d times before the 1 s back-off ended", n-1)
 	}
-	p.fail.Store(0)
+	p.SetJWKSStatus(0)
 	clk.Add(time.Millisecond)
 	if err := verifyKid(t, k, rsaKey1, "k1"); err != nil {
 		t.Errorf("after the back-off, IdP back: %v", err)
@@ -283,8 +282,8 @@ func TestOutageDuringRotation(t *testing.T) {
 	if err := verifyKid(t, k, rsaKey1, "k1"); err != nil {
 		t.Fatal(err)
 	}
-	p.fail.Store(http.StatusBadGateway)
-	p.setKeys(pub(rsaKey1, "k1", "RS256"), pub(rsaKey2, "k2", "RS256"))
+	p.SetJWKSStatus(http.StatusBadGateway)
+	p.Publish(pub(rsaKey1, "k1", "RS256"), pub(rsaKey2, "k2", "RS256"))
 	for i := 0; i < 3; i++ {
 		if err := verifyKid(t, k, rsaKey2, "k2"); !errors.Is(err, ErrUnavailable) {
 			t.Fatalf("new kid while the IdP is down: %v, want ErrUnavailable", err)
@@ -293,7 +292,7 @@ func TestOutageDuringRotation(t *testing.T) {
 			t.Fatalf("cached key while the IdP is down: %v", err)
 		}
 	}
-	if n := p.jwksHits.Load(); n != 2 {
+	if n := p.JWKSFetches(); n != 2 {
 		t.Errorf("%d fetches, want 2 (first, one failed refetch)", n)
 	}
 	// The hourly refresh fails too and is retried after the back-off.
@@ -307,7 +306,7 @@ func TestOutageDuringRotation(t *testing.T) {
 	if err := verifyKid(t, k, rsaKey1, "k1"); err != nil {
 		t.Errorf("cached key after a failed refresh: %v", err)
 	}
-	p.fail.Store(0)
+	p.SetJWKSStatus(0)
 	clk.Add(2 * time.Second)
 	k.refreshIfDue()
 	settle(k)

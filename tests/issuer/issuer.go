@@ -1,7 +1,10 @@
-// Package issuer is a minimal OpenID Connect token issuer for tests. It serves
-// a discovery document and a JWKS over real HTTP on loopback and mints signed
+// Package issuer is the one fake OpenID Connect provider of every test (the
+// auth and api unit tests, the end-to-end tests and make bench). It serves a
+// discovery document and a JWKS over real HTTP on loopback and mints signed
 // access tokens, so the service under test validates tokens exactly as it
-// would against a real identity provider.
+// would against a real identity provider; faults are injected on demand: an
+// outage, an error status, a hanging or malformed JWKS, rotated, removed or
+// foreign keys, another issuer in discovery.
 package issuer
 
 import (
@@ -11,6 +14,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -33,10 +37,12 @@ type Issuer struct {
 	URL     string // base URL and "iss" value, e.g. http://127.0.0.1:41234 (no trailing slash)
 	JWKSURL string // URL + "/jwks"
 
-	srv     *http.Server
-	fetches atomic.Int64
-	down    atomic.Bool  // /jwks and discovery answer 503
-	maxAge  atomic.Int64 // Cache-Control max-age of /jwks in seconds; <0: no header
+	srv        *http.Server
+	fetches    atomic.Int64
+	discovered atomic.Int64
+	down       atomic.Bool  // /jwks and discovery answer 503
+	jwksStatus atomic.Int64 // /jwks answers this status when not 0
+	faults     atomic.Pointer[faults]
 
 	mu        sync.Mutex
 	published []jose.JSONWebKey // public keys served at /jwks
@@ -44,6 +50,26 @@ type Issuer struct {
 	ec        jose.JSONWebKey   // EC private key for TokenES256
 	rogue     jose.JSONWebKey   // RSA private key that is never published
 	rotations int
+}
+
+// faults are the JWKS and discovery oddities set by the Set methods.
+type faults struct {
+	cacheControl string        // of /jwks; "" none
+	jwksBody     string        // served instead of the key set; "" none
+	issuer       string        // "issuer" of the discovery document; "" URL
+	hang         chan struct{} // /jwks waits until it is closed; nil none
+}
+
+// setFault changes one fault.
+func (i *Issuer) setFault(f func(*faults)) {
+	for {
+		old := i.faults.Load()
+		n := *old
+		f(&n)
+		if i.faults.CompareAndSwap(old, &n) {
+			return
+		}
+	}
 }
 
 // Start generates keys and serves the issuer on 127.0.0.1 at a free port.
@@ -74,14 +100,19 @@ func Start() (*Issuer, error) {
 	i.published = []jose.JSONWebKey{i.signing.Public(), i.ec.Public()}
 
 	mux := http.NewServeMux()
-	i.maxAge.Store(-1)
+	i.faults.Store(&faults{})
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		i.discovered.Add(1)
 		if i.down.Load() {
 			http.Error(w, "issuer down", http.StatusServiceUnavailable)
 			return
 		}
+		iss := i.faults.Load().issuer
+		if iss == "" {
+			iss = i.URL
+		}
 		writeJSON(w, map[string]any{
-			"issuer":                                i.URL,
+			"issuer":                                iss,
 			"jwks_uri":                              i.JWKSURL,
 			"authorization_endpoint":                i.URL + "/authorize",
 			"token_endpoint":                        i.URL + "/token",
@@ -92,12 +123,24 @@ func Start() (*Issuer, error) {
 	})
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, _ *http.Request) {
 		i.fetches.Add(1)
+		f := i.faults.Load()
+		if f.hang != nil {
+			<-f.hang
+		}
 		if i.down.Load() {
 			http.Error(w, "issuer down", http.StatusServiceUnavailable)
 			return
 		}
-		if s := i.maxAge.Load(); s >= 0 {
-			w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", s))
+		if f.cacheControl != "" {
+			w.Header().Set("Cache-Control", f.cacheControl)
+		}
+		if code := i.jwksStatus.Load(); code != 0 {
+			http.Error(w, "JWKS failing", int(code))
+			return
+		}
+		if f.jwksBody != "" {
+			_, _ = io.WriteString(w, f.jwksBody)
+			return
 		}
 		i.mu.Lock()
 		set := jose.JSONWebKeySet{Keys: append([]jose.JSONWebKey(nil), i.published...)}
@@ -135,14 +178,53 @@ func (i *Issuer) JWKSFetches() int { return int(i.fetches.Load()) }
 // again (false), as an IdP outage would.
 func (i *Issuer) SetDown(down bool) { i.down.Store(down) }
 
+// DiscoveryFetches is how many times the discovery document was requested.
+func (i *Issuer) DiscoveryFetches() int { return int(i.discovered.Load()) }
+
+// SetJWKSStatus makes /jwks alone answer this HTTP status; 0 serves keys.
+func (i *Issuer) SetJWKSStatus(code int) { i.jwksStatus.Store(int64(code)) }
+
+// SetJWKSBody serves body at /jwks instead of the key set; "" stops that.
+func (i *Issuer) SetJWKSBody(body string) { i.setFault(func(f *faults) { f.jwksBody = body }) }
+
+// SetDiscoveredIssuer makes the discovery document name another issuer
+// ("" names URL again), as a misconfigured or hostile provider would.
+func (i *Issuer) SetDiscoveredIssuer(iss string) { i.setFault(func(f *faults) { f.issuer = iss }) }
+
+// Hang makes /jwks requests wait until release is called.
+func (i *Issuer) Hang() (release func()) {
+	ch := make(chan struct{})
+	i.setFault(func(f *faults) { f.hang = ch })
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			i.setFault(func(f *faults) { f.hang = nil })
+			close(ch)
+		})
+	}
+}
+
+// SetCacheControl sends this Cache-Control header with the JWKS; "" none
+// (the default).
+func (i *Issuer) SetCacheControl(v string) { i.setFault(func(f *faults) { f.cacheControl = v }) }
+
 // SetCacheMaxAge sends "Cache-Control: public, max-age=<d>" with the JWKS;
 // a negative d sends no Cache-Control (the default).
 func (i *Issuer) SetCacheMaxAge(d time.Duration) {
 	if d < 0 {
-		i.maxAge.Store(-1)
+		i.SetCacheControl("")
 	} else {
-		i.maxAge.Store(int64(d / time.Second))
+		i.SetCacheControl(fmt.Sprintf("public, max-age=%d", int64(d/time.Second)))
 	}
+}
+
+// Publish replaces the JWKS with keys (public keys, or any JSON Web Keys a
+// test wants served: other algorithms, "use": "enc"). Token keeps signing
+// with the current key.
+func (i *Issuer) Publish(keys ...jose.JSONWebKey) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.published = append([]jose.JSONWebKey(nil), keys...)
 }
 
 // SigningKeyID is the kid Token signs with now.
@@ -227,11 +309,21 @@ func (i *Issuer) claims(overrides map[string]any) map[string]any {
 }
 
 func (i *Issuer) sign(alg jose.SignatureAlgorithm, key jose.JSONWebKey, overrides map[string]any) string {
-	payload, err := json.Marshal(i.claims(overrides))
+	return Sign(alg, key.Key, key.KeyID, i.claims(overrides))
+}
+
+// Sign makes a compact JWS of claims as they are, signed with key under alg
+// and naming kid ("" names none): for tokens no honest issuer would make.
+func Sign(alg jose.SignatureAlgorithm, key any, kid string, claims map[string]any) string {
+	payload, err := json.Marshal(claims)
 	if err != nil {
 		panic(fmt.Sprintf("issuer: encoding claims: %v", err))
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
+	sk := jose.SigningKey{Algorithm: alg, Key: key}
+	if kid != "" {
+		sk.Key = jose.JSONWebKey{Key: key, KeyID: kid}
+	}
+	signer, err := jose.NewSigner(sk, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		panic(fmt.Sprintf("issuer: %s signer: %v", alg, err))
 	}

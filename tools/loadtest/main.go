@@ -1,8 +1,8 @@
 // Command loadtest drives POST /upload with real images and reports
 // throughput, latency percentiles and, given the server's PID, its memory.
 //
-//	go run ./tests/loadtest -token "$TOKEN" -images ../shared/datasets/pets/test/cat -c 4 -n 500
-//	go run ./tests/loadtest -images 'photos/*.jpg' -c 8 -d 30s -pid $(pgrep -n catsdogs) -json
+//	go run ./tools/loadtest -token "$TOKEN" -images ../shared/datasets/pets/test/cat -c 4 -n 500
+//	go run ./tools/loadtest -images 'photos/*.jpg' -c 8 -d 30s -pid $(pgrep -n catsdogs) -json
 //
 // Images are read and wrapped in multipart bodies once, before the clock
 // starts, so the client spends its CPU on sending, not on encoding.

@@ -139,7 +139,7 @@ func run() error {
 	fmt.Println("| measure | value |")
 	fmt.Println("|---|---|")
 	row := func(k, v string) { fmt.Printf("| %s | %s |\n", k, v) }
-	for _, k := range []string{"PreprocessSmall", "PreprocessLarge12MP", "PreprocessSmallStd", "PreprocessLarge12MPStd", "Inference", "ClassifyEndToEnd"} {
+	for _, k := range []string{"PreprocessSmall", "PreprocessLarge12MP", "PreprocessSmallPureGo", "PreprocessLarge12MPPureGo", "Inference", "ClassifyEndToEnd"} {
 		if v, ok := benches[k]; ok {
 			row("Go bench "+k+" (median ns/op → ms)", fmt.Sprintf("%.2f ms", v/1e6))
 		}
@@ -180,7 +180,7 @@ var benchLine = regexp.MustCompile(`^Benchmark(\w+?)(-\d+)?\s+\d+\s+([\d.]+) ns/
 // goBench runs the model benchmarks and returns the median ns/op of each.
 func goBench() (map[string]float64, error) {
 	cmd := exec.Command("go", "test", "./model/", "-run", "^$", "-bench",
-		"^Benchmark(PreprocessSmall|PreprocessLarge12MP|PreprocessSmallStd|PreprocessLarge12MPStd|Inference|ClassifyEndToEnd)$",
+		"^Benchmark(PreprocessSmall|PreprocessLarge12MP|PreprocessSmallPureGo|PreprocessLarge12MPPureGo|Inference|ClassifyEndToEnd)$",
 		"-benchtime", "40x", "-count", strconv.Itoa(*flagCount))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
