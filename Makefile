@@ -33,7 +33,7 @@ SWAG_VERSION := v1.16.6
 
 export CGO_ENABLED := 1
 
-.PHONY: build run test unit e2e bench train smoke-train docs docs-check deps ort fmt vet clean need-data
+.PHONY: build run test bench train train-deps smoke-train docs docs-check deps ort fmt vet clean need-data
 
 deps: ort jpeg-dev
 

@@ -346,8 +346,7 @@ func stripMetadata(b []byte) ([]byte, error) {
 
 // A model without metadata (as exported by Keras or a plain torch.onnx call)
 // loads on shape-derived defaults: layout and size from the input, labels
-// Cat/Dog/Other for 3 outputs, and "auto" output detection. BUG: fails today
-// because spec.Spec.validate rejects the "auto" output kind buildSpec starts with.
+// Cat/Dog/Other for 3 outputs, and "auto" output detection.
 func TestLoadModelWithoutMetadata(t *testing.T) {
 	src := testmodel.Require(t, repoRoot)
 	b, err := os.ReadFile(src)
