@@ -23,6 +23,7 @@ import math
 import os
 import platform
 import random
+import shutil
 import subprocess
 import time
 from multiprocessing import Pool
@@ -278,6 +279,10 @@ class Schedule:
         t = (step - decay_start) / max(1, self.total - decay_start)
         return a.lr * 0.5 * (1 + math.cos(math.pi * t))
 
+    def decay_epoch(self):
+        """Epochs completed when the wsd decay begins."""
+        return int(self.total * (1 - self.a.cooldown)) // self.spe
+
     def size(self, epoch):
         frac = epoch / max(1, self.a.epochs)
         return [s for f, s in self.plan if f <= frac + 1e-9][-1]
@@ -454,6 +459,11 @@ def train(a, device, amp, memory_format, hw, workers):
                     "epoch": done, "history": history, "best": best, "stints": stints, "rng": rng_state()},
                    ckpt_path + ".tmp")
         os.replace(ckpt_path + ".tmp", ckpt_path)
+        if a.schedule == "wsd" and done == sched.decay_epoch():
+            # The last checkpoint at the peak rate: a longer run can branch from
+            # it later (copy to ckpt.pt, rerun with more --epochs) instead of
+            # starting over, since nothing before the decay depends on the total.
+            shutil.copyfile(ckpt_path, os.path.join(a.out, f"stable_e{done}.pt"))
         if a.stint_minutes and stint["minutes"] >= a.stint_minutes and done < a.epochs:
             break
     finished = bool(history) and history[-1]["epoch"] >= a.epochs
