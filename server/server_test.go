@@ -88,16 +88,27 @@ func TestMaxConns(t *testing.T) {
 			}
 		}))
 	}()
-	url := "http://" + s.Addr().String()
-	go func() { _, _ = http.Get(url + "/hold") }()
+	// One connection per request, so a finished request frees its slot.
+	get := func(path string, timeout time.Duration) error {
+		c := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := c.Get("http://" + s.Addr().String() + path)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- get("/hold", 10*time.Second) }()
 	<-held
-	c := &http.Client{Timeout: 300 * time.Millisecond}
-	if _, err := c.Get(url + "/"); err == nil {
+	if err := get("/", 300*time.Millisecond); err == nil {
 		t.Error("a second connection was served while the only one was held")
 	}
 	close(hold)
-	c.Timeout = 5 * time.Second
-	if _, err := c.Get(url + "/"); err != nil {
+	if err := <-done; err != nil {
+		t.Fatalf("held request: %v", err)
+	}
+	if err := get("/", 5*time.Second); err != nil {
 		t.Errorf("after the held connection ended: %v", err)
 	}
 }
