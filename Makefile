@@ -74,7 +74,8 @@ run: build
 # `make test` is what README and CI (.ci/run) run: static checks, a smoke run of
 # the training pipeline (its ONNX must load and match Go preprocessing), unit
 # tests, parity + served accuracy of the default model, end-to-end tests
-# against the built binary with a real OIDC issuer over HTTP.
+# against the built binary with a real OIDC issuer over HTTP, and a few
+# seconds of fuzzing per fuzz target (fuzz-short, below).
 # Checks that need the full dataset (served accuracy over its whole test/
 # split, parity images that are not among the fixtures) run when DATA holds it
 # and are skipped otherwise, with one line saying so.
@@ -84,6 +85,7 @@ test: export CATSDOGS_REQUIRE_DATA := $(REQUIRE_DATASET)
 test: $(if $(filter 1,$(REQUIRE_DATASET)),need-data) deps train-deps docs-check vet smoke-train
 	CATSDOGS_SMOKE_EXPORT=$(CURDIR)/$(SMOKE)/export $(GO) test -count=1 ./...
 	$(GO) test -count=1 -tags purego ./model/...
+	@$(MAKE) --no-print-directory fuzz-short
 	@$(has_data) || echo "SKIPPED (no dataset at DATA=$(DATA)): served accuracy over the dataset's test/ split and parity images not in $(FIXTURES); run them with: make test DATA=/path/to/pets"
 
 # Fails with a plain message unless DATA holds the dataset.
@@ -157,10 +159,19 @@ clean:
 	rm -rf bin build
 
 # ---- fuzzing -----------------------------------------------------------------
-# Short native fuzz runs of image decoding and multipart reading (issue 7). The
-# committed seeds in */testdata/fuzz also run as plain tests in `go test`.
-FUZZTIME ?= 10s
+# Short native fuzz runs of every `func Fuzz*` in the repository (issue 7:
+# decoding, multipart reading, claims, EXIF orientation), found by grep so a
+# new target is fuzzed without editing this list. `make test` runs this with
+# FUZZTIME each, so keep FUZZTIME × targets near 30 s. The committed seeds in
+# */testdata/fuzz also run as plain tests in `go test`; a failing input found
+# here is written there.
+FUZZTIME ?= 7s
 .PHONY: fuzz-short
 fuzz-short:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./model/decode/
-	$(GO) test -run '^$$' -fuzz '^FuzzReadFilePart$$' -fuzztime $(FUZZTIME) ./api/
+	@targets=$$(grep -rHo --include='*_test.go' --exclude-dir=third_party --exclude-dir=build '^func Fuzz[A-Za-z0-9_]*' . | sed 's/:func /:/' || true); \
+	  test -n "$$targets" || { echo "fuzz-short: no fuzz targets found" >&2; exit 1; }; \
+	  for t in $$targets; do \
+	    file=$${t%%:*}; name=$${t##*:}; \
+	    echo "fuzz $$name ($$(dirname $$file), $(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$(dirname $$file)/"; \
+	  done
