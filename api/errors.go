@@ -26,6 +26,7 @@ type ErrorResponse struct {
 const (
 	codeFileMissing       = "file_missing"
 	codeFileEmpty         = "file_empty"
+	codeFileMultiple      = "multiple_files"
 	codeNotMultipart      = "unsupported_media_type"
 	codeUnsupportedImage  = "unsupported_image"
 	codeCorruptImage      = "corrupt_image"
@@ -50,6 +51,7 @@ var (
 	errMalformedBody = errors.New("malformed multipart body")
 	errFileMissing   = errors.New("no file part")
 	errFileEmpty     = errors.New("empty file part")
+	errFileMultiple  = errors.New("more than one file part")
 	errUploadsFull   = errors.New("memory budget full of request bodies")
 	// errTokenUnverified stands in for an Authenticator's unexpected error.
 	errTokenUnverified = detailed{auth.ErrInvalidToken, "token could not be verified"}
@@ -86,6 +88,8 @@ func fail(c *gin.Context, log *slog.Logger, err error) {
 		abort(c, http.StatusBadRequest, codeFileMissing, err.Error())
 	case errors.Is(err, errFileEmpty):
 		abort(c, http.StatusBadRequest, codeFileEmpty, err.Error())
+	case errors.Is(err, errFileMultiple):
+		abort(c, http.StatusBadRequest, codeFileMultiple, err.Error())
 	case errors.As(err, &tooBig):
 		abort(c, http.StatusRequestEntityTooLarge, codeTooLarge,
 			fmt.Sprintf("request body is over the %d-byte limit (MAX_UPLOAD_BYTES)", tooBig.Limit))

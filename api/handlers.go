@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"time"
 
@@ -127,7 +128,7 @@ type PredictionResponse struct {
 //	@Param			file	formData	file	true	"the image"
 //	@Security		BearerAuth
 //	@Success		200	{object}	PredictionResponse
-//	@Failure		400	{object}	ErrorResponse	"no \"file\" field, empty file or malformed multipart body"
+//	@Failure		400	{object}	ErrorResponse	"no \"file\" field, empty file, more than one \"file\" part or malformed multipart body"
 //	@Failure		401	{object}	ErrorResponse	"missing, malformed, expired or otherwise invalid token (WWW-Authenticate: Bearer error=\"invalid_token\")"
 //	@Failure		403	{object}	ErrorResponse	"valid token without the required scope (WWW-Authenticate: Bearer error=\"insufficient_scope\")"
 //	@Failure		413	{object}	ErrorResponse	"request body or image dimensions over the limit"
@@ -224,7 +225,31 @@ func readFilePart(r *http.Request, limit, sizeHint int64) ([]byte, error) {
 		if buf.Len() == 0 {
 			return nil, detailed{errFileEmpty, "the \"file\" part is empty"}
 		}
+		// Read to the end: a second "file" part would otherwise be dropped
+		// silently and the client would take the answer as being for it.
+		if err := noMoreFiles(mr); err != nil {
+			return nil, err
+		}
 		return buf.Bytes(), nil
+	}
+}
+
+// noMoreFiles reads the parts after the first "file" one (within the body
+// cap) and refuses a second "file" part; other fields are ignored as before.
+func noMoreFiles(mr *multipart.Reader) error {
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return malformed(err)
+		}
+		name := part.FormName()
+		part.Close()
+		if name == "file" {
+			return detailed{errFileMultiple, "send one image per request: the body has more than one \"file\" part"}
+		}
 	}
 }
 

@@ -230,6 +230,12 @@ func TestUploadRequestErrors(t *testing.T) {
 			r.Header.Set("Content-Type", ct)
 			return r
 		}, 400, "file_empty"},
+		{"two file parts", func() *http.Request {
+			body, ct := multipartBody(t, [2]string{"file", "first"}, [2]string{"note", "x"}, [2]string{"file", "second"})
+			r := httptest.NewRequest(http.MethodPost, "/upload", body)
+			r.Header.Set("Content-Type", ct)
+			return r
+		}, 400, "multiple_files"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			fc := &fakeClassifier{res: okResult()}

@@ -116,7 +116,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "no \\\"file\\\" field, empty file or malformed multipart body",
+                        "description": "no \\\"file\\\" field, empty file, more than one \\\"file\\\" part or malformed multipart body",
                         "schema": {
                             "$ref": "#/definitions/api.ErrorResponse"
                         }
