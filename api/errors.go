@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -83,7 +84,7 @@ func fail(c *gin.Context, log *slog.Logger, err error) {
 	case errors.Is(err, errNotMultipart):
 		abort(c, http.StatusUnsupportedMediaType, codeNotMultipart, err.Error())
 	case errors.Is(err, errMalformedBody):
-		abort(c, http.StatusBadRequest, codeBadRequest, err.Error())
+		abort(c, http.StatusBadRequest, codeBadRequest, malformedDetail(err))
 	case errors.Is(err, errFileMissing):
 		abort(c, http.StatusBadRequest, codeFileMissing, err.Error())
 	case errors.Is(err, errFileEmpty):
@@ -137,6 +138,23 @@ func fail(c *gin.Context, log *slog.Logger, err error) {
 		log.Error("request failed", "err", err)
 		abort(c, http.StatusInternalServerError, codeInternal, "inference failed")
 	}
+}
+
+// malformedDetail explains a multipart body that could not be parsed, in
+// fixed words: Go's parser errors ("multipart: NextPart: EOF", "malformed
+// MIME header line: ...") name its internals and echo the client's bytes.
+func malformedDetail(err error) string {
+	const howTo = "; send the image as multipart/form-data in the field \"file\" (curl -F file=@photo.jpg)"
+	var readErr bodyReadError
+	switch {
+	case errors.Is(err, http.ErrMissingBoundary):
+		return "Content-Type multipart/form-data has no boundary parameter" + howTo
+	case errors.As(err, &readErr):
+		return readErr.Error() // already transport-free (opaqueBody)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the multipart body ends before its closing boundary (\"--<boundary>--\" from Content-Type)" + howTo
+	}
+	return "the multipart body is malformed: each part must start with the boundary line from Content-Type, then headers such as Content-Disposition" + howTo
 }
 
 // abort ends the request with a JSON error body.

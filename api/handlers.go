@@ -129,12 +129,12 @@ type PredictionResponse struct {
 //	@Security		BearerAuth
 //	@Success		200	{object}	PredictionResponse
 //	@Failure		400	{object}	ErrorResponse	"no \"file\" field, empty file, more than one \"file\" part or malformed multipart body"
-//	@Failure		401	{object}	ErrorResponse	"missing, malformed, expired or otherwise invalid token (WWW-Authenticate: Bearer error=\"invalid_token\")"
+//	@Failure		401	{object}	ErrorResponse	"invalid_token: no token (bare WWW-Authenticate: Bearer realm=\"catsdogs\", no error code), or a malformed, expired or otherwise invalid one (error=\"invalid_token\"); invalid_request: more than one Authorization header (error=\"invalid_request\")"
 //	@Failure		403	{object}	ErrorResponse	"valid token without the required scope (WWW-Authenticate: Bearer error=\"insufficient_scope\")"
-//	@Failure		413	{object}	ErrorResponse	"request body or image dimensions over the limit"
+//	@Failure		413	{object}	ErrorResponse	"payload_too_large: body over MAX_UPLOAD_BYTES; image_too_large: pixels, a side or the aspect ratio over the limit, or a decode that would need more than MEMORY_BUDGET or take over DECODE_TIMEOUT"
 //	@Failure		415	{object}	ErrorResponse	"not multipart/form-data, or the file is not a supported image"
 //	@Failure		422	{object}	ErrorResponse	"a supported image format whose data is corrupt or truncated"
-//	@Failure		503	{object}	ErrorResponse	"inference queue full or identity provider unreachable; see Retry-After"
+//	@Failure		503	{object}	ErrorResponse	"busy: inference queue full, or MEMORY_BUDGET held by other requests' bodies and decodes; auth_unavailable: identity provider unreachable and the token's key not cached. See Retry-After"
 //	@Router			/upload [post]
 func (h *handlers) upload(c *gin.Context) {
 	start := time.Now()
@@ -254,10 +254,11 @@ func noMoreFiles(mr *multipart.Reader) error {
 }
 
 // malformed reports a body that could not be read as multipart, unless it
-// was cut at the size cap (*http.MaxBytesError: 413).
+// was cut at the size cap (*http.MaxBytesError: 413). The cause stays
+// wrapped for fail, which words it: the parser's own text is not for clients.
 func malformed(err error) error {
 	if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
 		return err
 	}
-	return detailed{errMalformedBody, "malformed multipart body: " + err.Error()}
+	return fmt.Errorf("%w: %w", errMalformedBody, err)
 }

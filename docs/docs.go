@@ -122,7 +122,7 @@ const docTemplate = `{
                         }
                     },
                     "401": {
-                        "description": "missing, malformed, expired or otherwise invalid token (WWW-Authenticate: Bearer error=\\\"invalid_token\\\")",
+                        "description": "invalid_token: no token (bare WWW-Authenticate: Bearer realm=\\\"catsdogs\\\", no error code), or a malformed, expired or otherwise invalid one (error=\\\"invalid_token\\\"); invalid_request: more than one Authorization header (error=\\\"invalid_request\\\")",
                         "schema": {
                             "$ref": "#/definitions/api.ErrorResponse"
                         }
@@ -134,7 +134,7 @@ const docTemplate = `{
                         }
                     },
                     "413": {
-                        "description": "request body or image dimensions over the limit",
+                        "description": "payload_too_large: body over MAX_UPLOAD_BYTES; image_too_large: pixels, a side or the aspect ratio over the limit, or a decode that would need more than MEMORY_BUDGET or take over DECODE_TIMEOUT",
                         "schema": {
                             "$ref": "#/definitions/api.ErrorResponse"
                         }
@@ -152,7 +152,7 @@ const docTemplate = `{
                         }
                     },
                     "503": {
-                        "description": "inference queue full or identity provider unreachable; see Retry-After",
+                        "description": "busy: inference queue full, or MEMORY_BUDGET held by other requests' bodies and decodes; auth_unavailable: identity provider unreachable and the token's key not cached. See Retry-After",
                         "schema": {
                             "$ref": "#/definitions/api.ErrorResponse"
                         }
