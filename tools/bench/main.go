@@ -21,8 +21,6 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +32,7 @@ import (
 	"time"
 
 	"catsdogs/tests/issuer"
+	"catsdogs/tools/internal/loadkit"
 
 	"golang.org/x/image/draw"
 )
@@ -89,25 +88,17 @@ func run() error {
 	defer iss.Close()
 	token := iss.Token(nil)
 
-	port := freePort()
-	logf, _ := os.Create(filepath.Join(*flagOut, "server.log"))
-	defer logf.Close()
-	cmd := exec.Command(*flagBin)
-	cmd.Env = append(os.Environ(), "PORT="+port, "OAUTH2_ISSUER="+iss.URL, "OAUTH2_AUDIENCE="+issuer.DefaultAudience,
-		"AUTH_DISABLED=false", "LOG_FORMAT=json")
-	cmd.Stdout, cmd.Stderr = logf, logf
 	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
+	srv, err := loadkit.Start(*flagBin, []string{"OAUTH2_ISSUER=" + iss.URL, "OAUTH2_AUDIENCE=" + issuer.DefaultAudience,
+		"AUTH_DISABLED=false", "LOG_FORMAT=json"}, filepath.Join(*flagOut, "server.log"), 30*time.Second)
+	if err != nil {
 		return err
 	}
-	defer func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() }()
-	base := "http://127.0.0.1:" + port
-	if err := waitReady(base+"/ready", 30*time.Second); err != nil {
-		return err
-	}
+	defer srv.Stop()
+	base := srv.Base
 	startToReady := time.Since(t0)
 	fmt.Printf("start → ready: %s\n", startToReady.Round(time.Millisecond))
-	pid := strconv.Itoa(cmd.Process.Pid)
+	pid := strconv.Itoa(srv.Cmd.Process.Pid)
 
 	var loads []loadResult
 	for _, c := range []int{1, 8, 32} {
@@ -281,30 +272,6 @@ func makePhotos(dir string, w, h, n int) (int, error) {
 		}
 	}
 	return len(files), nil
-}
-
-func waitReady(url string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not ready after %s", url, limit)
-}
-
-func freePort() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "18500"
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
 func cpuModel() string {

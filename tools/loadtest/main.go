@@ -9,7 +9,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,6 +26,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"catsdogs/tools/internal/loadkit"
 )
 
 type options struct {
@@ -279,60 +279,24 @@ func imageFiles(spec string, limit int) ([]string, error) {
 	return files, nil
 }
 
-// buildBodies reads every image into a ready-to-send multipart body. One
-// fixed boundary serves all of them.
+// buildBodies reads every image into a ready-to-send multipart body; they
+// share one boundary, so one Content-Type serves all of them.
 func buildBodies(files []string) ([]body, string, error) {
-	const boundary = "catsdogs-loadtest-boundary-7f3a9c"
 	out := make([]body, 0, len(files))
+	var ctype string
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, "", err
 		}
-		var buf bytes.Buffer
-		w := multipart.NewWriter(&buf)
-		if err := w.SetBoundary(boundary); err != nil {
-			return nil, "", err
-		}
-		part, err := w.CreateFormFile("file", filepath.Base(f))
+		b, ct, err := loadkit.FormFile(filepath.Base(f), data)
 		if err != nil {
 			return nil, "", err
 		}
-		part.Write(data)
-		if err := w.Close(); err != nil {
-			return nil, "", err
-		}
-		out = append(out, body{data: buf.Bytes()})
+		out = append(out, body{data: b})
+		ctype = ct
 	}
-	return out, "multipart/form-data; boundary=" + boundary, nil
-}
-
-// procMemory reads VmRSS and VmHWM (peak RSS) in kB from /proc/PID/status.
-func procMemory(pid int) (rss, hwm int64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, fmt.Errorf("-pid: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(v)
-		if len(fields) == 0 {
-			continue
-		}
-		n, _ := strconv.ParseInt(fields[0], 10, 64)
-		switch k {
-		case "VmRSS":
-			rss = n
-		case "VmHWM":
-			hwm = n
-		}
-	}
-	return rss, hwm, sc.Err()
+	return out, ctype, nil
 }
 
 func latency(ms []float64) Latency {
@@ -346,17 +310,20 @@ func latency(ms []float64) Latency {
 	}
 	return Latency{
 		Mean: round(sum/float64(len(ms)), 2),
-		P50:  round(percentile(ms, 50), 2),
-		P95:  round(percentile(ms, 95), 2),
-		P99:  round(percentile(ms, 99), 2),
+		P50:  round(loadkit.Percentile(ms, 50), 2),
+		P95:  round(loadkit.Percentile(ms, 95), 2),
+		P99:  round(loadkit.Percentile(ms, 99), 2),
 		Max:  round(ms[len(ms)-1], 2),
 	}
 }
 
-// percentile is the nearest-rank percentile of sorted values.
-func percentile(sorted []float64, p float64) float64 {
-	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
+// procMemory is the server's RSS and peak RSS in kB.
+func procMemory(pid int) (rss, hwm int64, err error) {
+	rss, hwm, err = loadkit.ProcMemory(pid)
+	if err != nil {
+		err = fmt.Errorf("-pid: %w", err)
+	}
+	return rss, hwm, err
 }
 
 func round(v float64, places int) float64 {

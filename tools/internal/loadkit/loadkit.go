@@ -1,0 +1,156 @@
+// Package loadkit holds what the load tools (bench, loadtest, soak) share:
+// starting the service binary, multipart bodies, percentiles and reading a
+// process's memory from /proc.
+package loadkit
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Boundary is the one multipart boundary of every body FormFile makes, so
+// bodies made apart can share one Content-Type.
+const Boundary = "catsdogs-loadtest-boundary-7f3a9c"
+
+// FormFile wraps data as a multipart/form-data body with one part "file".
+func FormFile(filename string, data []byte) (body []byte, contentType string, err error) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	if err := w.SetBoundary(Boundary); err != nil {
+		return nil, "", err
+	}
+	part, err := w.CreateFormFile("file", filename)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := part.Write(data); err != nil {
+		return nil, "", err
+	}
+	if err := w.Close(); err != nil {
+		return nil, "", err
+	}
+	return buf.Bytes(), w.FormDataContentType(), nil
+}
+
+// ProcMemory reads VmRSS and VmHWM (peak RSS) in kB from /proc/PID/status.
+func ProcMemory(pid int) (rss, hwm int64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(v)
+		if len(fields) == 0 {
+			continue
+		}
+		n, _ := strconv.ParseInt(fields[0], 10, 64)
+		switch k {
+		case "VmRSS":
+			rss = n
+		case "VmHWM":
+			hwm = n
+		}
+	}
+	return rss, hwm, sc.Err()
+}
+
+// Percentile is the nearest-rank percentile of sorted values (0 for none).
+func Percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// Service is the service binary running on a free local port.
+type Service struct {
+	Cmd  *exec.Cmd
+	Base string        // "http://127.0.0.1:PORT"
+	Addr string        // "127.0.0.1:PORT"
+	Done chan struct{} // closed when the process has exited
+	Err  error         // its exit status, once Done is closed
+}
+
+// Start runs bin with the environment plus env (and PORT), output to
+// logPath, and waits until /ready answers 200.
+func Start(bin string, env []string, logPath string, readyWithin time.Duration) (*Service, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(append(os.Environ(), env...), "PORT="+port)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	s := &Service{Cmd: cmd, Addr: "127.0.0.1:" + port, Done: make(chan struct{})}
+	s.Base = "http://" + s.Addr
+	go func() {
+		s.Err = cmd.Wait()
+		logf.Close()
+		close(s.Done)
+	}()
+	if err := s.waitReady(readyWithin); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("%w (log: %s)", err, logPath)
+	}
+	return s, nil
+}
+
+// Stop kills the process and waits for it to exit.
+func (s *Service) Stop() {
+	_ = s.Cmd.Process.Kill()
+	<-s.Done
+}
+
+func (s *Service) waitReady(limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.Done:
+			return fmt.Errorf("%s exited before it was ready: %v", s.Cmd.Path, s.Err)
+		default:
+		}
+		resp, err := http.Get(s.Base + "/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("%s/ready not 200 after %s", s.Base, limit)
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), nil
+}
