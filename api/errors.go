@@ -21,6 +21,8 @@ type ErrorResponse struct {
 	Error string `json:"error" example:"file_missing"`
 	// Detail explains what went wrong and how to fix it.
 	Detail string `json:"detail" example:"multipart field \"file\" is required"`
+	// RequestID is the request's X-Request-Id: quote it when reporting a problem.
+	RequestID string `json:"request_id,omitempty" example:"4f1c9e7a2b3d4e5f8a9b0c1d2e3f4a5b"`
 }
 
 // Error codes, one per distinct client action.
@@ -73,6 +75,8 @@ func (e detailed) Unwrap() error { return e.kind }
 // text is meant for the client show it; unexpected ones are logged and
 // answered with a generic 500.
 func fail(c *gin.Context, log *slog.Logger, err error) {
+	c.Set(failedKey, err)
+	log = requestLogger(c, log)
 	retry := func(s string) { c.Header("Retry-After", s) }
 	challenge := func(code, desc string) {
 		c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer realm="catsdogs", error=%q, error_description=%q`, code, headerSafe(desc)))
@@ -160,7 +164,7 @@ func malformedDetail(err error) string {
 // abort ends the request with a JSON error body.
 func abort(c *gin.Context, status int, code, detail string) {
 	c.Set(errorCodeKey, code)
-	c.AbortWithStatusJSON(status, ErrorResponse{Error: code, Detail: detail})
+	c.AbortWithStatusJSON(status, ErrorResponse{Error: code, Detail: detail, RequestID: c.GetString(requestIDKey)})
 }
 
 // errorCodeKey is where abort leaves the code for the request log.

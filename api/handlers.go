@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"strings"
 	"time"
 
 	"catsdogs/model"
@@ -49,16 +50,17 @@ type ReadyResponse struct {
 // ready godoc
 //
 //	@Summary		Readiness
-//	@Description	200 once the model is loaded and a warm-up inference has run (the server only listens after that); 503 once shutdown has begun and the requests in flight are being finished.
+//	@Description	200 when the service should get traffic. 503 not_ready, with every reason in "detail" (separated by "; "), while the model is loading and warming up, while the identity provider's signing keys cannot be had (auth on), and from SIGTERM on (SHUTDOWN_DRAIN_DELAY, then the requests in flight finish).
 //	@Tags			service
 //	@Produce		json
 //	@Success		200	{object}	ReadyResponse
-//	@Failure		503	{object}	ErrorResponse	"shutting down"
+//	@Failure		503	{object}	ErrorResponse	"starting, no signing keys, or shutting down"
 //	@Router			/ready [get]
 func (h *handlers) ready(c *gin.Context) {
 	if h.d.Ready != nil {
 		if err := h.d.Ready(); err != nil {
-			abort(c, http.StatusServiceUnavailable, codeNotReady, err.Error())
+			// errors.Join puts one reason per line.
+			abort(c, http.StatusServiceUnavailable, codeNotReady, strings.ReplaceAll(err.Error(), "\n", "; "))
 			return
 		}
 	}
@@ -175,6 +177,7 @@ func (h *handlers) upload(c *gin.Context) {
 	for _, i := range model.Ranked(res.Probabilities) {
 		resp.Scores = append(resp.Scores, Score{Label: h.d.Model.Labels[i], Probability: res.Probabilities[i]})
 	}
+	c.Set(resultKey, &resp) // label and timings for the metrics and the request log
 	c.JSON(http.StatusOK, resp)
 }
 

@@ -52,13 +52,15 @@ func requireScope(scope string, log *slog.Logger) gin.HandlerFunc {
 // requestLog logs one line per request: no headers, so no tokens. client_ip
 // follows X-Forwarded-For only from TRUSTED_PROXIES (gin's ClientIP); a
 // request whose client hung up before the answer is logged as status 499
-// with client_gone=true, not as whatever nobody received.
+// with client_gone=true, not as whatever nobody received. The request id
+// comes with the logger (requestID); route is the pattern matched, "" for
+// a 404; auth_reason is auth.Reason's bounded word for a 401/403/503.
 func requestLog(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		t := time.Now()
 		c.Next()
 		status := c.Writer.Status()
-		attrs := []any{"method", c.Request.Method, "path", c.Request.URL.Path}
+		attrs := []any{"method", c.Request.Method, "path", c.Request.URL.Path, "route", c.FullPath()}
 		if c.Request.Context().Err() != nil {
 			attrs = append(attrs, "status", statusClientGone, "client_gone", true)
 		} else {
@@ -67,9 +69,20 @@ func requestLog(log *slog.Logger) gin.HandlerFunc {
 		if code := c.GetString(errorCodeKey); code != "" {
 			attrs = append(attrs, "error", code)
 		}
+		if failed, ok := c.Get(failedKey); ok {
+			if r := auth.Reason(failed.(error)); r != "" {
+				attrs = append(attrs, "auth_reason", r)
+			}
+		}
+		if v, ok := c.Get(resultKey); ok {
+			p := v.(*PredictionResponse)
+			ms := p.TimingsMS
+			attrs = append(attrs, "label", p.Prediction, "queue_ms", ms.Queue, "decode_ms", ms.Decode,
+				"preprocess_ms", ms.Preprocess, "inference_ms", ms.Inference)
+		}
 		attrs = append(attrs, "ms", float64(time.Since(t).Microseconds())/1000, "bytes_in", c.Request.ContentLength,
-			"client_ip", c.ClientIP())
-		log.Info("request", attrs...)
+			"bytes_out", max(0, c.Writer.Size()), "client_ip", c.ClientIP())
+		requestLogger(c, log).Info("request", attrs...)
 	}
 }
 
@@ -132,7 +145,7 @@ func (e bodyReadError) Error() string {
 // recovery turns a panic into a JSON 500 instead of a dropped connection.
 func recovery(log *slog.Logger) gin.HandlerFunc {
 	return gin.CustomRecovery(func(c *gin.Context, err any) {
-		log.Error("panic", "err", err, "path", c.Request.URL.Path)
+		requestLogger(c, log).Error("panic", "err", err, "path", c.Request.URL.Path)
 		abort(c, http.StatusInternalServerError, codeInternal, "internal error")
 	})
 }

@@ -44,6 +44,16 @@ type Deps struct {
 	// anyone at the browser) could read it there.
 	DocsPersistAuth bool
 	Logger          *slog.Logger
+	// Metrics are counted on every request; nil: a fresh set. /metrics
+	// serves them unless MetricsElsewhere (METRICS_ADDR: main serves them
+	// on their own listener).
+	Metrics          *Metrics
+	MetricsElsewhere bool
+	// Build is what /version reports.
+	Build BuildInfo
+	// CORSOrigins may call the API from a browser (CORS_ALLOWED_ORIGINS);
+	// none: no CORS headers, cross-origin browser calls fail.
+	CORSOrigins []string
 }
 
 // NewRouter wires every route in one place.
@@ -57,7 +67,17 @@ func NewRouter(d Deps) *gin.Engine {
 	r := gin.New()
 	_ = r.SetTrustedProxies(d.TrustedProxies) // nil: trust no proxy headers
 	r.HandleMethodNotAllowed = true
-	r.Use(recovery(d.Logger), requestLog(d.Logger), securityHeaders, opaqueBody)
+	if d.Metrics == nil {
+		d.Metrics = NewMetrics()
+	}
+	d.Metrics.watch(d.Model, d.Classifier, d.Ready)
+	// Outermost first: the id exists before anything logs; metrics and the
+	// request log wrap recovery, so a panic is counted and logged as a 500.
+	r.Use(requestID(d.Logger), d.Metrics.instrument, requestLog(d.Logger), recovery(d.Logger), securityHeaders)
+	if len(d.CORSOrigins) > 0 {
+		r.Use(corsFor(d.CORSOrigins))
+	}
+	r.Use(opaqueBody)
 	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, codeNotFound, "no such route; see /docs") })
 	r.NoMethod(func(c *gin.Context) {
 		abort(c, http.StatusMethodNotAllowed, codeMethodNotAllowed, c.Request.Method+" is not allowed here; see /docs")
@@ -69,6 +89,10 @@ func NewRouter(d Deps) *gin.Engine {
 	r.GET("/ready", h.ready)
 	r.HEAD("/ready", h.ready)
 	r.GET("/model", h.modelInfo)
+	r.GET("/version", h.version)
+	if !d.MetricsElsewhere {
+		r.GET("/metrics", h.metrics)
+	}
 	if d.AuthDisabled {
 		r.POST("/upload", h.upload)
 	} else {

@@ -35,6 +35,27 @@ const docTemplate = `{
                 }
             }
         },
+        "/metrics": {
+            "get": {
+                "description": "Requests, latency per stage, queue, rejections, auth failures, predictions, model and build info, Go and process metrics, in Prometheus' text format (README, \"Operating\"). No authentication; absent here when METRICS_ADDR serves them on a separate listener.",
+                "produces": [
+                    "text/plain"
+                ],
+                "tags": [
+                    "service"
+                ],
+                "summary": "Prometheus metrics",
+                "operationId": "getMetrics",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text exposition format",
+                        "schema": {
+                            "type": "string"
+                        }
+                    }
+                }
+            }
+        },
         "/model": {
             "get": {
                 "description": "Labels, input and preprocessing of the loaded model, and where they came from.",
@@ -57,7 +78,7 @@ const docTemplate = `{
         },
         "/ready": {
             "get": {
-                "description": "200 once the model is loaded and a warm-up inference has run (the server only listens after that); 503 once shutdown has begun and the requests in flight are being finished.",
+                "description": "200 when the service should get traffic. 503 not_ready, with every reason in \"detail\" (separated by \"; \"), while the model is loading and warming up, while the identity provider's signing keys cannot be had (auth on), and from SIGTERM on (SHUTDOWN_DRAIN_DELAY, then the requests in flight finish).",
                 "produces": [
                     "application/json"
                 ],
@@ -73,7 +94,7 @@ const docTemplate = `{
                         }
                     },
                     "503": {
-                        "description": "shutting down",
+                        "description": "starting, no signing keys, or shutting down",
                         "schema": {
                             "$ref": "#/definitions/api.ErrorResponse"
                         }
@@ -159,9 +180,65 @@ const docTemplate = `{
                     }
                 }
             }
+        },
+        "/version": {
+            "get": {
+                "description": "The running build: version (git describe), commit, Go and ONNX Runtime versions, and the model served. No authentication.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "service"
+                ],
+                "summary": "Build information",
+                "operationId": "getVersion",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/api.BuildInfo"
+                        }
+                    }
+                }
+            }
         }
     },
     "definitions": {
+        "api.BuildInfo": {
+            "type": "object",
+            "properties": {
+                "commit": {
+                    "description": "VCS revision Go embedded",
+                    "type": "string",
+                    "example": "abc1234def5678"
+                },
+                "go_version": {
+                    "type": "string",
+                    "example": "go1.26.8"
+                },
+                "model": {
+                    "type": "string",
+                    "example": "catsdogs-resnet"
+                },
+                "model_version": {
+                    "type": "string",
+                    "example": "1"
+                },
+                "modified": {
+                    "description": "built from a tree with uncommitted changes",
+                    "type": "boolean"
+                },
+                "onnxruntime_version": {
+                    "type": "string",
+                    "example": "1.24.3"
+                },
+                "version": {
+                    "description": "git describe, set by -ldflags",
+                    "type": "string",
+                    "example": "v1.2.0-3-gabc1234"
+                }
+            }
+        },
         "api.ErrorResponse": {
             "type": "object",
             "properties": {
@@ -174,6 +251,11 @@ const docTemplate = `{
                     "description": "Error is a stable machine-readable code, e.g. \"file_missing\".",
                     "type": "string",
                     "example": "file_missing"
+                },
+                "request_id": {
+                    "description": "RequestID is the request's X-Request-Id: quote it when reporting a problem.",
+                    "type": "string",
+                    "example": "4f1c9e7a2b3d4e5f8a9b0c1d2e3f4a5b"
                 }
             }
         },
@@ -339,6 +421,9 @@ const docTemplate = `{
                     }
                 },
                 "name": {
+                    "type": "string"
+                },
+                "onnxruntime_version": {
                     "type": "string"
                 },
                 "preprocessing": {

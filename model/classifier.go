@@ -70,6 +70,7 @@ type Info struct {
 	IntraThreads int       `json:"intra_op_threads"`
 	QueueSize    int       `json:"queue_size"`
 	Library      string    `json:"-"` // logged at startup, not published
+	Runtime      string    `json:"onnxruntime_version"`
 	WarmupMS     float64   `json:"warmup_ms"`
 }
 
@@ -95,7 +96,7 @@ func Load(o Options) (*Classifier, error) {
 		log = slog.Default()
 	}
 	if _, err := os.Stat(o.Path); err != nil {
-		return nil, fmt.Errorf("model file: %w", err)
+		return nil, fmt.Errorf("MODEL_PATH: model file: %w", err)
 	}
 	lib, err := onnx.InitRuntime(o.Library)
 	if err != nil {
@@ -103,7 +104,7 @@ func Load(o Options) (*Classifier, error) {
 	}
 	sig, err := onnx.Inspect(o.Path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("MODEL_PATH: %w", err)
 	}
 	d := sig.Input.Dims
 	classes := int(sig.Output.Dims[1])
@@ -150,7 +151,7 @@ func Load(o Options) (*Classifier, error) {
 	c.Info = Info{
 		Name: name, Version: sp.Version, File: filepath.Base(o.Path), Labels: sp.Labels,
 		Input: fmt.Sprintf("%s %v float32", sig.Input.Name, d), Spec: sp, SpecSource: sources,
-		Workers: workers, IntraThreads: intra, QueueSize: queue, Library: lib,
+		Workers: workers, IntraThreads: intra, QueueSize: queue, Library: lib, Runtime: onnx.Version(),
 	}
 	// Warm-up: the first Run allocates and plans; pay that before /ready says yes.
 	t0 := time.Now()

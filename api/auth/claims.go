@@ -29,21 +29,21 @@ type claims struct {
 func (v *Verifier) checkClaims(payload []byte, now time.Time) (*Principal, error) {
 	var c claims
 	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, fmt.Errorf("%w: unreadable claims: %v", ErrInvalidToken, err)
+		return nil, because(ReasonClaims, fmt.Errorf("%w: unreadable claims: %v", ErrInvalidToken, err))
 	}
 	if c.Expiry == nil {
-		return nil, fmt.Errorf("%w: no exp claim", ErrInvalidToken)
+		return nil, because(ReasonClaims, fmt.Errorf("%w: no exp claim", ErrInvalidToken))
 	}
 	if exp := c.Expiry.Time; now.After(exp.Add(v.leeway)) {
-		return nil, fmt.Errorf("%w: token expired at %s", ErrInvalidToken, exp.UTC().Format(time.RFC3339))
+		return nil, because(ReasonExpired, fmt.Errorf("%w: token expired at %s", ErrInvalidToken, exp.UTC().Format(time.RFC3339)))
 	}
 	if c.NotBefore != nil {
 		if nbf := c.NotBefore.Time; now.Add(v.leeway).Before(nbf) {
-			return nil, fmt.Errorf("%w: token not valid before %s (nbf)", ErrInvalidToken, nbf.UTC().Format(time.RFC3339))
+			return nil, because(ReasonNotYetValid, fmt.Errorf("%w: token not valid before %s (nbf)", ErrInvalidToken, nbf.UTC().Format(time.RFC3339)))
 		}
 	}
 	if !slices.ContainsFunc(v.audiences, func(a string) bool { return slices.Contains(c.Audience, a) }) {
-		return nil, fmt.Errorf("%w: audience %v is not %v", ErrInvalidToken, []string(c.Audience), v.audiences)
+		return nil, because(ReasonAudience, fmt.Errorf("%w: audience %v is not %v", ErrInvalidToken, []string(c.Audience), v.audiences))
 	}
 	return &Principal{Subject: c.Subject, Scopes: mergeScopes(c.Scope, c.Scp, c.Permissions)}, nil
 }

@@ -208,6 +208,45 @@ func (k *keySet) fetchForTokenLocked() (*fetchCall, error) {
 	return k.startLocked(), nil
 }
 
+// ready is nil once keys are cached, else why not.
+func (k *keySet) ready() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch {
+	case k.keys != nil:
+		return nil
+	case k.lastErr != nil:
+		return k.lastErr
+	}
+	return fmt.Errorf("%w: the JWKS has not been fetched yet", ErrUnavailable)
+}
+
+// prefetch runs one fetch when no keys are cached: it joins the fetch in
+// flight, or waits out the back-off and starts one. It spends no refetch
+// budget (tokens do not cause it) and returns that fetch's error.
+func (k *keySet) prefetch(ctx context.Context) error {
+	k.mu.Lock()
+	if k.keys != nil {
+		k.mu.Unlock()
+		return nil
+	}
+	call := k.inflight
+	if call == nil {
+		if d := k.retryAt.Sub(k.now()); d > 0 {
+			k.mu.Unlock()
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+			}
+			return k.prefetch(ctx)
+		}
+		call = k.startLocked()
+	}
+	k.mu.Unlock()
+	return k.wait(ctx, call)
+}
+
 // wait for a shared fetch; a request that ends stops waiting, not the fetch.
 func (k *keySet) wait(ctx context.Context, call *fetchCall) error {
 	select {

@@ -36,6 +36,7 @@ type Config struct {
 // Verifier checks access tokens.
 type Verifier struct {
 	v         *oidc.IDTokenVerifier
+	keys      *keySet
 	audiences []string
 	leeway    time.Duration
 }
@@ -74,7 +75,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		// accepts tokens without "exp": we check both times ourselves.
 		SkipExpiryCheck: true,
 	})
-	return &Verifier{v: v, audiences: cfg.Audiences, leeway: cfg.Leeway}, nil
+	return &Verifier{v: v, keys: ks, audiences: cfg.Audiences, leeway: cfg.Leeway}, nil
 }
 
 // Verify checks raw (a compact JWS) and returns the caller.
@@ -88,11 +89,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 		return nil, outage
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrInvalidToken, strings.TrimPrefix(err.Error(), "oidc: "))
+		return nil, because(oidcReason(err), fmt.Errorf("%w: %s", ErrInvalidToken, strings.TrimPrefix(err.Error(), "oidc: ")))
 	}
 	var payload json.RawMessage
 	if err := tok.Claims(&payload); err != nil {
-		return nil, fmt.Errorf("%w: unreadable claims: %v", ErrInvalidToken, err)
+		return nil, because(ReasonClaims, fmt.Errorf("%w: unreadable claims: %v", ErrInvalidToken, err))
 	}
 	return v.checkClaims(payload, time.Now())
 }
@@ -105,4 +106,24 @@ func reportOutage(ctx context.Context, err error) error {
 		*slot = err
 	}
 	return err
+}
+
+// KeysReady is nil once the issuer's keys are cached, else why they are not
+// (the latest fetch's error): without keys no token can be accepted, so the
+// service is not ready. Cached keys stay usable while the IdP is down.
+func (v *Verifier) KeysReady() error { return v.keys.ready() }
+
+// FetchKeys makes sure keys are cached: it runs discovery and the JWKS
+// fetch, retrying after the key set's back-off (1 s, 2 s, 4 s ... up to
+// MinRefresh) until keys are cached, attempts fetches have failed
+// (attempts <= 0: no limit) or ctx ends. It returns the latest error.
+// Needing no token, it lets the service find its keys before traffic
+// arrives, and after an outage at start.
+func (v *Verifier) FetchKeys(ctx context.Context, attempts int) error {
+	for n := 1; ; n++ {
+		err := v.keys.prefetch(ctx)
+		if err == nil || (attempts > 0 && n >= attempts) || ctx.Err() != nil {
+			return err
+		}
+	}
 }

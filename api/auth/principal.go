@@ -68,5 +68,5 @@ func bearerToken(h string) (string, error) {
 	if !ok && strings.Count(h, ".") == 2 {
 		return h, nil
 	}
-	return "", fmt.Errorf("%w: Authorization header must be \"Bearer <token>\"", ErrInvalidToken)
+	return "", because(ReasonMalformed, fmt.Errorf("%w: Authorization header must be \"Bearer <token>\"", ErrInvalidToken))
 }

@@ -56,14 +56,23 @@ func InitRuntime(lib string) (string, error) {
 			return
 		}
 		if _, err := os.Stat(lib); err != nil {
-			envErr = fmt.Errorf("ONNX Runtime library: %w", err)
+			envErr = fmt.Errorf("ONNXRUNTIME_LIB: ONNX Runtime library: %w", err)
 			return
 		}
 		envLib = lib
 		ort.SetSharedLibraryPath(lib)
 		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
-			envErr = fmt.Errorf("initialising ONNX Runtime from %s: %w", lib, err)
+			envErr = fmt.Errorf("ONNXRUNTIME_LIB: initialising ONNX Runtime from %s (want ONNX Runtime 1.24.x): %w", lib, err)
 		}
 	})
 	return envLib, envErr
+}
+
+// Version is the loaded ONNX Runtime's version, "" before InitRuntime
+// succeeded.
+func Version() string {
+	if envLib == "" || envErr != nil {
+		return ""
+	}
+	return ort.GetVersion()
 }

@@ -1,0 +1,236 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"catsdogs/api/auth"
+	"catsdogs/model"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// BuildInfo says what is running: /version, the start log line and the
+// catsdogs_build_info metric.
+type BuildInfo struct {
+	Version     string `json:"version" example:"v1.2.0-3-gabc1234"` // git describe, set by -ldflags
+	Commit      string `json:"commit" example:"abc1234def5678"`     // VCS revision Go embedded
+	Modified    bool   `json:"modified,omitempty"`                  // built from a tree with uncommitted changes
+	GoVersion   string `json:"go_version" example:"go1.26.8"`
+	ONNXRuntime string `json:"onnxruntime_version" example:"1.24.3"`
+	Model       string `json:"model" example:"catsdogs-resnet"`
+	ModelVer    string `json:"model_version" example:"1"`
+}
+
+// Metrics are the service's Prometheus metrics, in a registry of their own
+// (not the global one) so that each router in a test starts from zero.
+// Every label takes values from a fixed set: routes as registered (or
+// "unmatched"), status codes, stage names, the model's labels and the
+// reasons listed here and in auth.Reasons; never anything a caller sends.
+type Metrics struct {
+	reg          *prometheus.Registry
+	handler      http.Handler
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	inFlight     prometheus.Gauge
+	stages       *prometheus.HistogramVec
+	rejected     *prometheus.CounterVec
+	authFailures *prometheus.CounterVec
+	predictions  *prometheus.CounterVec
+	modelInfo    *prometheus.GaugeVec
+	buildInfo    *prometheus.GaugeVec
+	source       atomic.Pointer[metricSource]
+}
+
+// metricSource is what the gauges read at scrape time.
+type metricSource struct {
+	limiter *model.Limiter // nil for a test fake
+	budget  *model.Budget  // nil for a test fake
+	ready   func() error   // nil: always ready
+}
+
+// Stages of an upload, as timed in the response's timings_ms.
+var Stages = []string{"queue", "decode", "preprocess", "inference", "total"}
+
+// Reasons for a 503, as the catsdogs_rejected_total label.
+const (
+	rejectQueueFull       = "queue_full"       // workers busy and the queue full
+	rejectMemory          = "memory_budget"    // MEMORY_BUDGET held by other requests
+	rejectAuthUnavailable = "auth_unavailable" // keys for the token could not be had
+	rejectNotReady        = "not_ready"        // starting or draining
+	rejectClientGone      = "client_gone"      // the client left while queued
+)
+
+// NewMetrics registers every metric, the Go runtime's and the process's.
+func NewMetrics() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
+	f(collectors.NewGoCollector())
+	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "catsdogs_http_requests_total",
+		Help: "HTTP requests answered, by route (as registered; unmatched for 404s), method and status (499: client left)."},
+		[]string{"route", "method", "status"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "catsdogs_http_request_duration_seconds",
+		Help:    "Time from the request's arrival at the router to its answer, by route.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"route"})
+	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "catsdogs_http_requests_in_flight",
+		Help: "HTTP requests being handled now."})
+	m.stages = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "catsdogs_upload_stage_seconds",
+		Help:    "Time per stage of successful uploads: queue (waiting for a worker), decode, preprocess, inference, total (the handler, body read included).",
+		Buckets: []float64{.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}}, []string{"stage"})
+	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "catsdogs_rejected_total",
+		Help: "503 answers (other than /ready's), by reason: queue_full, memory_budget, auth_unavailable, not_ready, client_gone."},
+		[]string{"reason"})
+	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "catsdogs_auth_failures_total",
+		Help: "Requests refused by authentication (401, 503) or authorisation (403), by reason."}, []string{"reason"})
+	m.predictions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "catsdogs_predictions_total",
+		Help: "Successful classifications, by predicted label."}, []string{"label"})
+	m.modelInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "catsdogs_model_info",
+		Help: "The model being served (always 1)."}, []string{"name", "version", "file", "sha256", "input"})
+	m.buildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "catsdogs_build_info",
+		Help: "The running build (always 1)."}, []string{"version", "commit", "go_version", "onnxruntime_version"})
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.stages, m.rejected,
+		m.authFailures, m.predictions, m.modelInfo, m.buildInfo} {
+		f(c)
+	}
+	src := func(get func(*metricSource) float64) func() float64 {
+		return func() float64 {
+			if s := m.source.Load(); s != nil {
+				return get(s)
+			}
+			return 0
+		}
+	}
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catsdogs_inference_in_flight",
+		Help: "Uploads holding an inference worker now."},
+		src(func(s *metricSource) float64 { return float64(orZero(s.limiter, (*model.Limiter).InFlight)) })))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catsdogs_inference_queued",
+		Help: "Uploads waiting for an inference worker now (at most INFERENCE_QUEUE)."},
+		src(func(s *metricSource) float64 { return float64(orZero(s.limiter, (*model.Limiter).Waiting)) })))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catsdogs_memory_budget_used_bytes",
+		Help: "Bytes of request bodies and decodes held now, out of MEMORY_BUDGET."},
+		src(func(s *metricSource) float64 { return float64(orZero(s.budget, (*model.Budget).InUse)) })))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catsdogs_memory_budget_bytes",
+		Help: "MEMORY_BUDGET."}, src(func(s *metricSource) float64 { return float64(orZero(s.budget, (*model.Budget).Total)) })))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catsdogs_ready",
+		Help: "1 while /ready would answer 200, else 0 (starting, no JWKS keys, draining)."},
+		src(func(s *metricSource) float64 {
+			if s.ready != nil && s.ready() != nil {
+				return 0
+			}
+			return 1
+		})))
+	for _, s := range Stages {
+		m.stages.WithLabelValues(s)
+	}
+	for _, r := range []string{rejectQueueFull, rejectMemory, rejectAuthUnavailable, rejectNotReady, rejectClientGone} {
+		m.rejected.WithLabelValues(r)
+	}
+	for _, r := range auth.Reasons {
+		m.authFailures.WithLabelValues(r)
+	}
+	return m
+}
+
+// Handler serves the metrics in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler { return m.handler }
+
+// SetBuild publishes b as catsdogs_build_info.
+func (m *Metrics) SetBuild(b BuildInfo) {
+	m.buildInfo.Reset()
+	m.buildInfo.WithLabelValues(b.Version, b.Commit, b.GoVersion, b.ONNXRuntime).Set(1)
+}
+
+// watch publishes the model's info, zeroes its labels' prediction counts
+// (so a rate() of a label never seen is 0, not absent) and reads the
+// classifier's queue and memory budget at scrape time, when it has them.
+func (m *Metrics) watch(info model.Info, c Classifier, ready func() error) {
+	m.modelInfo.Reset()
+	m.modelInfo.WithLabelValues(info.Name, info.Version, info.File, info.SHA256, info.Input).Set(1)
+	for _, l := range info.Labels {
+		m.predictions.WithLabelValues(l)
+	}
+	src := &metricSource{ready: ready}
+	if l, ok := c.(interface{ Limiter() *model.Limiter }); ok {
+		src.limiter = l.Limiter()
+	}
+	if b, ok := c.(interface{ Budget() *model.Budget }); ok {
+		src.budget = b.Budget()
+	}
+	m.source.Store(src)
+}
+
+// orZero is get(v), or 0 when v is nil.
+func orZero[T any, N int | int64](v *T, get func(*T) N) N {
+	if v == nil {
+		return 0
+	}
+	return get(v)
+}
+
+// failedKey is where fail leaves the error it answered, for the metrics
+// and the request log.
+const failedKey = "failed"
+
+// resultKey is where upload leaves its response, for the same.
+const resultKey = "result"
+
+// instrument counts and times every request; it runs inside requestLog, so
+// both see the same status.
+func (m *Metrics) instrument(c *gin.Context) {
+	t := time.Now()
+	m.inFlight.Inc()
+	defer m.inFlight.Dec()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched" // never the raw path: scanners would mint series
+	}
+	status := c.Writer.Status()
+	if c.Request.Context().Err() != nil {
+		status = statusClientGone
+	}
+	m.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route).Observe(time.Since(t).Seconds())
+
+	err, _ := c.Get(failedKey)
+	failed, _ := err.(error)
+	if r := auth.Reason(failed); r != "" {
+		m.authFailures.WithLabelValues(r).Inc()
+	}
+	if status == http.StatusServiceUnavailable && route != "/ready" {
+		m.rejected.WithLabelValues(rejectReason(failed)).Inc()
+	}
+	if v, ok := c.Get(resultKey); ok {
+		if p, ok := v.(*PredictionResponse); ok {
+			m.predictions.WithLabelValues(p.Prediction).Inc()
+			ms := p.TimingsMS
+			for i, v := range []float64{ms.Queue, ms.Decode, ms.Preprocess, ms.Inference, ms.Total} {
+				m.stages.WithLabelValues(Stages[i]).Observe(v / 1000)
+			}
+		}
+	}
+}
+
+// rejectReason names why a 503 was answered.
+func rejectReason(err error) string {
+	switch {
+	case errors.Is(err, model.ErrBusy):
+		return rejectQueueFull
+	case errors.Is(err, model.ErrMemoryFull), errors.Is(err, errUploadsFull):
+		return rejectMemory
+	case errors.Is(err, auth.ErrUnavailable):
+		return rejectAuthUnavailable
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return rejectClientGone
+	}
+	return rejectNotReady // code not_ready; nothing else answers 503
+}
