@@ -9,10 +9,14 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
+# .git is not in the build context: pass the version and commit in, e.g.
+# --build-arg VERSION=$(git describe --tags --always --dirty) --build-arg COMMIT=$(git rev-parse HEAD)
+ARG VERSION=dev
+ARG COMMIT=
 # Fetches the pinned, sha256-checked ONNX Runtime library with `npm pack`
 # (npm's configured registry; the package's install scripts never run).
 RUN make ort \
- && CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/catsdogs . \
+ && CGO_ENABLED=1 go build -trimpath -ldflags="-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" -o /out/catsdogs . \
  && cp third_party/onnxruntime-*/libonnxruntime.so /out/libonnxruntime.so
 
 FROM debian:bookworm-slim

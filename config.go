@@ -3,9 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/url"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"catsdogs/model"
@@ -14,7 +19,8 @@ import (
 )
 
 // Config is every setting the service reads, all from the environment.
-// README.md's "Configuration" table documents the same names and defaults.
+// settings (below) lists the same names with their defaults for --help, and
+// README.md's "Configuration" table documents them.
 type Config struct {
 	Port       string // PORT, default 8080
 	ListenAddr string // LISTEN_ADDR: host or IP to bind; default all interfaces
@@ -33,6 +39,9 @@ type Config struct {
 	AuthDisabled bool          // AUTH_DISABLED=true turns auth off (local use only)
 	Leeway       time.Duration // OAUTH2_LEEWAY, default 30s: clock skew allowed on exp/nbf
 	JWKSRefresh  time.Duration // OAUTH2_JWKS_MIN_REFRESH, default 30s: least time between JWKS refetches
+	// OAUTH2_ALLOW_HTTP, default false: accept an http:// issuer or JWKS URI
+	// on a host other than loopback (a development IdP on the LAN).
+	AllowHTTPIssuer bool
 
 	MaxUploadBytes int64         // MAX_UPLOAD_BYTES, default 10 MiB
 	MaxPixels      int           // MAX_IMAGE_PIXELS, default 50,000,000
@@ -50,10 +59,69 @@ type Config struct {
 	// DOCS_PERSIST_AUTHORIZATION, default false: Swagger UI keeps a pasted
 	// token in the browser's localStorage.
 	DocsPersistAuth bool
+
+	MetricsAddr string        // METRICS_ADDR: host:port for /metrics alone; default: on the API port
+	DrainDelay  time.Duration // SHUTDOWN_DRAIN_DELAY, default 5s: /ready says 503 this long before the listener closes
+	CORSOrigins []string      // CORS_ALLOWED_ORIGINS: browser origins allowed to call the API; default none
 }
 
 const defaultModel = "resources/catsdogs-resnet.onnx"
 
+// setting is one environment variable as --help shows it.
+type setting struct{ name, def, help string }
+
+// settings lists every variable loadConfig reads (TestSettingsListed keeps
+// the two, and README's table, in step), in --help's order.
+var settings = []setting{
+	{"PORT", "8080", "listen port (0: any free port)"},
+	{"LISTEN_ADDR", "all interfaces", "host or IP to bind, without a port"},
+	{"MODEL_PATH", defaultModel, "the ONNX model to serve"},
+	{"MODEL_SPEC", "<model>.json if it exists", "JSON preprocessing overrides"},
+	{"ONNXRUNTIME_LIB", "searched (third_party/, system lib dirs)", "ONNX Runtime 1.24.x shared library"},
+	{"OAUTH2_ISSUER", "(required unless AUTH_DISABLED)", "exact iss of tokens; an https URL (http only for loopback or with OAUTH2_ALLOW_HTTP)"},
+	{"OAUTH2_AUDIENCE", "(required unless AUTH_DISABLED)", "API identifier(s), comma-separated; aud must contain one"},
+	{"OAUTH2_JWKS_URI", "discovered from the issuer", "JWKS URL; when set, no discovery is made"},
+	{"OAUTH2_SCOPE", "get::prediction", "scope required on /upload"},
+	{"OAUTH2_LEEWAY", "30s", "clock-skew allowance on exp and nbf"},
+	{"OAUTH2_JWKS_MIN_REFRESH", "30s", "paces JWKS fetches (refetch budget refill, back-off cap, max-age floor)"},
+	{"OAUTH2_ALLOW_HTTP", "false", "accept an http issuer or JWKS URI on a non-loopback host (development only)"},
+	{"AUTH_DISABLED", "false", "true serves /upload without tokens (local use only)"},
+	{"MAX_UPLOAD_BYTES", "10MiB", "request body cap (bytes, or with KiB/MiB/GiB)"},
+	{"MAX_IMAGE_PIXELS", "50000000", "width x height cap, checked before decoding"},
+	{"MAX_IMAGE_SIDE", strconv.Itoa(decode.DefaultMaxSide), "longest width or height"},
+	{"MAX_IMAGE_ASPECT", strconv.Itoa(decode.DefaultMaxAspect), "long side / short side"},
+	{"DECODE_TIMEOUT", decode.DefaultDecodeTimeout.String(), "longest one image's decode may take"},
+	{"MEMORY_BUDGET", "256MiB", "bytes held at once by request bodies and decodes"},
+	{"MAX_CONNECTIONS", "512", "open client connections (0: no cap)"},
+	{"INFERENCE_WORKERS", "CPU quota", "images processed at once"},
+	{"ORT_INTRA_OP_THREADS", "CPU quota / workers", "ONNX Runtime threads per inference"},
+	{"INFERENCE_QUEUE", "4 x workers", "requests allowed to wait for a worker"},
+	{"TRUSTED_PROXIES", "none", "proxy IPs/CIDRs whose X-Forwarded-For is believed"},
+	{"LOG_FORMAT", "text", "text or json"},
+	{"DOCS_PERSIST_AUTHORIZATION", "false", "Swagger UI keeps a pasted token in localStorage"},
+	{"METRICS_ADDR", "(on the API port)", "host:port to serve /metrics on instead, e.g. :9090"},
+	{"SHUTDOWN_DRAIN_DELAY", "5s", "after SIGTERM, /ready says 503 this long while still serving, then requests in flight finish"},
+	{"CORS_ALLOWED_ORIGINS", "none (CORS off)", "comma-separated origins (https://app.example) or *, allowed to call from a browser"},
+	{"MODEL_LABELS, ...", "from the model's metadata", "preprocessing overrides (README: Serving another model)"},
+}
+
+// printHelp writes every setting with its default.
+func printHelp(w io.Writer) {
+	fmt.Fprint(w, "catsdogs classifies images as Cat, Dog or Other over HTTP.\n\n"+
+		"Usage: catsdogs              serve (configured by the environment variables below)\n"+
+		"       catsdogs healthcheck  probe a running instance's /health (for container health checks)\n"+
+		"       catsdogs --help       this text\n\nSettings:\n")
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  VARIABLE\tDEFAULT\tMEANING")
+	for _, s := range settings {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.name, s.def, s.help)
+	}
+	tw.Flush()
+}
+
+// loadConfig reads and checks every setting before anything heavy starts.
+// It reports all problems at once, each naming its variable and the form
+// it wants, so one restart fixes them all.
 func loadConfig(getenv func(string) string) (Config, error) {
 	env := func(k, def string) string {
 		if v := strings.TrimSpace(getenv(k)); v != "" {
@@ -61,67 +129,140 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		}
 		return def
 	}
-	c := Config{
-		Port:         env("PORT", "8080"),
-		ListenAddr:   strings.Trim(env("LISTEN_ADDR", ""), "[]"),
-		ModelPath:    env("MODEL_PATH", defaultModel),
-		ModelSidecar: env("MODEL_SPEC", ""),
-		ORTLibrary:   env("ONNXRUNTIME_LIB", ""),
-		Issuer:       env("OAUTH2_ISSUER", ""),
-		Audiences:    list(env("OAUTH2_AUDIENCE", "")),
-		JWKSURI:      env("OAUTH2_JWKS_URI", ""),
-		Scope:        env("OAUTH2_SCOPE", "get::prediction"),
-		LogFormat:    env("LOG_FORMAT", "text"),
-	}
 	var errs []error
-	var err error
-	if c.AuthDisabled, err = parseBool(env("AUTH_DISABLED", "false")); err != nil {
-		errs = append(errs, fmt.Errorf("AUTH_DISABLED: %w", err))
+	bad := func(name, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, a...)...))
 	}
-	c.Leeway, err = time.ParseDuration(env("OAUTH2_LEEWAY", "30s"))
-	errs = append(errs, wrap("OAUTH2_LEEWAY", err))
-	c.JWKSRefresh, err = time.ParseDuration(env("OAUTH2_JWKS_MIN_REFRESH", "30s"))
-	errs = append(errs, wrap("OAUTH2_JWKS_MIN_REFRESH", err))
-	var mb int
-	mb, err = atoi(env("MAX_UPLOAD_BYTES", strconv.Itoa(10<<20)))
-	c.MaxUploadBytes = int64(mb)
-	errs = append(errs, wrap("MAX_UPLOAD_BYTES", err))
-	c.MaxPixels, err = atoi(env("MAX_IMAGE_PIXELS", "50000000"))
-	errs = append(errs, wrap("MAX_IMAGE_PIXELS", err))
-	c.MaxSide, err = atoi(env("MAX_IMAGE_SIDE", strconv.Itoa(decode.DefaultMaxSide)))
-	errs = append(errs, wrap("MAX_IMAGE_SIDE", err))
-	c.MaxAspect, err = atoi(env("MAX_IMAGE_ASPECT", strconv.Itoa(decode.DefaultMaxAspect)))
-	errs = append(errs, wrap("MAX_IMAGE_ASPECT", err))
-	c.DecodeTimeout, err = time.ParseDuration(env("DECODE_TIMEOUT", decode.DefaultDecodeTimeout.String()))
-	errs = append(errs, wrap("DECODE_TIMEOUT", err))
-	var budget int
-	budget, err = atoi(env("MEMORY_BUDGET", strconv.Itoa(model.DefaultMemoryBudget)))
-	c.MemoryBudget = int64(budget)
-	errs = append(errs, wrap("MEMORY_BUDGET", err))
-	c.MaxConns, err = atoi(env("MAX_CONNECTIONS", "512"))
-	errs = append(errs, wrap("MAX_CONNECTIONS", err))
-	c.Workers, err = atoi(env("INFERENCE_WORKERS", "0"))
-	errs = append(errs, wrap("INFERENCE_WORKERS", err))
-	c.IntraThreads, err = atoi(env("ORT_INTRA_OP_THREADS", "0"))
-	errs = append(errs, wrap("ORT_INTRA_OP_THREADS", err))
-	c.QueueSize, err = atoi(env("INFERENCE_QUEUE", "0"))
-	errs = append(errs, wrap("INFERENCE_QUEUE", err))
-	c.TrustedProxies = list(env("TRUSTED_PROXIES", ""))
-	if c.DocsPersistAuth, err = parseBool(env("DOCS_PERSIST_AUTHORIZATION", "false")); err != nil {
-		errs = append(errs, fmt.Errorf("DOCS_PERSIST_AUTHORIZATION: %w", err))
+	boolean := func(name string) bool {
+		v := env(name, "false")
+		switch strings.ToLower(v) {
+		case "1", "true":
+			return true
+		case "0", "false":
+			return false
+		}
+		bad(name, "%q is not a boolean (want true, false, 1 or 0)", v)
+		return false
+	}
+	duration := func(name, def string) time.Duration {
+		v := env(name, def)
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			bad(name, "%q is not a duration (want e.g. 500ms, 30s, 2m)", v)
+		}
+		return d
+	}
+	number := func(name, def string) int {
+		v := env(name, def)
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			bad(name, "%q is not a whole number >= 0", v)
+		}
+		return n
+	}
+	size := func(name, def string) int64 {
+		v := env(name, def)
+		n, err := parseBytes(v)
+		if err != nil {
+			bad(name, "%q is not a size (want bytes, e.g. 10485760, or with KiB, MiB, GiB: 10MiB)", v)
+		}
+		return n
+	}
+
+	c := Config{
+		Port:           env("PORT", "8080"),
+		ListenAddr:     strings.Trim(env("LISTEN_ADDR", ""), "[]"),
+		ModelPath:      env("MODEL_PATH", defaultModel),
+		ModelSidecar:   env("MODEL_SPEC", ""),
+		ORTLibrary:     env("ONNXRUNTIME_LIB", ""),
+		Issuer:         env("OAUTH2_ISSUER", ""),
+		Audiences:      list(env("OAUTH2_AUDIENCE", "")),
+		JWKSURI:        env("OAUTH2_JWKS_URI", ""),
+		Scope:          env("OAUTH2_SCOPE", "get::prediction"),
+		LogFormat:      env("LOG_FORMAT", "text"),
+		TrustedProxies: list(env("TRUSTED_PROXIES", "")),
+		MetricsAddr:    env("METRICS_ADDR", ""),
+		CORSOrigins:    list(env("CORS_ALLOWED_ORIGINS", "")),
+	}
+	c.AuthDisabled = boolean("AUTH_DISABLED")
+	c.AllowHTTPIssuer = boolean("OAUTH2_ALLOW_HTTP")
+	c.DocsPersistAuth = boolean("DOCS_PERSIST_AUTHORIZATION")
+	c.Leeway = duration("OAUTH2_LEEWAY", "30s")
+	c.JWKSRefresh = duration("OAUTH2_JWKS_MIN_REFRESH", "30s")
+	c.DecodeTimeout = duration("DECODE_TIMEOUT", decode.DefaultDecodeTimeout.String())
+	c.DrainDelay = duration("SHUTDOWN_DRAIN_DELAY", "5s")
+	c.MaxUploadBytes = size("MAX_UPLOAD_BYTES", strconv.Itoa(10<<20))
+	c.MemoryBudget = size("MEMORY_BUDGET", strconv.Itoa(model.DefaultMemoryBudget))
+	c.MaxPixels = number("MAX_IMAGE_PIXELS", "50000000")
+	c.MaxSide = number("MAX_IMAGE_SIDE", strconv.Itoa(decode.DefaultMaxSide))
+	c.MaxAspect = number("MAX_IMAGE_ASPECT", strconv.Itoa(decode.DefaultMaxAspect))
+	c.MaxConns = number("MAX_CONNECTIONS", "512")
+	c.Workers = number("INFERENCE_WORKERS", "0")
+	c.IntraThreads = number("ORT_INTRA_OP_THREADS", "0")
+	c.QueueSize = number("INFERENCE_QUEUE", "0")
+
+	if p, err := strconv.Atoi(c.Port); err != nil || p < 0 || p > 65535 {
+		bad("PORT", "%q is not a port (want a number from 0 to 65535)", c.Port)
 	}
 	// A port in LISTEN_ADDR would compete with PORT: take the host only.
 	if _, _, err := net.SplitHostPort(c.ListenAddr); err == nil {
-		errs = append(errs, fmt.Errorf("LISTEN_ADDR: %q has a port; give only the host or IP and set PORT", c.ListenAddr))
+		bad("LISTEN_ADDR", "%q has a port; give only the host or IP and set PORT", c.ListenAddr)
+	}
+	if c.MetricsAddr != "" {
+		if _, p, err := net.SplitHostPort(c.MetricsAddr); err != nil || p == "" {
+			bad("METRICS_ADDR", "%q is not host:port (want e.g. :9090 or 127.0.0.1:9090)", c.MetricsAddr)
+		} else if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
+			bad("METRICS_ADDR", "%q has no valid port (want e.g. :9090)", c.MetricsAddr)
+		}
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("LOG_FORMAT", "%q is not a log format (want text or json)", c.LogFormat)
+	}
+	for _, o := range c.CORSOrigins {
+		if err := checkOrigin(o); err != nil {
+			bad("CORS_ALLOWED_ORIGINS", "%q %v (want * or origins like https://app.example, comma-separated)", o, err)
+		}
+	}
+
+	// Files: cheap to check now, slow to discover after loading the runtime.
+	if fi, err := os.Stat(c.ModelPath); err != nil || fi.IsDir() {
+		bad("MODEL_PATH", "%s: no such file (want the path of an .onnx model)", c.ModelPath)
+	}
+	if c.ORTLibrary != "" {
+		if fi, err := os.Stat(c.ORTLibrary); err != nil || fi.IsDir() {
+			bad("ONNXRUNTIME_LIB", "%s: no such file (want the path of libonnxruntime.so 1.24.x; `make ort` fetches it)", c.ORTLibrary)
+		}
+	}
+	if c.ModelSidecar != "" {
+		if fi, err := os.Stat(c.ModelSidecar); err != nil || fi.IsDir() {
+			bad("MODEL_SPEC", "%s: no such file (want a JSON preprocessing file)", c.ModelSidecar)
+		}
 	}
 
 	// Fail closed: without an issuer and audience there is no way to check a
 	// token, so refuse to start rather than serve /upload openly.
-	if !c.AuthDisabled && (c.Issuer == "" || len(c.Audiences) == 0) {
-		errs = append(errs, errors.New("OAUTH2_ISSUER and OAUTH2_AUDIENCE must be set (or AUTH_DISABLED=true for local use without an identity provider)"))
+	if !c.AuthDisabled {
+		if c.Issuer == "" {
+			bad("OAUTH2_ISSUER", "not set (want your identity provider's issuer URL, e.g. https://TENANT.auth0.com/; or AUTH_DISABLED=true for local use without one)")
+		} else if err := checkIssuerURL(c.Issuer, c.AllowHTTPIssuer); err != nil {
+			bad("OAUTH2_ISSUER", "%q %v", c.Issuer, err)
+		}
+		if len(c.Audiences) == 0 {
+			bad("OAUTH2_AUDIENCE", "not set (want the API identifier tokens carry in aud, e.g. https://catsdogs-api; or AUTH_DISABLED=true)")
+		}
+		if c.JWKSURI != "" {
+			if err := checkIssuerURL(c.JWKSURI, c.AllowHTTPIssuer); err != nil {
+				bad("OAUTH2_JWKS_URI", "%q %v", c.JWKSURI, err)
+			}
+		}
+		if c.Scope == "" || strings.ContainsAny(c.Scope, " \t") {
+			bad("OAUTH2_SCOPE", "%q is not one scope (want a single scope without spaces, e.g. get::prediction)", c.Scope)
+		}
 	}
 	if c.MemoryBudget > 0 && c.MemoryBudget < c.MaxUploadBytes {
-		errs = append(errs, fmt.Errorf("MEMORY_BUDGET (%d) must be at least MAX_UPLOAD_BYTES (%d): no upload could ever be admitted", c.MemoryBudget, c.MaxUploadBytes))
+		bad("MEMORY_BUDGET", "%d must be at least MAX_UPLOAD_BYTES (%d): no upload could ever be admitted", c.MemoryBudget, c.MaxUploadBytes)
 	}
 	c.ModelOverrides = spec.Overrides{}
 	for name, key := range modelEnv {
@@ -130,6 +271,67 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+// checkIssuerURL wants an absolute https URL; http only for a loopback host
+// (a local IdP) or with OAUTH2_ALLOW_HTTP, since keys fetched over plain
+// HTTP could be swapped by anyone on the path.
+func checkIssuerURL(s string, allowHTTP bool) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return errors.New("is not an absolute URL (want e.g. https://TENANT.auth0.com/)")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if allowHTTP || isLoopback(u.Hostname()) {
+			return nil
+		}
+		return errors.New("uses http on a non-loopback host (want https; OAUTH2_ALLOW_HTTP=true allows it for development)")
+	}
+	return fmt.Errorf("has scheme %q (want https)", u.Scheme)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkOrigin accepts "*" or a bare origin: scheme, host, optional port.
+func checkOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	switch {
+	case err != nil || u.Host == "":
+		return errors.New("is not an origin")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("has no http or https scheme")
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return errors.New("has more than scheme://host[:port]")
+	}
+	return nil
+}
+
+// parseBytes reads a byte count, optionally with a KiB, MiB or GiB suffix.
+func parseBytes(s string) (int64, error) {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if v, ok := strings.CutSuffix(s, suffix); ok {
+			s, mult = strings.TrimSpace(v), m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, errors.New("not a size")
+	}
+	return n * mult, nil
 }
 
 // modelEnv maps each MODEL_* preprocessing setting to its spec key.
@@ -151,28 +353,19 @@ func list(s string) []string {
 	return out
 }
 
-// parseBool accepts only clear spellings: a typo must not silently flip auth.
-func parseBool(s string) (bool, error) {
-	switch strings.ToLower(s) {
-	case "1", "true", "yes", "on":
-		return true, nil
-	case "0", "false", "no", "off":
-		return false, nil
+// settingNames is every variable named in settings, MODEL_* overrides
+// included.
+func settingNames() []string {
+	var out []string
+	for _, s := range settings {
+		if strings.HasPrefix(s.name, "MODEL_LABELS,") {
+			for k := range modelEnv {
+				out = append(out, k)
+			}
+			continue
+		}
+		out = append(out, s.name)
 	}
-	return false, fmt.Errorf("want true or false, got %q", s)
-}
-
-func atoi(s string) (int, error) {
-	n, err := strconv.Atoi(s)
-	if err == nil && n < 0 {
-		err = errors.New("must not be negative")
-	}
-	return n, err
-}
-
-func wrap(name string, err error) error {
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	return nil
+	slices.Sort(out)
+	return out
 }

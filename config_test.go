@@ -1,7 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"maps"
+	"os"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"catsdogs/model/spec"
@@ -38,5 +43,116 @@ func TestModelOverridesFromEnv(t *testing.T) {
 	})
 	if len(c.ModelOverrides) != 0 {
 		t.Errorf("blank values should be ignored: %v", c.ModelOverrides)
+	}
+}
+
+// Each bad setting is refused with its variable's name and the form it
+// wants, and all of them at once.
+func TestBadSettingsMessages(t *testing.T) {
+	cases := []struct{ name, value, want string }{
+		{"PORT", "abc", `PORT: "abc" is not a port (want a number from 0 to 65535)`},
+		{"PORT", "70000", `PORT: "70000" is not a port`},
+		{"LISTEN_ADDR", "127.0.0.1:80", `LISTEN_ADDR: "127.0.0.1:80" has a port`},
+		{"METRICS_ADDR", "9090", `METRICS_ADDR: "9090" is not host:port (want e.g. :9090`},
+		{"AUTH_DISABLED", "yes", `AUTH_DISABLED: "yes" is not a boolean (want true, false, 1 or 0)`},
+		{"OAUTH2_ALLOW_HTTP", "on", `OAUTH2_ALLOW_HTTP: "on" is not a boolean`},
+		{"DOCS_PERSIST_AUTHORIZATION", "ture", `DOCS_PERSIST_AUTHORIZATION: "ture" is not a boolean`},
+		{"OAUTH2_LEEWAY", "5", `OAUTH2_LEEWAY: "5" is not a duration (want e.g. 500ms, 30s, 2m)`},
+		{"OAUTH2_JWKS_MIN_REFRESH", "-1s", `OAUTH2_JWKS_MIN_REFRESH: "-1s" is not a duration`},
+		{"DECODE_TIMEOUT", "soon", `DECODE_TIMEOUT: "soon" is not a duration`},
+		{"SHUTDOWN_DRAIN_DELAY", "5 s", `SHUTDOWN_DRAIN_DELAY: "5 s" is not a duration`},
+		{"MAX_UPLOAD_BYTES", "10MB", `MAX_UPLOAD_BYTES: "10MB" is not a size (want bytes, e.g. 10485760, or with KiB, MiB, GiB: 10MiB)`},
+		{"MEMORY_BUDGET", "-1", `MEMORY_BUDGET: "-1" is not a size`},
+		{"MAX_IMAGE_PIXELS", "1e6", `MAX_IMAGE_PIXELS: "1e6" is not a whole number >= 0`},
+		{"MAX_IMAGE_SIDE", "x", `MAX_IMAGE_SIDE: "x" is not a whole number`},
+		{"MAX_IMAGE_ASPECT", "x", `MAX_IMAGE_ASPECT: "x" is not a whole number`},
+		{"MAX_CONNECTIONS", "-5", `MAX_CONNECTIONS: "-5" is not a whole number >= 0`},
+		{"INFERENCE_WORKERS", "two", `INFERENCE_WORKERS: "two" is not a whole number`},
+		{"ORT_INTRA_OP_THREADS", "x", `ORT_INTRA_OP_THREADS: "x" is not a whole number`},
+		{"INFERENCE_QUEUE", "x", `INFERENCE_QUEUE: "x" is not a whole number`},
+		{"LOG_FORMAT", "yaml", `LOG_FORMAT: "yaml" is not a log format (want text or json)`},
+		{"CORS_ALLOWED_ORIGINS", "app.example", `CORS_ALLOWED_ORIGINS: "app.example" is not an origin`},
+		{"CORS_ALLOWED_ORIGINS", "https://app.example/", `CORS_ALLOWED_ORIGINS: "https://app.example/" has more than scheme://host[:port]`},
+		{"CORS_ALLOWED_ORIGINS", "ftp://app.example", `CORS_ALLOWED_ORIGINS: "ftp://app.example" has no http or https scheme`},
+		{"MODEL_PATH", "/nonexistent/m.onnx", `MODEL_PATH: /nonexistent/m.onnx: no such file (want the path of an .onnx model)`},
+		{"ONNXRUNTIME_LIB", "/nonexistent/lib.so", `ONNXRUNTIME_LIB: /nonexistent/lib.so: no such file`},
+		{"MODEL_SPEC", "/nonexistent/m.json", `MODEL_SPEC: /nonexistent/m.json: no such file`},
+		{"OAUTH2_ISSUER", "not a url", `OAUTH2_ISSUER: "not a url" is not an absolute URL (want e.g. https://TENANT.auth0.com/)`},
+		{"OAUTH2_ISSUER", "127.0.0.1:9300", `OAUTH2_ISSUER: "127.0.0.1:9300" is not an absolute URL`},
+		{"OAUTH2_ISSUER", "http://idp.example/", `OAUTH2_ISSUER: "http://idp.example/" uses http on a non-loopback host (want https; OAUTH2_ALLOW_HTTP=true allows it for development)`},
+		{"OAUTH2_ISSUER", "ftp://idp.example/", `OAUTH2_ISSUER: "ftp://idp.example/" has scheme "ftp" (want https)`},
+		{"OAUTH2_JWKS_URI", "http://10.0.0.1/jwks", `OAUTH2_JWKS_URI: "http://10.0.0.1/jwks" uses http on a non-loopback host`},
+		{"OAUTH2_AUDIENCE", " , ", `OAUTH2_AUDIENCE: not set (want the API identifier`},
+		{"OAUTH2_SCOPE", "a b", `OAUTH2_SCOPE: "a b" is not one scope`},
+	}
+	good := map[string]string{"OAUTH2_ISSUER": "https://idp.example/", "OAUTH2_AUDIENCE": "api"}
+	all := map[string]string{}
+	for _, c := range cases {
+		env := maps.Clone(good)
+		env[c.name] = c.value
+		_, err := loadConfig(func(k string) string { return env[k] })
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s=%q: got %v\nwant %s", c.name, c.value, err, c.want)
+		}
+		if c.name != "OAUTH2_ISSUER" || all[c.name] == "" {
+			all[c.name] = c.value
+		}
+	}
+	// All at once: one message per bad variable.
+	_, err := loadConfig(func(k string) string { return all[k] })
+	for name := range all {
+		if !strings.Contains(err.Error(), name+": ") {
+			t.Errorf("all at once: %s missing from\n%v", name, err)
+		}
+	}
+
+	for _, ok := range []map[string]string{
+		{"OAUTH2_ISSUER": "http://127.0.0.1:9300/", "OAUTH2_AUDIENCE": "api"}, // loopback IdP
+		{"OAUTH2_ISSUER": "http://localhost/", "OAUTH2_AUDIENCE": "api"},
+		{"OAUTH2_ISSUER": "http://[::1]:8000", "OAUTH2_AUDIENCE": "api"},
+		{"OAUTH2_ISSUER": "http://idp.lan/", "OAUTH2_AUDIENCE": "api", "OAUTH2_ALLOW_HTTP": "true"},
+		{"AUTH_DISABLED": "1", "MAX_UPLOAD_BYTES": "2MiB", "MEMORY_BUDGET": "1GiB", "LOG_FORMAT": "json",
+			"CORS_ALLOWED_ORIGINS": "https://a.example, http://localhost:3000", "METRICS_ADDR": ":9090", "SHUTDOWN_DRAIN_DELAY": "0s"},
+		{"AUTH_DISABLED": "TRUE", "CORS_ALLOWED_ORIGINS": "*"},
+	} {
+		c, err := loadConfig(func(k string) string { return ok[k] })
+		if err != nil {
+			t.Errorf("%v refused: %v", ok, err)
+		}
+		if ok["MAX_UPLOAD_BYTES"] == "2MiB" && (c.MaxUploadBytes != 2<<20 || c.MemoryBudget != 1<<30) {
+			t.Errorf("sizes: %d %d", c.MaxUploadBytes, c.MemoryBudget)
+		}
+	}
+}
+
+// Every variable loadConfig reads is in settings (so --help shows it) and
+// in README's Configuration table, and --help prints each with its default.
+func TestSettingsListed(t *testing.T) {
+	read := map[string]bool{}
+	_, _ = loadConfig(func(k string) string { read[k] = true; return "" })
+	names := settingNames()
+	for k := range read {
+		if !slices.Contains(names, k) {
+			t.Errorf("%s is read but not in settings (--help)", k)
+		}
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var help bytes.Buffer
+	printHelp(&help)
+	for _, s := range settings {
+		if !strings.Contains(help.String(), s.name) || !strings.Contains(help.String(), s.def) {
+			t.Errorf("--help lacks %s or its default %q", s.name, s.def)
+		}
+	}
+	for _, n := range names {
+		if !strings.Contains(string(readme), "`"+n+"`") {
+			t.Errorf("README does not document %s", n)
+		}
+		if !read[n] {
+			t.Errorf("%s is in settings but never read", n)
+		}
 	}
 }

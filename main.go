@@ -7,11 +7,12 @@
 //	@securityDefinitions.apikey	BearerAuth
 //	@in							header
 //	@name						Authorization
-//	@description				An OAuth2 access token (a JWT) from your identity provider, or from "make dev" locally. In Swagger UI paste the token alone: the "Bearer" prefix is added for you. The token needs the scope get::prediction unless the operator configured another.
+//	@description				Paste "Bearer <access token>" (a bare token also works). The token needs the scope get::prediction unless the operator configured another.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,12 +20,16 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"catsdogs/api"
 	"catsdogs/api/auth"
+	_ "catsdogs/docs" // generated Swagger spec, served at /docs
 	"catsdogs/model"
 	"catsdogs/server"
 
@@ -32,6 +37,10 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && slices.Contains([]string{"--help", "-help", "-h", "help"}, os.Args[1]) {
+		printHelp(os.Stdout)
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args, os.Getenv, os.Stderr)
 	stop()
@@ -42,8 +51,10 @@ func main() {
 }
 
 // run is the whole program: args and the environment in, logs out to logs.
-// It wires config → auth → model → server → router and blocks until ctx
-// ends, then drains. `catsdogs healthcheck` probes a running instance.
+// It checks the configuration, listens (so a bad port fails before the
+// model loads), serves /health and a not-ready /ready while the model
+// loads, then the API; when ctx ends it drains. `catsdogs healthcheck`
+// probes a running instance.
 func run(ctx context.Context, args []string, getenv func(string) string, logs io.Writer) error {
 	if len(args) > 1 && args[1] == "healthcheck" {
 		return healthcheck(getenv("LISTEN_ADDR"), getenv("PORT"))
@@ -55,7 +66,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
+	gin.SetMode(gin.ReleaseMode)
+	metrics := api.NewMetrics()
 
+	srv, err := server.New(server.Options{Addr: net.JoinHostPort(cfg.ListenAddr, cfg.Port), MaxConns: cfg.MaxConns,
+		DrainDelay: cfg.DrainDelay, Logger: log})
+	if err != nil {
+		return fmt.Errorf("PORT, LISTEN_ADDR: %w", err)
+	}
+	servers := []*server.Server{srv}
+	var metricsSrv *server.Server
+	if cfg.MetricsAddr != "" {
+		if metricsSrv, err = server.New(server.Options{Addr: cfg.MetricsAddr, DrainDelay: cfg.DrainDelay, Logger: log}); err != nil {
+			srv.Stop()
+			return fmt.Errorf("METRICS_ADDR: %w", err)
+		}
+		servers = append(servers, metricsSrv)
+	}
+
+	// Readiness: every check must pass; /ready lists those that do not.
+	var loaded atomic.Bool
+	ready := readiness{srv.Ready, func() error {
+		if !loaded.Load() {
+			return errors.New("the model is loading and warming up")
+		}
+		return nil
+	}}
 	var authn auth.Authenticator
 	if cfg.AuthDisabled {
 		log.Warn("AUTHENTICATION IS DISABLED (AUTH_DISABLED=true): /upload accepts requests without a token. Never do this in production.")
@@ -65,7 +101,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 			return err
 		}
 		authn = v
+		ready = append(ready, func() error {
+			if err := v.KeysReady(); err != nil {
+				return fmt.Errorf("no signing keys from the identity provider (OAUTH2_ISSUER) yet: %w", err)
+			}
+			return nil
+		})
 		log.Info("auth", "issuer", cfg.Issuer, "audience", cfg.Audiences, "jwks_uri", cfg.JWKSURI, "scope", cfg.Scope)
+		go fetchKeys(ctx, v, cfg.Issuer, log)
+	}
+
+	handler := &swapHandler{}
+	handler.set(api.Starting(ready.check, metrics, metricsSrv != nil, cfg.AuthDisabled, log))
+	errc := make(chan error, len(servers))
+	go func() { errc <- srv.Serve(ctx, handler) }()
+	if metricsSrv != nil {
+		go func() { errc <- metricsSrv.Serve(ctx, metrics.Handler()) }()
+	}
+	// stopAll ends the servers without the drain delay and waits for them.
+	stopAll := func(cause error) error {
+		for _, s := range servers {
+			s.Stop()
+		}
+		for range servers {
+			<-errc
+		}
+		return cause
 	}
 
 	clf, err := model.Load(model.Options{
@@ -75,7 +136,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 		DecodeTimeout: cfg.DecodeTimeout, MemoryBudget: cfg.MemoryBudget, Logger: log,
 	})
 	if err != nil {
-		return fmt.Errorf("loading model: %w", err)
+		return stopAll(fmt.Errorf("loading model: %w", err))
 	}
 	defer clf.Close()
 	info := clf.Info
@@ -83,19 +144,52 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 		"spec_source", info.SpecSource, "workers", info.Workers, "intra_op_threads", info.IntraThreads,
 		"queue", info.QueueSize, "warmup_ms", info.WarmupMS, "onnxruntime", info.Library)
 
-	srv, err := server.New(server.Options{Addr: net.JoinHostPort(cfg.ListenAddr, cfg.Port), MaxConns: cfg.MaxConns, Logger: log})
-	if err != nil {
-		return err
-	}
-	gin.SetMode(gin.ReleaseMode)
-	router := api.NewRouter(api.Deps{
-		Classifier: clf, Model: info, Ready: srv.Ready, Auth: authn, Scope: cfg.Scope,
+	build := buildInfo(info)
+	metrics.SetBuild(build)
+	handler.set(api.NewRouter(api.Deps{
+		Classifier: clf, Model: info, Ready: ready.check, Auth: authn, Scope: cfg.Scope,
 		MaxUploadBytes: cfg.MaxUploadBytes, AuthDisabled: cfg.AuthDisabled, TrustedProxies: cfg.TrustedProxies,
-		DocsPersistAuth: cfg.DocsPersistAuth, Logger: log,
-	})
-	log.Info("listening", "addr", srv.Addr().String(), "startup_ms", time.Since(started).Milliseconds(),
-		"auth_disabled", cfg.AuthDisabled, "docs", "/docs")
-	return srv.Serve(ctx, router)
+		DocsPersistAuth: cfg.DocsPersistAuth, Logger: log, Metrics: metrics, MetricsElsewhere: metricsSrv != nil,
+		Build: build, CORSOrigins: cfg.CORSOrigins,
+	}))
+	loaded.Store(true)
+	attrs := []any{"addr", srv.Addr().String(), "startup_ms", time.Since(started).Milliseconds(),
+		"auth_disabled", cfg.AuthDisabled, "docs", "/docs", "version", build.Version, "commit", build.Commit,
+		"go", build.GoVersion, "onnxruntime_version", build.ONNXRuntime, "model", build.Model, "model_version", build.ModelVer}
+	if metricsSrv != nil {
+		attrs = append(attrs, "metrics_addr", metricsSrv.Addr().String())
+	}
+	log.Info("listening", attrs...)
+	var first error
+	for range servers {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			for _, s := range servers { // one failed: end the others too
+				s.Stop()
+			}
+		}
+	}
+	return first
+}
+
+// fetchKeys gets the issuer's signing keys at start, so the first token
+// needs no fetch and /ready knows whether tokens can be checked. A few
+// quick tries; if the IdP does not answer, a loud warning (it may come up
+// later, so no crash) and background retries until it does.
+func fetchKeys(ctx context.Context, v *auth.Verifier, issuer string, log *slog.Logger) {
+	const attempts, within = 3, 10 * time.Second
+	tctx, cancel := context.WithTimeout(ctx, within)
+	err := v.FetchKeys(tctx, attempts)
+	cancel()
+	if err != nil {
+		log.Warn("IDENTITY PROVIDER UNREACHABLE: no signing keys after "+strconv.Itoa(attempts)+" tries; "+
+			"/ready answers 503 and /upload 503 auth_unavailable until they can be fetched (retrying in the background)",
+			"issuer", issuer, "err", err)
+		if err = v.FetchKeys(ctx, 0); err != nil {
+			return // ctx ended
+		}
+	}
+	log.Info("auth keys fetched", "issuer", issuer)
 }
 
 // healthcheck probes /health where the server listens: LISTEN_ADDR if it

@@ -36,7 +36,7 @@ func (s *syncBuffer) String() string {
 // built binary against a real issuer.
 func TestRunServesUntilCancelled(t *testing.T) {
 	env := map[string]string{
-		"AUTH_DISABLED": "true", "LISTEN_ADDR": "127.0.0.1", "PORT": "0",
+		"AUTH_DISABLED": "true", "LISTEN_ADDR": "127.0.0.1", "PORT": "0", "SHUTDOWN_DRAIN_DELAY": "1s",
 		"MODEL_PATH": testmodel.Require(t, "."), "ONNXRUNTIME_LIB": testmodel.Library(t, "."),
 	}
 	getenv := func(k string) string { return env[k] }
@@ -68,7 +68,36 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		t.Errorf("healthcheck: %v", err)
 	}
 
+	// Build info is in the start line and on /version.
+	if !regexp.MustCompile(`msg=listening .*version=\S+ commit=\S* go=go1\.\S+ onnxruntime_version=1\.24\.\S+ model=\S+`).MatchString(logs.String()) {
+		t.Errorf("start line lacks build info:\n%s", logs)
+	}
+	if resp, err := http.Get("http://" + m[1] + "/version"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/version: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	// Draining: /ready says 503 while the listener still serves.
 	cancel()
+	for deadline := time.Now().Add(900 * time.Millisecond); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get("http://" + m[1] + "/ready")
+		if err != nil {
+			t.Fatalf("/ready while draining: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/ready still %d after cancel", resp.StatusCode)
+		}
+	}
+	if resp, err := http.Get("http://" + m[1] + "/health"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/health while draining: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	select {
 	case err := <-done:
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,7 +28,12 @@ type Options struct {
 	// DrainTimeout bounds how long requests in flight may take to finish
 	// once Serve's context ends (default 20 s).
 	DrainTimeout time.Duration
-	Logger       *slog.Logger
+	// DrainDelay is how long, once Serve's context ends, the server goes on
+	// serving while Ready reports ErrDraining, before it stops accepting: a
+	// load balancer probing /ready stops sending new requests meanwhile,
+	// instead of having connections refused. 0: stop accepting at once.
+	DrainDelay time.Duration
+	Logger     *slog.Logger
 }
 
 // Server is one listener and the HTTP server on it.
@@ -35,6 +41,8 @@ type Server struct {
 	ln       net.Listener
 	opt      Options
 	draining atomic.Bool
+	stop     chan struct{} // closed by Stop
+	stopOnce sync.Once
 }
 
 // ErrDraining is what Ready reports once shutdown has begun.
@@ -55,7 +63,7 @@ func New(o Options) (*Server, error) {
 	if o.MaxConns > 0 {
 		ln = netutil.LimitListener(ln, o.MaxConns)
 	}
-	return &Server{ln: ln, opt: o}, nil
+	return &Server{ln: ln, opt: o, stop: make(chan struct{})}, nil
 }
 
 // Addr is where the server listens.
@@ -70,7 +78,8 @@ func (s *Server) Ready() error {
 	return nil
 }
 
-// Serve serves h until ctx ends or the listener fails. On ctx's end it stops
+// Serve serves h until ctx ends or the listener fails. On ctx's end it
+// reports ErrDraining for DrainDelay while still serving, then stops
 // accepting, lets requests in flight finish within DrainTimeout and returns
 // nil; the listener is closed either way.
 func (s *Server) Serve(ctx context.Context, h http.Handler) error {
@@ -88,9 +97,19 @@ func (s *Server) Serve(ctx context.Context, h http.Handler) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	case <-s.stop:
 	}
 	s.draining.Store(true)
-	s.opt.Logger.Info("shutting down")
+	if d := s.opt.DrainDelay; d > 0 {
+		s.opt.Logger.Info("draining: /ready answers 503, still serving", "addr", s.Addr().String(), "for", d.String())
+		select {
+		case <-time.After(d):
+		case <-s.stop:
+		case err := <-errc:
+			return err
+		}
+	}
+	s.opt.Logger.Info("shutting down", "addr", s.Addr().String())
 	drainCtx, cancel := context.WithTimeout(context.Background(), s.opt.DrainTimeout)
 	defer cancel()
 	if err := srv.Shutdown(drainCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -98,3 +117,8 @@ func (s *Server) Serve(ctx context.Context, h http.Handler) error {
 	}
 	return nil
 }
+
+// Stop ends Serve as its context ending would, without the drain delay:
+// for a service that fails to start and has told no load balancer it is
+// ready.
+func (s *Server) Stop() { s.stopOnce.Do(func() { close(s.stop) }) }

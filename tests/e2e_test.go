@@ -182,7 +182,7 @@ func (b *logBuffer) String() string {
 // service reads (so the developer's shell cannot change the outcome), plus
 // MODEL_PATH and the given settings.
 func serviceEnv(set map[string]string) []string {
-	own := regexp.MustCompile(`^(PORT|MODEL_\w*|OAUTH2_\w*|AUTH_DISABLED|MAX_UPLOAD_BYTES|MAX_IMAGE_PIXELS|INFERENCE_\w*|ORT_INTRA_OP_THREADS|TRUSTED_PROXIES|LOG_FORMAT|LISTEN_ADDR|DOCS_PERSIST_AUTHORIZATION)=`)
+	own := regexp.MustCompile(`^(PORT|MODEL_\w*|OAUTH2_\w*|AUTH_DISABLED|MAX_UPLOAD_BYTES|MAX_IMAGE_PIXELS|INFERENCE_\w*|ORT_INTRA_OP_THREADS|TRUSTED_PROXIES|LOG_FORMAT|LISTEN_ADDR|DOCS_PERSIST_AUTHORIZATION|METRICS_ADDR|SHUTDOWN_DRAIN_DELAY|CORS_ALLOWED_ORIGINS|MEMORY_BUDGET|MAX_\w*|DECODE_TIMEOUT)=`)
 	var env []string
 	for _, kv := range os.Environ() {
 		if !own.MatchString(kv) {
@@ -213,6 +213,9 @@ func closedAddr() string {
 func launch(name string, set map[string]string) (*server, error) {
 	_, port, _ := net.SplitHostPort(closedAddr())
 	set["PORT"] = port
+	if _, ok := set["SHUTDOWN_DRAIN_DELAY"]; !ok {
+		set["SHUTDOWN_DRAIN_DELAY"] = "0s" // stop() must not wait out the production delay
+	}
 	s := &server{name: name, URL: "http://127.0.0.1:" + port, logs: &logBuffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(binPath)
 	s.cmd.Dir = root
@@ -226,7 +229,10 @@ func launch(name string, set map[string]string) (*server, error) {
 	return s, nil
 }
 
-// waitReady polls /health until it answers 200.
+// waitReady waits until the server logs that it serves the API (the model
+// is loaded) and /health answers 200. It does not poll /ready or the API:
+// /ready may rightly say 503 (no keys), and the API answers 503 while the
+// model loads, which wantNoServerErrors would count.
 func (s *server) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	c := &http.Client{Timeout: time.Second}
@@ -236,10 +242,12 @@ func (s *server) waitReady(timeout time.Duration) error {
 			return fmt.Errorf("%s server exited before it was ready: %v", s.name, s.err)
 		default:
 		}
-		if resp, err := c.Get(s.URL + "/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
+		if strings.Contains(s.logs.String(), "msg=listening") {
+			if resp, err := c.Get(s.URL + "/health"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return nil
+				}
 			}
 		}
 		if time.Now().After(deadline) {

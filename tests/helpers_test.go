@@ -143,8 +143,11 @@ func wantError(t *testing.T, resp *http.Response, body []byte, status int, code 
 	if d, _ := e["detail"].(string); d == "" {
 		t.Errorf("detail missing or empty; body: %s", body)
 	}
-	if len(e) != 2 {
-		t.Errorf("error body has fields other than error and detail: %s", body)
+	if id, _ := e["request_id"].(string); id == "" || id != resp.Header.Get("X-Request-Id") {
+		t.Errorf("request_id %v is not the X-Request-Id header %q; body: %s", e["request_id"], resp.Header.Get("X-Request-Id"), body)
+	}
+	if len(e) != 3 {
+		t.Errorf("error body has fields other than error, detail and request_id: %s", body)
 	}
 }
 
