@@ -35,14 +35,13 @@ export CGO_ENABLED := 1
 
 .PHONY: build run test bench train train-deps smoke-train docs docs-check deps ort fmt vet clean need-data
 
-deps: ort jpeg-dev
+deps: ort jpeg-dev web-assets
 
 ort: $(ORT_LIB)
 $(ORT_LIB):
 	@mkdir -p $(ORT_DIR)
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	  command -v npm >/dev/null || $(call apt_install,npm) || \
-	    { echo "npm is needed to fetch ONNX Runtime and could not be installed: install npm and rerun" >&2; exit 1; }; \
+	  $(call need_npm,ONNX Runtime); \
 	  echo "fetching onnxruntime-node@$(ORT_VERSION) with npm pack (library only, no install scripts)"; \
 	  (cd "$$tmp" && npm pack --silent onnxruntime-node@$(ORT_VERSION) >/dev/null); \
 	  tar -xzf "$$tmp"/onnxruntime-node-$(ORT_VERSION).tgz -C "$$tmp" package/bin/napi-v6/linux/x64/libonnxruntime.so.1; \
@@ -61,6 +60,58 @@ apt_install = { echo "installing $(1) from Debian"; export DEBIAN_FRONTEND=nonin
   $(SUDO) apt-get install -y -q $(1) >/dev/null 2>&1 || { $(SUDO) apt-get update -q >/dev/null && \
   $(SUDO) apt-get install -y -q $(1) >/dev/null; }; }
 
+# npm fetches ONNX Runtime, the browser assets and the Node tools below.
+need_npm = command -v npm >/dev/null || $(call apt_install,npm) || \
+  { echo "npm is needed to fetch $(1) and could not be installed: install npm and rerun" >&2; exit 1; }
+
+# Swagger UI (/docs) and ReDoc (/redoc) are compiled into the binary
+# (api/web.go), so they work offline and load nothing from elsewhere. Their
+# bundles come from the npm packages via `npm pack` (no install scripts),
+# pinned by version and the package's sha256.
+SWAGGER_UI_VERSION := 5.35.0
+SWAGGER_UI_SHA256  := 1b8e891893404ea4c3558b6a87e2a3e494e7eedba41168c2ece5800a391a6ea6
+REDOC_VERSION      := 2.5.4
+REDOC_SHA256       := 44922df4d0eb45c1b066c09ec251e6bd9bd7ded16bc69e87613337b9d911a56e
+WEB_VENDOR := api/web/static/vendor
+WEB_STAMP  := $(WEB_VENDOR)/.swagger-ui-$(SWAGGER_UI_VERSION)-redoc-$(REDOC_VERSION)
+.PHONY: web-assets
+web-assets: $(WEB_STAMP)
+$(WEB_STAMP):
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; $(call need_npm,Swagger UI and ReDoc); \
+	  echo "fetching swagger-ui-dist@$(SWAGGER_UI_VERSION) and redoc@$(REDOC_VERSION) with npm pack"; \
+	  (cd "$$tmp" && npm pack --silent swagger-ui-dist@$(SWAGGER_UI_VERSION) redoc@$(REDOC_VERSION) >/dev/null); \
+	  echo "$(SWAGGER_UI_SHA256)  $$tmp/swagger-ui-dist-$(SWAGGER_UI_VERSION).tgz" | sha256sum -c --quiet; \
+	  echo "$(REDOC_SHA256)  $$tmp/redoc-$(REDOC_VERSION).tgz" | sha256sum -c --quiet; \
+	  mkdir -p "$$tmp/s" "$$tmp/r"; \
+	  tar -xzf "$$tmp"/swagger-ui-dist-$(SWAGGER_UI_VERSION).tgz -C "$$tmp/s" package/swagger-ui-bundle.js package/swagger-ui.css package/LICENSE; \
+	  tar -xzf "$$tmp"/redoc-$(REDOC_VERSION).tgz -C "$$tmp/r" package/bundles/redoc.standalone.js package/LICENSE; \
+	  rm -rf $(WEB_VENDOR) && mkdir -p $(WEB_VENDOR); \
+	  mv "$$tmp"/s/package/swagger-ui-bundle.js "$$tmp"/s/package/swagger-ui.css $(WEB_VENDOR)/; \
+	  mv "$$tmp"/s/package/LICENSE $(WEB_VENDOR)/LICENSE.swagger-ui; \
+	  mv "$$tmp"/r/package/bundles/redoc.standalone.js $(WEB_VENDOR)/; \
+	  mv "$$tmp"/r/package/LICENSE $(WEB_VENDOR)/LICENSE.redoc; \
+	  touch $@
+	@echo "Swagger UI $(SWAGGER_UI_VERSION), ReDoc $(REDOC_VERSION) -> $(WEB_VENDOR)"
+
+# Node tools `make test` runs: the OpenAPI linter and the Bruno CLI, pinned,
+# installed from npm into build/node (never globally).
+REDOCLY_VERSION := 1.34.20
+BRUNO_VERSION   := 4.1.0
+NODE_TOOLS := build/node
+REDOCLY    := $(NODE_TOOLS)/node_modules/.bin/redocly
+BRU        := $(NODE_TOOLS)/node_modules/.bin/bru
+# Offline and quiet: no telemetry, no update check.
+REDOCLY_ENV := REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true
+NODE_STAMP := $(NODE_TOOLS)/.redocly-$(REDOCLY_VERSION)-bruno-$(BRUNO_VERSION)
+.PHONY: node-tools
+node-tools: $(NODE_STAMP)
+$(NODE_STAMP):
+	@$(call need_npm,the Redocly and Bruno CLIs); mkdir -p $(NODE_TOOLS); \
+	  echo "installing @redocly/cli@$(REDOCLY_VERSION) @usebruno/cli@$(BRUNO_VERSION) into $(NODE_TOOLS) with npm"; \
+	  npm install --prefix $(NODE_TOOLS) --no-audit --no-fund --loglevel=error \
+	    @redocly/cli@$(REDOCLY_VERSION) @usebruno/cli@$(BRUNO_VERSION) >/dev/null; \
+	  touch $@
+
 # The version /version, the start log line and catsdogs_build_info report
 # (the commit comes from Go's own VCS stamp).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -75,6 +126,13 @@ build: deps
 run: build
 	@if [ -z "$${OAUTH2_ISSUER:-}" ]; then export AUTH_DISABLED=$${AUTH_DISABLED:-true}; fi; ./bin/catsdogs
 
+# Serves the default model with auth ON against a throwaway OpenID provider on
+# loopback (tools/devissuer), and prints an access token to paste into the
+# page at /, Swagger UI's Authorize box, Bruno or curl. Local use only.
+.PHONY: dev
+dev: build
+	$(GO) run ./tools/devissuer -- ./bin/catsdogs
+
 # ---- tests -------------------------------------------------------------------
 # `make test` is what README and CI (.ci/run) run: static checks, a smoke run of
 # the training pipeline (its ONNX must load and match Go preprocessing), unit
@@ -87,11 +145,18 @@ run: build
 SMOKE := build/smoke
 test: export CATSDOGS_DATA := $(abspath $(DATA))
 test: export CATSDOGS_REQUIRE_DATA := $(REQUIRE_DATASET)
-test: $(if $(filter 1,$(REQUIRE_DATASET)),need-data) deps train-deps docs-check vet smoke-train
+test: export CATSDOGS_BRU := $(CURDIR)/$(BRU)
+test: export CATSDOGS_REQUIRE_BROWSER := 1
+test: $(if $(filter 1,$(REQUIRE_DATASET)),need-data) deps train-deps browser node-tools docs-check vet smoke-train
 	CATSDOGS_SMOKE_EXPORT=$(CURDIR)/$(SMOKE)/export $(GO) test -count=1 ./...
 	$(GO) test -count=1 -tags purego ./model/...
 	@$(MAKE) --no-print-directory fuzz-short
 	@$(has_data) || echo "SKIPPED (no dataset at DATA=$(DATA)): served accuracy over the dataset's test/ split and parity images not in $(FIXTURES); run them with: make test DATA=/path/to/pets"
+
+# The browser tests (tests/browser_e2e_test.go) drive Debian's chromium.
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null || $(call apt_install,chromium)
 
 # Fails with a plain message unless DATA holds the dataset.
 need-data:
@@ -131,23 +196,31 @@ train: need-data train-deps
 	nice -n 10 $(PYTHON) model/training/train.py --data $(DATA) --out $(TRAIN_OUT) --export resources \
 	  --stint-minutes $(STINT_MINUTES) $(TRAIN_ARGS) 2>&1 | tee -a $(TRAIN_OUT)/train.log
 
-# Swagger docs are generated from the annotations in main.go and api/ and committed.
+# The API description is generated from the swag annotations in main.go and
+# api/ (Swagger 2.0, docs/swagger.json), then converted to OpenAPI 3.0 and
+# completed by tools/openapi (docs/openapi.json, .yaml: what the service
+# serves). All three are committed.
 $(SWAG):
 	$(GO) install github.com/swaggo/swag/cmd/swag@$(SWAG_VERSION)
 
-SWAG_FLAGS := --parseDependency=false --parseInternal -g main.go --outputTypes go,json,yaml
+SWAG_FLAGS := --parseDependency=false --parseInternal -g main.go --outputTypes json
+DOCS_FILES := swagger.json openapi.json openapi.yaml
 
 docs: $(SWAG)
 	$(SWAG) fmt -g main.go >/dev/null
 	$(SWAG) init $(SWAG_FLAGS) -o docs >/dev/null
+	$(GO) run ./tools/openapi -in docs/swagger.json -out docs
 
-# CI fails when the committed docs/ no longer match the code.
-docs-check: $(SWAG)
+# CI fails when the committed docs/ no longer match the code, or the OpenAPI
+# document breaks Redocly's recommended rules (tools/openapi/redocly.yaml).
+docs-check: $(SWAG) node-tools
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	  $(SWAG) init $(SWAG_FLAGS) -o "$$tmp/docs" >/dev/null; \
-	  for f in docs.go swagger.json swagger.yaml; do \
-	    diff -q "$$tmp/docs/$$f" docs/$$f >/dev/null || { echo "docs/$$f is stale: run 'make docs' and commit"; exit 1; }; \
+	  $(SWAG) init $(SWAG_FLAGS) -o "$$tmp" >/dev/null; \
+	  $(GO) run ./tools/openapi -in "$$tmp/swagger.json" -out "$$tmp"; \
+	  for f in $(DOCS_FILES); do \
+	    diff -q "$$tmp/$$f" docs/$$f >/dev/null || { echo "docs/$$f is stale: run 'make docs' and commit"; exit 1; }; \
 	  done; echo "docs/ up to date"
+	$(REDOCLY_ENV) $(REDOCLY) lint --config tools/openapi/redocly.yaml docs/openapi.json
 
 # ---- performance -------------------------------------------------------------
 # Go benchmarks + HTTP load test (auth on) + capacity floor, printed as one table.

@@ -7,7 +7,7 @@
 //	@securityDefinitions.apikey	BearerAuth
 //	@in							header
 //	@name						Authorization
-//	@description				Paste "Bearer <access token>" (a bare token also works). The token needs the scope get::prediction unless the operator configured another.
+//	@description				An OAuth2 access token (a JWT) from your identity provider, or from "make dev" locally. In Swagger UI paste the token alone: the "Bearer" prefix is added for you. The token needs the scope get::prediction unless the operator configured another.
 package main
 
 import (
@@ -29,7 +29,6 @@ import (
 
 	"catsdogs/api"
 	"catsdogs/api/auth"
-	_ "catsdogs/docs" // generated Swagger spec, served at /docs
 	"catsdogs/model"
 	"catsdogs/server"
 

@@ -28,6 +28,7 @@ type HealthResponse struct {
 // health godoc
 //
 //	@Summary		Liveness
+//	@ID				getHealth
 //	@Description	Always 200 while the process serves HTTP. No authentication.
 //	@Tags			service
 //	@Produce		json
@@ -50,6 +51,7 @@ type ReadyResponse struct {
 // ready godoc
 //
 //	@Summary		Readiness
+//	@ID				getReady
 //	@Description	200 when the service should get traffic. 503 not_ready, with every reason in "detail" (separated by "; "), while the model is loading and warming up, while the identity provider's signing keys cannot be had (auth on), and from SIGTERM on (SHUTDOWN_DRAIN_DELAY, then the requests in flight finish).
 //	@Tags			service
 //	@Produce		json
@@ -70,6 +72,7 @@ func (h *handlers) ready(c *gin.Context) {
 // modelInfo godoc
 //
 //	@Summary		Model metadata
+//	@ID				getModel
 //	@Description	Labels, input and preprocessing of the loaded model, and where they came from.
 //	@Tags			service
 //	@Produce		json
@@ -122,8 +125,9 @@ type PredictionResponse struct {
 // upload godoc
 //
 //	@Summary		Classify an image as Cat, Dog or Other
+//	@ID				classifyImage
 //	@Description	Send one image as multipart/form-data in the field "file". JPEG, PNG, GIF, WebP, BMP and TIFF are detected from the bytes (name and declared type are ignored); EXIF orientation is applied and transparency is composited on white.
-//	@Description	Requires a bearer token with the configured scope (default get::prediction). In Swagger UI, click Authorize and paste "Bearer <token>" (the bare token works too).
+//	@Description	Requires a bearer token with the configured scope (default get::prediction). In Swagger UI, click Authorize and paste the token alone: the UI sends it as "Authorization: Bearer" plus the token. For a token on your machine, see "make dev" in the README.
 //	@Tags			prediction
 //	@Accept			multipart/form-data
 //	@Produce		json

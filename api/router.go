@@ -8,14 +8,11 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"catsdogs/api/auth"
 	"catsdogs/model"
 
 	"github.com/gin-gonic/gin"
-	swaggerFiles "github.com/swaggo/files"
-	ginSwagger "github.com/swaggo/gin-swagger"
 )
 
 // Classifier is what the handlers need from the model package.
@@ -102,17 +99,7 @@ func NewRouter(d Deps) *gin.Engine {
 		r.POST("/upload", authenticate(d.Auth, d.Logger), requireScope(d.Scope, d.Logger), h.upload)
 	}
 
-	// Swagger UI. /docs and /docs/ both land on the UI's index page.
-	toIndex := func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/docs/index.html") }
-	r.GET("/", toIndex)
-	r.GET("/docs", toIndex)
-	ui := ginSwagger.WrapHandler(swaggerFiles.Handler, ginSwagger.PersistAuthorization(d.DocsPersistAuth))
-	r.GET("/docs/*any", func(c *gin.Context) {
-		if strings.TrimPrefix(c.Param("any"), "/") == "" {
-			toIndex(c)
-			return
-		}
-		ui(c)
-	})
+	// The OpenAPI document, Swagger UI, ReDoc and the drop-an-image page (web.go).
+	registerWeb(r, d)
 	return r
 }

@@ -97,48 +97,49 @@ func TestDocs(t *testing.T) {
 		t.Error("index.html does not look like Swagger UI")
 	}
 
-	resp, body = do(t, mainSrv, "GET", "/docs/doc.json", "", nil, "")
+	// The OpenAPI 3 document: bearer scheme (clients add "Bearer "), a
+	// required binary "file" part, /upload protected and the rest open.
+	resp, body = do(t, mainSrv, "GET", "/openapi.json", "", nil, "")
 	wantStatus(t, resp, body, http.StatusOK)
 	var spec struct {
-		SecurityDefinitions map[string]struct {
-			Type string `json:"type"`
-			In   string `json:"in"`
-			Name string `json:"name"`
-		} `json:"securityDefinitions"`
+		Components struct {
+			SecuritySchemes map[string]struct{ Type, Scheme string } `json:"securitySchemes"`
+		} `json:"components"`
 		Paths map[string]map[string]struct {
-			Parameters []struct {
-				Name     string `json:"name"`
-				In       string `json:"in"`
-				Type     string `json:"type"`
-				Required bool   `json:"required"`
-			} `json:"parameters"`
-			Security []map[string][]string `json:"security"`
+			RequestBody struct {
+				Content map[string]struct {
+					Schema struct {
+						Required   []string `json:"required"`
+						Properties map[string]struct{ Type, Format string }
+					} `json:"schema"`
+				} `json:"content"`
+			} `json:"requestBody"`
+			Security *[]map[string][]string `json:"security"`
 		} `json:"paths"`
 	}
 	mustJSON(t, body, &spec)
-	bearer, ok := spec.SecurityDefinitions["BearerAuth"]
-	if !ok {
-		t.Fatalf("securityDefinitions has no BearerAuth: %v", spec.SecurityDefinitions)
-	}
-	if bearer.In != "header" || bearer.Name != "Authorization" {
-		t.Errorf("BearerAuth = %+v, want an Authorization header", bearer)
+	if s := spec.Components.SecuritySchemes["BearerAuth"]; s.Type != "http" || s.Scheme != "bearer" {
+		t.Errorf("BearerAuth = %+v, want http bearer", s)
 	}
 	post, ok := spec.Paths["/upload"]["post"]
 	if !ok {
-		t.Fatal(`no "post" operation on "/upload" in doc.json`)
+		t.Fatal(`no "post" operation on "/upload" in openapi.json`)
 	}
-	if !slices.ContainsFunc(post.Parameters, func(p struct {
-		Name     string `json:"name"`
-		In       string `json:"in"`
-		Type     string `json:"type"`
-		Required bool   `json:"required"`
-	}) bool {
-		return p.Name == "file" && p.In == "formData" && p.Type == "file" && p.Required
-	}) {
-		t.Errorf(`/upload has no required formData "file" parameter of type file: %+v`, post.Parameters)
+	form := post.RequestBody.Content["multipart/form-data"].Schema
+	if f := form.Properties["file"]; f.Type != "string" || f.Format != "binary" || !slices.Contains(form.Required, "file") {
+		t.Errorf("/upload body: file %+v, required %v; want a required binary string", f, form.Required)
 	}
-	if !slices.ContainsFunc(post.Security, func(s map[string][]string) bool { _, ok := s["BearerAuth"]; return ok }) {
+	if post.Security == nil || !slices.ContainsFunc(*post.Security, func(s map[string][]string) bool { _, ok := s["BearerAuth"]; return ok }) {
 		t.Errorf("/upload is not marked with BearerAuth security: %v", post.Security)
+	}
+	if get := spec.Paths["/health"]["get"]; get.Security == nil || len(*get.Security) != 0 {
+		t.Errorf("/health security = %v, want [] (open)", get.Security)
+	}
+	// The old Swagger 2.0 address leads to the new document.
+	if resp, err := noFollow.Get(mainSrv.URL + "/docs/doc.json"); err != nil {
+		t.Error(err)
+	} else if resp.Body.Close(); resp.Header.Get("Location") != "/openapi.json" {
+		t.Errorf("/docs/doc.json: %d Location %q, want a redirect to /openapi.json", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
 
