@@ -36,7 +36,7 @@ func main() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: devissuer [flags] [-- command [args]]\n\n"+
 			"Serves a loopback OpenID provider and prints an access token for it. With a command,\n"+
 			"runs it with OAUTH2_ISSUER and OAUTH2_AUDIENCE set (and LISTEN_ADDR=127.0.0.1 unless set)\n"+
-			"and prints the token once it answers /health on PORT (default 8080).\n\n")
+			"and prints the token once /ready on PORT (default 8080) says ready.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -93,10 +93,10 @@ func run(ctx context.Context, scope string, ttl time.Duration, tokenFile string,
 	base := "http://127.0.0.1:" + port
 	select {
 	case err := <-exited:
-		return exitCode(err), fmt.Errorf("%s exited before it answered %s/health: %v", command[0], base, err)
+		return exitCode(err), fmt.Errorf("%s exited before %s/ready said ready: %v", command[0], base, err)
 	case <-ctx.Done():
 		return stopChild(cmd, exited), nil
-	case <-waitHealthy(ctx, base):
+	case <-waitReady(ctx, base):
 	}
 	fmt.Printf("\nThe service runs with auth ON against the dev issuer %s.\n"+
 		"  try it:  %s/   API docs: %s/docs  (Authorize: paste the token)  ReDoc: %s/redoc\n", iss.URL, base, base, base)
@@ -115,13 +115,14 @@ func printToken(token, scope string, ttl time.Duration, base string) {
 		"  (with TOKEN=<the token above>)\n\n", scope, ttl, token, base)
 }
 
-// waitHealthy closes its channel once base/health answers 200.
-func waitHealthy(ctx context.Context, base string) <-chan struct{} {
+// waitReady closes its channel once base/ready answers 200: the model is
+// loaded and the issuer's keys fetched, so the printed token works at once.
+func waitReady(ctx context.Context, base string) <-chan struct{} {
 	ok := make(chan struct{})
 	go func() {
 		c := &http.Client{Timeout: time.Second}
 		for ctx.Err() == nil {
-			if resp, err := c.Get(base + "/health"); err == nil {
+			if resp, err := c.Get(base + "/ready"); err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
 					close(ok)
