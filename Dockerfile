@@ -13,9 +13,10 @@ COPY . .
 # --build-arg VERSION=$(git describe --tags --always --dirty) --build-arg COMMIT=$(git rev-parse HEAD)
 ARG VERSION=dev
 ARG COMMIT=
-# Fetches the pinned, sha256-checked ONNX Runtime library with `npm pack`
-# (npm's configured registry; the package's install scripts never run).
-RUN make ort \
+# Fetches the pinned, sha256-checked ONNX Runtime library and the Swagger UI
+# and ReDoc bundles (compiled into the binary) with `npm pack` (npm's
+# configured registry; the packages' install scripts never run).
+RUN make ort web-assets \
  && CGO_ENABLED=1 go build -trimpath -ldflags="-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" -o /out/catsdogs . \
  && cp third_party/onnxruntime-*/libonnxruntime.so /out/libonnxruntime.so
 
