@@ -194,7 +194,8 @@ func (m *Metrics) instrument(c *gin.Context) {
 	if route == "" {
 		route = "unmatched" // never the raw path: scanners would mint series
 	}
-	status := c.Writer.Status()
+	written := c.Writer.Status() // what fail answered; nobody reads it if the client left
+	status := written
 	if c.Request.Context().Err() != nil {
 		status = statusClientGone
 	}
@@ -206,7 +207,7 @@ func (m *Metrics) instrument(c *gin.Context) {
 	if r := auth.Reason(failed); r != "" {
 		m.authFailures.WithLabelValues(r).Inc()
 	}
-	if status == http.StatusServiceUnavailable && route != "/ready" {
+	if written == http.StatusServiceUnavailable && route != "/ready" { // a 499 too: client_gone
 		m.rejected.WithLabelValues(rejectReason(failed)).Inc()
 	}
 	if v, ok := c.Get(resultKey); ok {

@@ -98,7 +98,6 @@ func TestMetricsRejections(t *testing.T) {
 	}{
 		{model.ErrBusy, "queue_full"},
 		{model.ErrMemoryFull, "memory_budget"},
-		{context.Canceled, "client_gone"},
 	} {
 		r := newTestRouter(&fakeClassifier{err: c.err}, &fakeAuth{})
 		before := scrape(t, r)
@@ -200,6 +199,54 @@ func TestMetricsUnmatchedRoute(t *testing.T) {
 	for k := range after {
 		if strings.Contains(k, "wp-admin") || strings.Contains(k, ".env") {
 			t.Errorf("a raw path became a label: %s", k)
+		}
+	}
+}
+
+// A client that hangs up while its upload is queued is counted as a
+// client_gone rejection, and its request as a 499.
+func TestMetricsClientGone(t *testing.T) {
+	g := &gatedClassifier{lim: model.NewLimiter(1, 1), bud: model.NewBudget(1 << 20), release: make(chan struct{})}
+	r := newTestRouter(g, &fakeAuth{})
+	before := scrape(t, r)
+	first := make(chan int, 1)
+	go func() { first <- upload(t, r, [2]string{"file", "x"}).Code }() // holds the one worker
+	waitGauge(t, r, "catsdogs_inference_in_flight", 1)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		body, ct := multipartBody(t, [2]string{"file", "x"})
+		req := httptest.NewRequest(http.MethodPost, "/upload", body).WithContext(ctx)
+		req.Header.Set("Content-Type", ct)
+		do(r, req)
+	}()
+	waitGauge(t, r, "catsdogs_inference_queued", 1)
+	cancel() // the client hangs up while queued
+	<-gone
+	moved(t, "client gone", before, scrape(t, r), map[string]float64{
+		`catsdogs_rejected_total{reason="client_gone"}`:                            1,
+		`catsdogs_rejected_total{reason="not_ready"}`:                              0,
+		`catsdogs_http_requests_total{method="POST",route="/upload",status="499"}`: 1,
+	})
+	close(g.release)
+	if code := <-first; code != 200 {
+		t.Errorf("first upload: %d", code)
+	}
+}
+
+// waitGauge scrapes until the series reads want (10 s at most).
+func waitGauge(t *testing.T, r http.Handler, series string, want float64) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		got := scrape(t, r)[series]
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %g, never %g", series, got, want)
 		}
 	}
 }
