@@ -220,6 +220,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	default:
 		bad("LOG_FORMAT", "%q is not a log format (want text or json)", c.LogFormat)
 	}
+	for _, p := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			bad("TRUSTED_PROXIES", "%q is not an IP or CIDR (want e.g. 10.0.0.1 or 10.0.0.0/8, comma-separated)", p)
+		}
+	}
 	for _, o := range c.CORSOrigins {
 		if err := checkOrigin(o); err != nil {
 			bad("CORS_ALLOWED_ORIGINS", "%q %v (want * or origins like https://app.example, comma-separated)", o, err)

@@ -74,6 +74,8 @@ func TestBadSettingsMessages(t *testing.T) {
 		{"CORS_ALLOWED_ORIGINS", "app.example", `CORS_ALLOWED_ORIGINS: "app.example" is not an origin`},
 		{"CORS_ALLOWED_ORIGINS", "https://app.example/", `CORS_ALLOWED_ORIGINS: "https://app.example/" has more than scheme://host[:port]`},
 		{"CORS_ALLOWED_ORIGINS", "ftp://app.example", `CORS_ALLOWED_ORIGINS: "ftp://app.example" has no http or https scheme`},
+		{"TRUSTED_PROXIES", "10.0.0.0/8, proxy.lan", `TRUSTED_PROXIES: "proxy.lan" is not an IP or CIDR (want e.g. 10.0.0.1 or 10.0.0.0/8, comma-separated)`},
+		{"TRUSTED_PROXIES", "10.0.0.0/33", `TRUSTED_PROXIES: "10.0.0.0/33" is not an IP or CIDR`},
 		{"MODEL_PATH", "/nonexistent/m.onnx", `MODEL_PATH: /nonexistent/m.onnx: no such file (want the path of an .onnx model)`},
 		{"ONNXRUNTIME_LIB", "/nonexistent/lib.so", `ONNXRUNTIME_LIB: /nonexistent/lib.so: no such file`},
 		{"MODEL_SPEC", "/nonexistent/m.json", `MODEL_SPEC: /nonexistent/m.json: no such file`},
@@ -113,7 +115,7 @@ func TestBadSettingsMessages(t *testing.T) {
 		{"OAUTH2_ISSUER": "http://idp.lan/", "OAUTH2_AUDIENCE": "api", "OAUTH2_ALLOW_HTTP": "true"},
 		{"AUTH_DISABLED": "1", "MAX_UPLOAD_BYTES": "2MiB", "MEMORY_BUDGET": "1GiB", "LOG_FORMAT": "json",
 			"CORS_ALLOWED_ORIGINS": "https://a.example, http://localhost:3000", "METRICS_ADDR": ":9090", "SHUTDOWN_DRAIN_DELAY": "0s"},
-		{"AUTH_DISABLED": "TRUE", "CORS_ALLOWED_ORIGINS": "*"},
+		{"AUTH_DISABLED": "TRUE", "CORS_ALLOWED_ORIGINS": "*", "TRUSTED_PROXIES": "10.0.0.1, 10.0.0.0/8,fd00::/8, ::1"},
 	} {
 		c, err := loadConfig(func(k string) string { return ok[k] })
 		if err != nil {

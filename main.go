@@ -31,8 +31,6 @@ import (
 	"catsdogs/api/auth"
 	"catsdogs/model"
 	"catsdogs/server"
-
-	"github.com/gin-gonic/gin"
 )
 
 func main() {
@@ -65,7 +63,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	gin.SetMode(gin.ReleaseMode)
 	metrics := api.NewMetrics()
 
 	srv, err := server.New(server.Options{Addr: net.JoinHostPort(cfg.ListenAddr, cfg.Port), MaxConns: cfg.MaxConns,
@@ -111,7 +108,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 	}
 
 	handler := &swapHandler{}
-	handler.set(api.Starting(ready.check, metrics, metricsSrv != nil, cfg.AuthDisabled, log))
+	handler.set(api.Starting(api.Deps{Ready: ready.check, Metrics: metrics, MetricsElsewhere: metricsSrv != nil,
+		AuthDisabled: cfg.AuthDisabled, TrustedProxies: cfg.TrustedProxies, Logger: log}))
 	errc := make(chan error, len(servers))
 	go func() { errc <- srv.Serve(ctx, handler) }()
 	if metricsSrv != nil {

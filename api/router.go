@@ -53,6 +53,21 @@ type Deps struct {
 	CORSOrigins []string
 }
 
+// gin's debug mode (routes listed on stderr, warnings) is for gin's own
+// development; the service always runs in release mode. Tests set TestMode.
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+// engine is a bare gin engine that believes X-Forwarded-For (ClientIP) only
+// from proxies, IPs or CIDRs; none: from nobody. main has checked them
+// (TRUSTED_PROXIES), so a bad one here is a programming error.
+func engine(proxies []string) *gin.Engine {
+	r := gin.New()
+	if err := r.SetTrustedProxies(proxies); err != nil {
+		panic("api: TrustedProxies: " + err.Error())
+	}
+	return r
+}
+
 // NewRouter wires every route in one place.
 func NewRouter(d Deps) *gin.Engine {
 	if d.Logger == nil {
@@ -61,8 +76,7 @@ func NewRouter(d Deps) *gin.Engine {
 	if d.MaxUploadBytes <= 0 {
 		d.MaxUploadBytes = 10 << 20
 	}
-	r := gin.New()
-	_ = r.SetTrustedProxies(d.TrustedProxies) // nil: trust no proxy headers
+	r := engine(d.TrustedProxies)
 	r.HandleMethodNotAllowed = true
 	if d.Metrics == nil {
 		d.Metrics = NewMetrics()

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"log/slog"
 	"net/http"
 	"strings"
 
@@ -11,11 +10,14 @@ import (
 // Starting is the handler served while the model loads: /health is live
 // (the process is up), /ready answers 503 with ready's reasons, /metrics
 // works, and everything else is 503 not_ready with Retry-After, so a client
-// that does not wait for /ready gets a clear answer, not a hang.
-func Starting(ready func() error, m *Metrics, metricsElsewhere, authDisabled bool, log *slog.Logger) http.Handler {
-	r := gin.New()
+// that does not wait for /ready gets a clear answer, not a hang. Of d it
+// uses Ready, Metrics, MetricsElsewhere, AuthDisabled, TrustedProxies and
+// Logger.
+func Starting(d Deps) http.Handler {
+	ready, m, log := d.Ready, d.Metrics, d.Logger
+	r := engine(d.TrustedProxies)
 	r.Use(requestID(log), m.instrument, requestLog(log), recovery(log), securityHeaders)
-	h := &handlers{d: Deps{AuthDisabled: authDisabled, Metrics: m}}
+	h := &handlers{d: Deps{AuthDisabled: d.AuthDisabled, Metrics: m}}
 	r.GET("/health", h.health)
 	r.HEAD("/health", h.health)
 	notReady := func(c *gin.Context) {
@@ -28,7 +30,7 @@ func Starting(ready func() error, m *Metrics, metricsElsewhere, authDisabled boo
 	}
 	r.GET("/ready", notReady)
 	r.HEAD("/ready", notReady)
-	if !metricsElsewhere {
+	if !d.MetricsElsewhere {
 		r.GET("/metrics", h.metrics)
 	}
 	r.NoRoute(notReady)
