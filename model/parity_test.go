@@ -54,7 +54,8 @@ func loadParity(t *testing.T, dir string) (*Classifier, parityFile) {
 	if err := json.Unmarshal(b, &pf); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Load(Options{Path: filepath.Join(dir, pf.Model), Library: testmodel.MustLibrary(t, repoRoot), Workers: 1})
+	c, err := Load(Options{Path: filepath.Join(dir, pf.Model), Library: testmodel.MustLibrary(t, repoRoot), Workers: 1,
+		QueueSize: runtime.GOMAXPROCS(0)}) // TestServedAccuracy's callers all wait, none is refused busy
 	if err != nil {
 		t.Fatal(err)
 	}
