@@ -1,35 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"catsdogs/tests/testlog"
 	"catsdogs/tests/testmodel"
 )
-
-// syncBuffer is a log sink run writes to while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // run serves until its context ends, then returns nil; the healthcheck
 // subcommand probes it. Wiring is all that is tested here: tests/ drives the
@@ -40,7 +21,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		"MODEL_PATH": testmodel.Require(t, "."), "ONNXRUNTIME_LIB": testmodel.Library(t, "."),
 	}
 	getenv := func(k string) string { return env[k] }
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"catsdogs"}, getenv, logs) }()
@@ -116,7 +97,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 
 // A configuration error stops run before anything starts.
 func TestRunRefusesBadConfig(t *testing.T) {
-	err := run(context.Background(), []string{"catsdogs"}, func(string) string { return "" }, &syncBuffer{})
+	err := run(context.Background(), []string{"catsdogs"}, func(string) string { return "" }, &testlog.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "OAUTH2_ISSUER") {
 		t.Errorf("no issuer and auth not disabled: %v", err)
 	}

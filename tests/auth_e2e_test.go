@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"catsdogs/tests/issuer"
 )
 
 func TestUploadWithoutToken(t *testing.T) {
@@ -40,7 +42,7 @@ func TestRejectedTokens(t *testing.T) {
 		{"unpublished key", "Bearer " + iss.TokenUnpublishedKey(nil)},
 		{"HS256", "Bearer " + iss.TokenHS256(nil, []byte("0123456789abcdef0123456789abcdef"))},
 		{"alg none", "Bearer " + unsigned(iss.Token(nil))},
-		{"tampered payload", "Bearer " + tamper(iss.Token(map[string]any{"scope": "read::other"}))},
+		{"tampered payload", "Bearer " + issuer.Tamper(iss.Token(map[string]any{"scope": "read::other"}), map[string]any{"scope": scope})},
 		{"garbage", "Bearer not-a-jwt"},
 		{"garbage with dots", "Bearer aaa.bbb.ccc"},
 		{"empty bearer", "Bearer "},

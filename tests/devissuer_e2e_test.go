@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"catsdogs/tests/testlog"
 )
 
 // `make dev` as a user runs it: tools/devissuer starts the real binary with
@@ -32,7 +34,7 @@ func TestDevIssuerFlow(t *testing.T) {
 	cmd.Env = serviceEnv(map[string]string{"PORT": port, "INFERENCE_WORKERS": "1"})
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, _ := cmd.StdoutPipe()
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

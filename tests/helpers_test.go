@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
-	"image/png"
 	"io"
 	"math"
 	"mime/multipart"
@@ -309,10 +308,6 @@ func encodeWith(t *testing.T, enc func(io.Writer) error) []byte {
 	return buf.Bytes()
 }
 
-func encodePNG(t *testing.T, img image.Image) []byte {
-	return encodeWith(t, func(w io.Writer) error { return png.Encode(w, img) })
-}
-
 // withEXIFOrientation inserts an APP1 Exif segment carrying only the
 // orientation tag right after the JPEG's SOI marker.
 func withEXIFOrientation(t *testing.T, jpg []byte, orientation uint16) []byte {
@@ -367,12 +362,6 @@ func encodeSegment(v any) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func tokenKid(t *testing.T, tok string) string {
-	h, _ := splitJWT(t, tok)
-	kid, _ := h["kid"].(string)
-	return kid
-}
-
 // withKid re-labels a token's key ID (its signature no longer matches).
 func withKid(t *testing.T, tok, kid string) string {
 	h, parts := splitJWT(t, tok)
@@ -385,15 +374,4 @@ func withKid(t *testing.T, tok, kid string) string {
 func unsigned(tok string) string {
 	parts := strings.Split(tok, ".")
 	return encodeSegment(map[string]string{"alg": "none", "typ": "JWT"}) + "." + parts[1] + "."
-}
-
-// tamper grants the required scope in the payload without re-signing.
-func tamper(tok string) string {
-	parts := strings.Split(tok, ".")
-	raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
-	var claims map[string]any
-	_ = json.Unmarshal(raw, &claims)
-	claims["scope"] = scope
-	parts[1] = encodeSegment(claims)
-	return strings.Join(parts, ".")
 }

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"catsdogs/tests/bombs"
 	"catsdogs/tests/pets"
+	"catsdogs/tests/testimg"
 	"fmt"
 	"image"
 	"image/draw"
@@ -162,7 +163,7 @@ func TestUploadErrors(t *testing.T) {
 		wantError(t, resp, rb, http.StatusUnprocessableEntity, "corrupt_image")
 	})
 	t.Run("truncated png", func(t *testing.T) {
-		p := encodePNG(t, decodeJPEG(t, jpg))
+		p := testimg.PNG(decodeJPEG(t, jpg))
 		resp, rb := upload(t, mainSrv, tok, "half.png", p[:len(p)/2])
 		wantError(t, resp, rb, http.StatusUnprocessableEntity, "corrupt_image")
 	})
@@ -242,7 +243,7 @@ func TestImageFormats(t *testing.T) {
 		data                          []byte
 		w, h                          int // expected upright size
 	}{
-		{"png with alpha", "cat.png", "image/png", "png", encodePNG(t, nrgba), b.Dx(), b.Dy()},
+		{"png with alpha", "cat.png", "image/png", "png", testimg.PNG(nrgba), b.Dx(), b.Dy()},
 		{"gif", "cat.gif", "image/gif", "gif", paletted, b.Dx(), b.Dy()},
 		{"bmp", "cat.bmp", "image/bmp", "bmp", encodeWith(t, func(w io.Writer) error { return bmp.Encode(w, img) }), b.Dx(), b.Dy()},
 		{"tiff", "cat.tiff", "image/tiff", "tiff", encodeWith(t, func(w io.Writer) error {

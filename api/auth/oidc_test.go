@@ -73,25 +73,12 @@ func newIDP(t *testing.T, keys ...jose.JSONWebKey) *issuer.Issuer {
 // verifier reads keys from the test issuer's JWKS URI.
 const (
 	testIssuer   = "https://tenant.example.auth0.com/"
-	testAudience = "https://catsdogs.example/api"
+	testAudience = issuer.DefaultAudience
 )
 
-// claimsWith is a valid claim set with overrides; a nil value deletes.
-func claimsWith(over map[string]any) map[string]any {
-	now := time.Now()
-	c := map[string]any{
-		"iss": testIssuer, "aud": testAudience, "sub": "abc@clients", "iat": now.Unix(),
-		"exp": now.Add(time.Hour).Unix(), "scope": "get::prediction",
-	}
-	for k, v := range over {
-		if v == nil {
-			delete(c, k)
-		} else {
-			c[k] = v
-		}
-	}
-	return c
-}
+// claimsWith is a valid claim set for testIssuer with overrides; a nil
+// value deletes.
+func claimsWith(over map[string]any) map[string]any { return issuer.Claims(testIssuer, over) }
 
 func rs256(t testing.TB, over map[string]any) string {
 	return issuer.Sign(jose.RS256, rsaKey1, "k1", claimsWith(over))
@@ -126,7 +113,7 @@ func TestVerifyGoodToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pr.Subject != "abc@clients" || !pr.HasScope("get::prediction") || !pr.HasScope("x") || pr.HasScope("get::predictions") {
+	if pr.Subject != "test-user" || !pr.HasScope("get::prediction") || !pr.HasScope("x") || pr.HasScope("get::predictions") {
 		t.Errorf("principal %+v", pr)
 	}
 	// ES256 is accepted too.
@@ -178,7 +165,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"HS256 with a secret", issuer.Sign(jose.HS256, []byte("0123456789abcdef0123456789abcdef"), "", claimsWith(nil)), "malformed"},
 		{"RS512 (not allowed)", issuer.Sign(jose.RS512, rsaKey1, "k1", claimsWith(nil)), "malformed"},
 		{"signed by another key", issuer.Sign(jose.RS256, rsaKey2, "k1", claimsWith(nil)), "verify"},
-		{"tampered payload", tamper(rs256(t, nil)), ""},
+		{"tampered payload", issuer.Tamper(rs256(t, nil), map[string]any{"sub": "admin@clients"}), ""},
 		{"garbage", "not.a.jwt", "malformed"},
 		{"empty", "", ""},
 		{"bad scope claim", rs256(t, map[string]any{"scope": 7}), "claims"},
@@ -195,15 +182,6 @@ func TestVerifyRejects(t *testing.T) {
 			t.Errorf("%s: %q should mention %q", c.name, err, c.msg)
 		}
 	}
-}
-
-// tamper flips the subject in the payload, keeping the signature.
-func tamper(tok string) string {
-	parts := strings.Split(tok, ".")
-	b, _ := base64.RawURLEncoding.DecodeString(parts[1])
-	b = []byte(strings.Replace(string(b), "abc@clients", "admin@clients", 1))
-	parts[1] = base64.RawURLEncoding.EncodeToString(b)
-	return strings.Join(parts, ".")
 }
 
 func TestVerifyLeewayOnExpiry(t *testing.T) {

@@ -12,7 +12,6 @@ import (
 	"image/color"
 	"image/gif"
 	"image/jpeg"
-	"image/png"
 	"math/rand"
 	"runtime"
 	"testing"
@@ -244,15 +243,6 @@ func FuzzJPEGOrientation(f *testing.F) {
 	})
 }
 
-func encodePNG(t testing.TB, img image.Image) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 func decodeOK(t *testing.T, data []byte, wantFormat string) *RGB {
 	t.Helper()
 	img, format, err := Decode(data, Options{MaxPixels: 1 << 20})
@@ -286,7 +276,7 @@ func TestDecodeAlphaOnWhite(t *testing.T) {
 	m.SetNRGBA(1, 0, color.NRGBA{255, 0, 0, 255})   // opaque red
 	m.SetNRGBA(2, 0, color.NRGBA{0, 0, 255, 128})   // half blue
 	m.SetNRGBA(3, 0, color.NRGBA{10, 100, 200, 51}) // 20 %
-	img := decodeOK(t, encodePNG(t, m), "png")
+	img := decodeOK(t, testimg.PNG(m), "png")
 	wantPixels(t, "NRGBA PNG", img, map[[2]int][3]uint8{
 		{0, 0}: {255, 255, 255}, {1, 0}: {255, 0, 0}, {2, 0}: {127, 127, 255}, {3, 0}: {206, 224, 244},
 	}, 0)
@@ -298,14 +288,14 @@ func TestDecodeAlphaOnWhite(t *testing.T) {
 	p.SetColorIndex(0, 0, 0)
 	p.SetColorIndex(1, 0, 1)
 	p.SetColorIndex(2, 0, 2)
-	img = decodeOK(t, encodePNG(t, p), "png")
+	img = decodeOK(t, testimg.PNG(p), "png")
 	wantPixels(t, "palette PNG", img, map[[2]int][3]uint8{{0, 0}: {255, 0, 0}, {1, 0}: {255, 255, 255}, {2, 0}: {127, 255, 127}}, 0)
 
 	// 16-bit with alpha: same result within one level.
 	m16 := image.NewNRGBA64(image.Rect(0, 0, 2, 1))
 	m16.SetNRGBA64(0, 0, color.NRGBA64{0, 0, 0xFFFF, 0x8080})
 	m16.SetNRGBA64(1, 0, color.NRGBA64{0x1234, 0x5678, 0x9ABC, 0xFFFF})
-	img = decodeOK(t, encodePNG(t, m16), "png")
+	img = decodeOK(t, testimg.PNG(m16), "png")
 	wantPixels(t, "NRGBA64 PNG", img, map[[2]int][3]uint8{{0, 0}: {127, 127, 255}, {1, 0}: {0x12, 0x56, 0x9A}}, 1)
 }
 
@@ -346,22 +336,22 @@ func TestDecodeFormats(t *testing.T) {
 	}
 	wantPixels(t, "GIF", decodeOK(t, b.Bytes(), "gif"), want, 0)
 
-	wantPixels(t, "RGBA PNG", decodeOK(t, encodePNG(t, rgba), "png"), want, 0)
+	wantPixels(t, "RGBA PNG", decodeOK(t, testimg.PNG(rgba), "png"), want, 0)
 
 	// 16-bit opaque: the high byte, as Pillow reads it.
 	m16 := image.NewRGBA64(image.Rect(0, 0, 1, 1))
 	m16.SetRGBA64(0, 0, color.RGBA64{0x12FF, 0x3400, 0xFF80, 0xFFFF})
-	wantPixels(t, "RGB 16-bit PNG", decodeOK(t, encodePNG(t, m16), "png"), map[[2]int][3]uint8{{0, 0}: {0x12, 0x34, 0xFF}}, 0)
+	wantPixels(t, "RGB 16-bit PNG", decodeOK(t, testimg.PNG(m16), "png"), map[[2]int][3]uint8{{0, 0}: {0x12, 0x34, 0xFF}}, 0)
 
 	// Grayscale PNG (8 and 16 bit) and JPEG.
 	g := image.NewGray(image.Rect(0, 0, 16, 16))
 	for i := range g.Pix {
 		g.Pix[i] = 77
 	}
-	wantPixels(t, "gray PNG", decodeOK(t, encodePNG(t, g), "png"), map[[2]int][3]uint8{{3, 3}: {77, 77, 77}}, 0)
+	wantPixels(t, "gray PNG", decodeOK(t, testimg.PNG(g), "png"), map[[2]int][3]uint8{{3, 3}: {77, 77, 77}}, 0)
 	g16 := image.NewGray16(image.Rect(0, 0, 2, 2))
 	g16.SetGray16(1, 1, color.Gray16{0xABCD})
-	wantPixels(t, "gray16 PNG", decodeOK(t, encodePNG(t, g16), "png"), map[[2]int][3]uint8{{1, 1}: {0xAB, 0xAB, 0xAB}, {0, 0}: {0, 0, 0}}, 0)
+	wantPixels(t, "gray16 PNG", decodeOK(t, testimg.PNG(g16), "png"), map[[2]int][3]uint8{{1, 1}: {0xAB, 0xAB, 0xAB}, {0, 0}: {0, 0, 0}}, 0)
 	b.Reset()
 	if err := jpeg.Encode(&b, g, &jpeg.Options{Quality: 95}); err != nil {
 		t.Fatal(err)
@@ -395,7 +385,7 @@ func TestDecodeUnsupportedAndEmpty(t *testing.T) {
 // and a JPEG with a PNG-ish prefix is not a PNG.
 func TestDecodeSniffsFormat(t *testing.T) {
 	m := image.NewRGBA(image.Rect(0, 0, 8, 8))
-	if _, f, err := Decode(encodePNG(t, m), Options{}); err != nil || f != "png" {
+	if _, f, err := Decode(testimg.PNG(m), Options{}); err != nil || f != "png" {
 		t.Errorf("png: %q %v", f, err)
 	}
 	var b bytes.Buffer
@@ -445,10 +435,10 @@ func TestDecodeHugeDimensionsRefusedBeforeAllocation(t *testing.T) {
 	}
 	// Just over the limit is refused, at the limit is decoded.
 	m := image.NewRGBA(image.Rect(0, 0, 100, 50))
-	if _, _, err := Decode(encodePNG(t, m), Options{MaxPixels: 4999}); !errors.Is(err, ErrImageTooLarge) {
+	if _, _, err := Decode(testimg.PNG(m), Options{MaxPixels: 4999}); !errors.Is(err, ErrImageTooLarge) {
 		t.Errorf("5000 px with MaxPixels 4999: %v", err)
 	}
-	if _, _, err := Decode(encodePNG(t, m), Options{MaxPixels: 5000}); err != nil {
+	if _, _, err := Decode(testimg.PNG(m), Options{MaxPixels: 5000}); err != nil {
 		t.Errorf("5000 px with MaxPixels 5000: %v", err)
 	}
 

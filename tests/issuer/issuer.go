@@ -12,12 +12,14 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -289,15 +291,27 @@ func (i *Issuer) Rotate() {
 
 // claims returns the default claims merged with overrides, as Token uses them.
 func (i *Issuer) claims(overrides map[string]any) map[string]any {
+	return Claims(i.URL, overrides)
+}
+
+// Claims is a valid claim set for tokens of issuer iss: aud=DefaultAudience,
+// sub="test-user", iat=now, exp=now+1h, scope=DefaultScope, then overrides
+// (a nil value removes that claim). Sign it for tokens from other keys.
+func Claims(iss string, overrides map[string]any) map[string]any {
 	now := time.Now()
 	c := map[string]any{
-		"iss":   i.URL,
+		"iss":   iss,
 		"aud":   DefaultAudience,
 		"sub":   "test-user",
 		"iat":   now.Unix(),
 		"exp":   now.Add(time.Hour).Unix(),
 		"scope": DefaultScope,
 	}
+	return override(c, overrides)
+}
+
+// override sets each claim of overrides in c, or removes it if nil.
+func override(c, overrides map[string]any) map[string]any {
 	for k, v := range overrides {
 		if v == nil {
 			delete(c, k)
@@ -310,6 +324,21 @@ func (i *Issuer) claims(overrides map[string]any) map[string]any {
 
 func (i *Issuer) sign(alg jose.SignatureAlgorithm, key jose.JSONWebKey, overrides map[string]any) string {
 	return Sign(alg, key.Key, key.KeyID, i.claims(overrides))
+}
+
+// Tamper rewrites claims in tok's payload (a nil value removes one) and
+// keeps the signature, which then no longer matches.
+func Tamper(tok string, claims map[string]any) string {
+	parts := strings.Split(tok, ".")
+	raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var c map[string]any
+	_ = json.Unmarshal(raw, &c)
+	b, err := json.Marshal(override(c, claims))
+	if err != nil {
+		panic(fmt.Sprintf("issuer: encoding claims: %v", err))
+	}
+	parts[1] = base64.RawURLEncoding.EncodeToString(b)
+	return strings.Join(parts, ".")
 }
 
 // Sign makes a compact JWS of claims as they are, signed with key under alg

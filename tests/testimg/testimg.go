@@ -3,8 +3,10 @@
 package testimg
 
 import (
+	"bytes"
 	"image"
 	"image/color"
+	"image/png"
 )
 
 // Pattern is a w x h non-separable test pattern as packed 8-bit RGB (3 bytes
@@ -30,4 +32,13 @@ func PatternImage(w, h int) *image.NRGBA {
 		out.SetNRGBA(i%w, i/w, color.NRGBA{pix[3*i], pix[3*i+1], pix[3*i+2], 255})
 	}
 	return out
+}
+
+// PNG encodes img as a PNG.
+func PNG(img image.Image) []byte {
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		panic("testimg: " + err.Error()) // only for an empty or huge image: a broken test
+	}
+	return b.Bytes()
 }
