@@ -17,7 +17,7 @@ import (
 // built binary against a real issuer.
 func TestRunServesUntilCancelled(t *testing.T) {
 	env := map[string]string{
-		"AUTH_DISABLED": "true", "LISTEN_ADDR": "127.0.0.1", "PORT": "0", "SHUTDOWN_DRAIN_DELAY": "1s",
+		"AUTH_DISABLED": "true", "LISTEN_ADDR": "127.0.0.1", "PORT": "0", "SHUTDOWN_DRAIN_DELAY": "3s",
 		"MODEL_PATH": testmodel.Require(t, "."), "ONNXRUNTIME_LIB": testmodel.Library(t, "."),
 	}
 	getenv := func(k string) string { return env[k] }
@@ -61,7 +61,8 @@ func TestRunServesUntilCancelled(t *testing.T) {
 
 	// Draining: /ready says 503 while the listener still serves.
 	cancel()
-	for deadline := time.Now().Add(900 * time.Millisecond); ; time.Sleep(20 * time.Millisecond) {
+	// The drain lasts 3 s: /ready must turn within 2 s, leaving time for /health.
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		resp, err := http.Get("http://" + m[1] + "/ready")
 		if err != nil {
 			t.Fatalf("/ready while draining: %v", err)

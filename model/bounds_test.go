@@ -38,7 +38,7 @@ func TestClassifyChecksHeaderBeforeQueueing(t *testing.T) {
 		if !errors.Is(err, in.want) {
 			t.Errorf("%s: %v, want %v", in.name, err, in.want)
 		}
-		if d := time.Since(t0); d > 100*time.Millisecond {
+		if d := time.Since(t0); d > 5*time.Second { // a hang; the error says the header refused it
 			t.Errorf("%s: took %s", in.name, d)
 		}
 	}
