@@ -91,15 +91,15 @@ const statusClientGone = 499
 
 // securityHeaders go on every answer: no MIME sniffing, no framing (Swagger
 // UI's Authorize box must not be clickjacked), no referrer, and no caching of
-// API answers, which may carry a user's predictions or errors. The docs'
-// static files may be cached.
+// answers (API and pages), which may carry a user's predictions or errors.
+// The static files under /static/ may be cached: web.go sets their policy.
 func securityHeaders(c *gin.Context) {
 	h := c.Writer.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Content-Security-Policy", "frame-ancestors 'none'")
 	h.Set("Referrer-Policy", "no-referrer")
-	if !strings.HasPrefix(c.Request.URL.Path, "/docs/") {
+	if !strings.HasPrefix(c.Request.URL.Path, "/static/") {
 		h.Set("Cache-Control", "no-store")
 	}
 	c.Next()

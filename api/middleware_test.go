@@ -181,6 +181,7 @@ func TestSecurityHeaders(t *testing.T) {
 		upload, // the classifier panics: 500
 		httptest.NewRequest(http.MethodGet, "/docs", nil),
 		httptest.NewRequest(http.MethodGet, "/docs/index.html", nil),
+		httptest.NewRequest(http.MethodGet, "/static/try.js", nil),
 	} {
 		w := do(r, req)
 		name := fmt.Sprintf("%s %s (%d)", req.Method, req.URL.Path, w.Code)
@@ -196,9 +197,13 @@ func TestSecurityHeaders(t *testing.T) {
 		if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
 			t.Errorf("%s: Content-Security-Policy %q lacks frame-ancestors 'none'", name, csp)
 		}
-		cc := w.Header().Get("Cache-Control")
-		if docs := strings.HasPrefix(req.URL.Path, "/docs/"); !docs && cc != "no-store" {
-			t.Errorf("%s: Cache-Control %q, want no-store", name, cc)
+		// Static files may be cached (web.go); every other answer not.
+		cc, want := w.Header().Get("Cache-Control"), "no-store"
+		if strings.HasPrefix(req.URL.Path, "/static/") {
+			want = "public, max-age=3600"
+		}
+		if cc != want {
+			t.Errorf("%s: Cache-Control %q, want %q", name, cc, want)
 		}
 	}
 }

@@ -213,7 +213,8 @@ func (c *Classifier) Classify(ctx context.Context, data []byte) (*Result, error)
 	return c.run(r, img)
 }
 
-// ClassifyRGB classifies an already decoded image (tests, tools).
+// ClassifyRGB classifies an already decoded image, skipping the decode and
+// its bounds; only tests use it (to compare with Classify).
 func (c *Classifier) ClassifyRGB(img *decode.RGB) (*Result, error) {
 	if err := c.limiter.Acquire(context.Background()); err != nil {
 		return nil, err
@@ -241,15 +242,6 @@ func (c *Classifier) run(r *Result, img *decode.RGB) (*Result, error) {
 	r.Index = argmax(r.Probabilities)
 	r.Label = c.spec.Labels[r.Index]
 	return r, nil
-}
-
-// Ping runs one inference on a blank input: proof the model can run.
-func (c *Classifier) Ping(ctx context.Context) error {
-	if err := c.limiter.Acquire(ctx); err != nil {
-		return err
-	}
-	defer c.limiter.Release()
-	return c.sess.Run(clearTensor, nil)
 }
 
 // Close releases ONNX Runtime resources.

@@ -111,9 +111,6 @@ func TestClassifyRealPhoto(t *testing.T) {
 	if !slices.Equal(r.Probabilities, r2.Probabilities) {
 		t.Errorf("Classify %v != ClassifyRGB %v", r.Probabilities, r2.Probabilities)
 	}
-	if err := c.Ping(context.Background()); err != nil {
-		t.Errorf("Ping: %v", err)
-	}
 }
 
 func TestClassifyConcurrent(t *testing.T) {

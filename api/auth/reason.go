@@ -77,8 +77,7 @@ func oidcReason(err error) string {
 		return ReasonIssuer
 	case strings.Contains(msg, "verify signature"), strings.Contains(msg, "no matching key"):
 		return ReasonSignature
-	case strings.Contains(msg, "nbf"):
-		return ReasonNotYetValid
 	}
+	// exp and nbf are checked in claims.go (SkipExpiryCheck), never here.
 	return ReasonOther
 }
