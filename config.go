@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -144,34 +145,51 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		bad(name, "%q is not a boolean (want true, false, 1 or 0)", v)
 		return false
 	}
-	duration := func(name, def string) time.Duration {
+	// Where 0 would read as "no limit" but the code below it would take
+	// 0 as "the default", an explicit 0 is refused (zeroOK false).
+	zero := func(name, v string) {
+		for _, s := range settings {
+			if s.name == name {
+				bad(name, "%q is not allowed (want more than 0; leave it unset for the default, %s)", v, s.def)
+			}
+		}
+	}
+	duration := func(name, def string, zeroOK bool) time.Duration {
 		v := env(name, def)
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
 			bad(name, "%q is not a duration (want e.g. 500ms, 30s, 2m)", v)
+		} else if d == 0 && !zeroOK {
+			zero(name, v)
 		}
 		return d
 	}
-	number := func(name, def string) int {
+	// number: def "" is a default computed later (0 here).
+	number := func(name, def string, zeroOK bool) int {
 		v := env(name, def)
+		if v == "" {
+			return 0
+		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			bad(name, "%q is not a whole number >= 0", v)
+		} else if n == 0 && !zeroOK {
+			zero(name, v)
 		}
 		return n
 	}
-	size := func(name, def string) int64 {
+	size := func(name, def string) int64 { // 0 is never allowed
 		v := env(name, def)
 		n, err := parseBytes(v)
 		if err != nil {
 			bad(name, "%q is not a size (want bytes, e.g. 10485760, or with KiB, MiB, GiB: 10MiB)", v)
+		} else if n == 0 {
+			zero(name, v)
 		}
 		return n
 	}
 
 	c := Config{
-		Port:           env("PORT", "8080"),
-		ListenAddr:     strings.Trim(env("LISTEN_ADDR", ""), "[]"),
 		ModelPath:      env("MODEL_PATH", defaultModel),
 		ModelSidecar:   env("MODEL_SPEC", ""),
 		ORTLibrary:     env("ONNXRUNTIME_LIB", ""),
@@ -184,22 +202,23 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		MetricsAddr:    env("METRICS_ADDR", ""),
 		CORSOrigins:    list(env("CORS_ALLOWED_ORIGINS", "")),
 	}
+	c.ListenAddr, c.Port = listenAddr(getenv)
 	c.AuthDisabled = boolean("AUTH_DISABLED")
 	c.AllowHTTPIssuer = boolean("OAUTH2_ALLOW_HTTP")
 	c.DocsPersistAuth = boolean("DOCS_PERSIST_AUTHORIZATION")
-	c.Leeway = duration("OAUTH2_LEEWAY", "30s")
-	c.JWKSRefresh = duration("OAUTH2_JWKS_MIN_REFRESH", "30s")
-	c.DecodeTimeout = duration("DECODE_TIMEOUT", decode.DefaultDecodeTimeout.String())
-	c.DrainDelay = duration("SHUTDOWN_DRAIN_DELAY", "5s")
+	c.Leeway = duration("OAUTH2_LEEWAY", "30s", true)
+	c.JWKSRefresh = duration("OAUTH2_JWKS_MIN_REFRESH", "30s", false)
+	c.DecodeTimeout = duration("DECODE_TIMEOUT", decode.DefaultDecodeTimeout.String(), false)
+	c.DrainDelay = duration("SHUTDOWN_DRAIN_DELAY", "5s", true)
 	c.MaxUploadBytes = size("MAX_UPLOAD_BYTES", strconv.Itoa(10<<20))
 	c.MemoryBudget = size("MEMORY_BUDGET", strconv.Itoa(model.DefaultMemoryBudget))
-	c.MaxPixels = number("MAX_IMAGE_PIXELS", "50000000")
-	c.MaxSide = number("MAX_IMAGE_SIDE", strconv.Itoa(decode.DefaultMaxSide))
-	c.MaxAspect = number("MAX_IMAGE_ASPECT", strconv.Itoa(decode.DefaultMaxAspect))
-	c.MaxConns = number("MAX_CONNECTIONS", "512")
-	c.Workers = number("INFERENCE_WORKERS", "0")
-	c.IntraThreads = number("ORT_INTRA_OP_THREADS", "0")
-	c.QueueSize = number("INFERENCE_QUEUE", "0")
+	c.MaxPixels = number("MAX_IMAGE_PIXELS", "50000000", false)
+	c.MaxSide = number("MAX_IMAGE_SIDE", strconv.Itoa(decode.DefaultMaxSide), false)
+	c.MaxAspect = number("MAX_IMAGE_ASPECT", strconv.Itoa(decode.DefaultMaxAspect), false)
+	c.MaxConns = number("MAX_CONNECTIONS", "512", true)       // 0: no cap
+	c.Workers = number("INFERENCE_WORKERS", "", true)         // 0: the CPU quota
+	c.IntraThreads = number("ORT_INTRA_OP_THREADS", "", true) // 0: CPU quota / workers
+	c.QueueSize = number("INFERENCE_QUEUE", "", false)
 
 	if p, err := strconv.Atoi(c.Port); err != nil || p < 0 || p > 65535 {
 		bad("PORT", "%q is not a port (want a number from 0 to 65535)", c.Port)
@@ -262,7 +281,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 				bad("OAUTH2_JWKS_URI", "%q %v", c.JWKSURI, err)
 			}
 		}
-		if c.Scope == "" || strings.ContainsAny(c.Scope, " \t") {
+		if strings.ContainsAny(c.Scope, " \t") { // empty: unset, the default
 			bad("OAUTH2_SCOPE", "%q is not one scope (want a single scope without spaces, e.g. get::prediction)", c.Scope)
 		}
 	}
@@ -276,6 +295,13 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+// listenAddr is LISTEN_ADDR (brackets of an IPv6 address removed) and
+// PORT: all that the healthcheck subcommand reads.
+func listenAddr(getenv func(string) string) (host, port string) {
+	port = cmp.Or(strings.TrimSpace(getenv("PORT")), "8080")
+	return strings.Trim(strings.TrimSpace(getenv("LISTEN_ADDR")), "[]"), port
 }
 
 // checkIssuerURL wants an absolute https URL; http only for a loopback host

@@ -76,6 +76,15 @@ func TestBadSettingsMessages(t *testing.T) {
 		{"CORS_ALLOWED_ORIGINS", "ftp://app.example", `CORS_ALLOWED_ORIGINS: "ftp://app.example" has no http or https scheme`},
 		{"TRUSTED_PROXIES", "10.0.0.0/8, proxy.lan", `TRUSTED_PROXIES: "proxy.lan" is not an IP or CIDR (want e.g. 10.0.0.1 or 10.0.0.0/8, comma-separated)`},
 		{"TRUSTED_PROXIES", "10.0.0.0/33", `TRUSTED_PROXIES: "10.0.0.0/33" is not an IP or CIDR`},
+		// 0 would read as "no limit" but silently meant the default: refused.
+		{"MAX_IMAGE_SIDE", "0", `MAX_IMAGE_SIDE: "0" is not allowed (want more than 0; leave it unset for the default, 16384)`},
+		{"MAX_IMAGE_ASPECT", "0", `MAX_IMAGE_ASPECT: "0" is not allowed`},
+		{"MAX_IMAGE_PIXELS", "0", `MAX_IMAGE_PIXELS: "0" is not allowed`},
+		{"DECODE_TIMEOUT", "0s", `DECODE_TIMEOUT: "0s" is not allowed (want more than 0; leave it unset for the default, 10s)`},
+		{"INFERENCE_QUEUE", "0", `INFERENCE_QUEUE: "0" is not allowed (want more than 0; leave it unset for the default, 4 x workers)`},
+		{"OAUTH2_JWKS_MIN_REFRESH", "0", `OAUTH2_JWKS_MIN_REFRESH: "0" is not allowed`},
+		{"MAX_UPLOAD_BYTES", "0", `MAX_UPLOAD_BYTES: "0" is not allowed`},
+		{"MEMORY_BUDGET", "0MiB", `MEMORY_BUDGET: "0MiB" is not allowed`},
 		{"MODEL_PATH", "/nonexistent/m.onnx", `MODEL_PATH: /nonexistent/m.onnx: no such file (want the path of an .onnx model)`},
 		{"ONNXRUNTIME_LIB", "/nonexistent/lib.so", `ONNXRUNTIME_LIB: /nonexistent/lib.so: no such file`},
 		{"MODEL_SPEC", "/nonexistent/m.json", `MODEL_SPEC: /nonexistent/m.json: no such file`},
@@ -116,6 +125,9 @@ func TestBadSettingsMessages(t *testing.T) {
 		{"AUTH_DISABLED": "1", "MAX_UPLOAD_BYTES": "2MiB", "MEMORY_BUDGET": "1GiB", "LOG_FORMAT": "json",
 			"CORS_ALLOWED_ORIGINS": "https://a.example, http://localhost:3000", "METRICS_ADDR": ":9090", "SHUTDOWN_DRAIN_DELAY": "0s"},
 		{"AUTH_DISABLED": "TRUE", "CORS_ALLOWED_ORIGINS": "*", "TRUSTED_PROXIES": "10.0.0.1, 10.0.0.0/8,fd00::/8, ::1"},
+		// 0 where it has a meaning of its own: no cap, the CPU quota, no leeway, no drain.
+		{"AUTH_DISABLED": "true", "MAX_CONNECTIONS": "0", "INFERENCE_WORKERS": "0", "ORT_INTRA_OP_THREADS": "0",
+			"OAUTH2_LEEWAY": "0s", "SHUTDOWN_DRAIN_DELAY": "0"},
 	} {
 		c, err := loadConfig(func(k string) string { return ok[k] })
 		if err != nil {

@@ -22,7 +22,6 @@ import (
 	"os/signal"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -54,7 +53,7 @@ func main() {
 // probes a running instance.
 func run(ctx context.Context, args []string, getenv func(string) string, logs io.Writer) error {
 	if len(args) > 1 && args[1] == "healthcheck" {
-		return healthcheck(getenv("LISTEN_ADDR"), getenv("PORT"))
+		return healthcheck(listenAddr(getenv))
 	}
 	started := time.Now()
 	cfg, err := loadConfig(getenv)
@@ -192,10 +191,6 @@ func fetchKeys(ctx context.Context, v *auth.Verifier, issuer string, log *slog.L
 // healthcheck probes /health where the server listens: LISTEN_ADDR if it
 // names one interface, else loopback.
 func healthcheck(host, port string) error {
-	if port == "" {
-		port = "8080"
-	}
-	host = strings.Trim(strings.TrimSpace(host), "[]")
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
 	}
