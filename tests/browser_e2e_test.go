@@ -45,15 +45,29 @@ func browser(t *testing.T) (ctx context.Context, pageErrors func() []string) {
 		}
 		t.Skip(msg)
 	}
+	// Not t.TempDir: Chromium's helper processes can still be writing into the
+	// profile when the browser is stopped, and t.TempDir fails the test when
+	// its removal does. The profile is removed with a few retries instead.
+	profile, err := os.MkdirTemp("", "catsdogs-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(profile),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.WindowSize(1280, 1000))
 	ctx, cancelCtx := chromedp.NewContext(alloc)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc()
+		for i := 0; i < 10 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
 
 	var mu sync.Mutex
 	var errs []string
