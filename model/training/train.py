@@ -322,7 +322,7 @@ def parse_args():
     ap.add_argument("--export", default="", help="dir to write the ONNX, card and parity file into")
     ap.add_argument("--name", default="catsdogs-resnet")
     ap.add_argument("--version", default="2")
-    ap.add_argument("--epochs", type=int, default=100)
+    ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--schedule", choices=("wsd", "cosine"), default="wsd")
