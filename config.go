@@ -44,16 +44,20 @@ type Config struct {
 	// on a host other than loopback (a development IdP on the LAN).
 	AllowHTTPIssuer bool
 
-	MaxUploadBytes int64         // MAX_UPLOAD_BYTES, default 10 MiB
-	MaxPixels      int           // MAX_IMAGE_PIXELS, default 50,000,000
-	MaxSide        int           // MAX_IMAGE_SIDE, default 16384: longest width or height
-	MaxAspect      int           // MAX_IMAGE_ASPECT, default 32: long side ÷ short side
-	DecodeTimeout  time.Duration // DECODE_TIMEOUT, default 10s: one image's decode
-	MemoryBudget   int64         // MEMORY_BUDGET, default 256 MiB: bodies + decodes in flight
-	MaxConns       int           // MAX_CONNECTIONS, default 512: open client connections
-	Workers        int           // INFERENCE_WORKERS, default = CPU quota
-	IntraThreads   int           // ORT_INTRA_OP_THREADS, default = CPU quota / workers
-	QueueSize      int           // INFERENCE_QUEUE, default 4 × workers
+	MaxUploadBytes  int64         // MAX_UPLOAD_BYTES, default 10 MiB
+	MaxPixels       int           // MAX_IMAGE_PIXELS, default 50,000,000
+	MaxSide         int           // MAX_IMAGE_SIDE, default 16384: longest width or height
+	MaxAspect       int           // MAX_IMAGE_ASPECT, default 32: long side ÷ short side
+	DecodeTimeout   time.Duration // DECODE_TIMEOUT, default 10s: one image's decode
+	MemoryBudget    int64         // MEMORY_BUDGET, default 256 MiB: bodies + decodes in flight
+	MaxConns        int           // MAX_CONNECTIONS, default 512: open client connections
+	Workers         int           // INFERENCE_WORKERS, default = CPU quota (1 with batching)
+	IntraThreads    int           // ORT_INTRA_OP_THREADS, default = CPU quota / workers
+	QueueSize       int           // INFERENCE_QUEUE, default 2 × the requests admitted at once
+	BatchMaxSize    int           // BATCH_MAX_SIZE, default 8: images per ONNX Runtime run (1: batching off)
+	BatchMaxDelay   time.Duration // BATCH_MAX_DELAY, default 2ms: longest an image waits for others to join its run
+	PredictMaxFiles int           // PREDICT_MAX_FILES, default 32: images per /predict request
+	PredictMaxBytes int64         // PREDICT_MAX_BYTES, default 32 MiB: /predict request body cap
 
 	TrustedProxies []string // TRUSTED_PROXIES, comma-separated CIDRs/IPs; default none
 	LogFormat      string   // LOG_FORMAT: text (default) or json
@@ -94,9 +98,13 @@ var settings = []setting{
 	{"DECODE_TIMEOUT", decode.DefaultDecodeTimeout.String(), "longest one image's decode may take"},
 	{"MEMORY_BUDGET", "256MiB", "bytes held at once by request bodies and decodes"},
 	{"MAX_CONNECTIONS", "512", "open client connections (0: no cap)"},
-	{"INFERENCE_WORKERS", "CPU quota", "images processed at once"},
-	{"ORT_INTRA_OP_THREADS", "CPU quota / workers", "ONNX Runtime threads per inference"},
-	{"INFERENCE_QUEUE", "4 x workers", "requests allowed to wait for a worker"},
+	{"INFERENCE_WORKERS", "CPU quota (1 with batching)", "ONNX Runtime runs at once"},
+	{"ORT_INTRA_OP_THREADS", "CPU quota / workers", "ONNX Runtime threads per run"},
+	{"INFERENCE_QUEUE", "2 x admitted", "requests allowed to wait; admitted at once = CPU quota + workers x BATCH_MAX_SIZE"},
+	{"BATCH_MAX_SIZE", "8", "images one ONNX Runtime run may take from concurrent requests (1: batching off)"},
+	{"BATCH_MAX_DELAY", "2ms", "longest an image waits for others to join its run (none when no other is on its way)"},
+	{"PREDICT_MAX_FILES", "32", "images per /predict request"},
+	{"PREDICT_MAX_BYTES", "32MiB", "/predict request body cap (bytes, or with KiB/MiB/GiB)"},
 	{"TRUSTED_PROXIES", "none", "proxy IPs/CIDRs whose X-Forwarded-For is believed"},
 	{"LOG_FORMAT", "text", "text or json"},
 	{"DOCS_PERSIST_AUTHORIZATION", "false", "Swagger UI keeps a pasted token in localStorage"},
@@ -219,6 +227,16 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.Workers = number("INFERENCE_WORKERS", "", true)         // 0: the CPU quota
 	c.IntraThreads = number("ORT_INTRA_OP_THREADS", "", true) // 0: CPU quota / workers
 	c.QueueSize = number("INFERENCE_QUEUE", "", false)
+	c.BatchMaxSize = number("BATCH_MAX_SIZE", "8", false)
+	c.BatchMaxDelay = duration("BATCH_MAX_DELAY", "2ms", true)
+	c.PredictMaxFiles = number("PREDICT_MAX_FILES", "32", false)
+	c.PredictMaxBytes = size("PREDICT_MAX_BYTES", strconv.Itoa(32<<20))
+	if c.BatchMaxSize > 1024 {
+		bad("BATCH_MAX_SIZE", "%d is too large (want 1 to 1024; 8 to 32 is typical)", c.BatchMaxSize)
+	}
+	if c.BatchMaxDelay > time.Second {
+		bad("BATCH_MAX_DELAY", "%s is too long (want at most 1s; a few ms is typical)", c.BatchMaxDelay)
+	}
 
 	if p, err := strconv.Atoi(c.Port); err != nil || p < 0 || p > 65535 {
 		bad("PORT", "%q is not a port (want a number from 0 to 65535)", c.Port)
@@ -287,6 +305,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.MemoryBudget > 0 && c.MemoryBudget < c.MaxUploadBytes {
 		bad("MEMORY_BUDGET", "%d must be at least MAX_UPLOAD_BYTES (%d): no upload could ever be admitted", c.MemoryBudget, c.MaxUploadBytes)
+	}
+	if c.MemoryBudget > 0 && c.MemoryBudget < c.PredictMaxBytes {
+		bad("MEMORY_BUDGET", "%d must be at least PREDICT_MAX_BYTES (%d): no full /predict request could ever be admitted", c.MemoryBudget, c.PredictMaxBytes)
 	}
 	c.ModelOverrides = spec.Overrides{}
 	for name, key := range modelEnv {

@@ -81,7 +81,7 @@ func TestBadSettingsMessages(t *testing.T) {
 		{"MAX_IMAGE_ASPECT", "0", `MAX_IMAGE_ASPECT: "0" is not allowed`},
 		{"MAX_IMAGE_PIXELS", "0", `MAX_IMAGE_PIXELS: "0" is not allowed`},
 		{"DECODE_TIMEOUT", "0s", `DECODE_TIMEOUT: "0s" is not allowed (want more than 0; leave it unset for the default, 10s)`},
-		{"INFERENCE_QUEUE", "0", `INFERENCE_QUEUE: "0" is not allowed (want more than 0; leave it unset for the default, 4 x workers)`},
+		{"INFERENCE_QUEUE", "0", `INFERENCE_QUEUE: "0" is not allowed (want more than 0; leave it unset for the default, 2 x admitted)`},
 		{"OAUTH2_JWKS_MIN_REFRESH", "0", `OAUTH2_JWKS_MIN_REFRESH: "0" is not allowed`},
 		{"MAX_UPLOAD_BYTES", "0", `MAX_UPLOAD_BYTES: "0" is not allowed`},
 		{"MEMORY_BUDGET", "0MiB", `MEMORY_BUDGET: "0MiB" is not allowed`},

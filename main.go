@@ -130,6 +130,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 		Overrides: cfg.ModelOverrides, Workers: cfg.Workers, IntraOpThreads: cfg.IntraThreads,
 		QueueSize: cfg.QueueSize, MaxPixels: cfg.MaxPixels, MaxSide: cfg.MaxSide, MaxAspect: cfg.MaxAspect,
 		DecodeTimeout: cfg.DecodeTimeout, MemoryBudget: cfg.MemoryBudget, Logger: log,
+		MaxBatch: cfg.BatchMaxSize, MaxDelay: cfg.BatchMaxDelay,
 	})
 	if err != nil {
 		return stopAll(fmt.Errorf("loading model: %w", err))
@@ -138,13 +139,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 	info := clf.Info
 	log.Info("model ready", "name", info.Name, "version", info.Version, "labels", info.Labels, "input", info.Input,
 		"spec_source", info.SpecSource, "workers", info.Workers, "intra_op_threads", info.IntraThreads,
+		"batch_max_size", info.MaxBatch, "batch_max_delay_ms", info.MaxDelayMS,
 		"queue", info.QueueSize, "warmup_ms", info.WarmupMS, "onnxruntime", info.Library)
 
 	build := buildInfo(info)
 	metrics.SetBuild(build)
 	handler.set(api.NewRouter(api.Deps{
 		Classifier: clf, Model: info, Ready: ready.check, Auth: authn, Scope: cfg.Scope,
-		MaxUploadBytes: cfg.MaxUploadBytes, AuthDisabled: cfg.AuthDisabled, TrustedProxies: cfg.TrustedProxies,
+		MaxUploadBytes: cfg.MaxUploadBytes, PredictMaxFiles: cfg.PredictMaxFiles, PredictMaxBytes: cfg.PredictMaxBytes,
+		AuthDisabled: cfg.AuthDisabled, TrustedProxies: cfg.TrustedProxies,
 		DocsPersistAuth: cfg.DocsPersistAuth, Logger: log, Metrics: metrics, MetricsElsewhere: metricsSrv != nil,
 		Build: build, CORSOrigins: cfg.CORSOrigins,
 	}))

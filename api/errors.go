@@ -30,6 +30,7 @@ const (
 	codeFileMissing       = "file_missing"
 	codeFileEmpty         = "file_empty"
 	codeFileMultiple      = "multiple_files"
+	codeTooManyFiles      = "too_many_files"
 	codeNotMultipart      = "unsupported_media_type"
 	codeUnsupportedImage  = "unsupported_image"
 	codeCorruptImage      = "corrupt_image"
@@ -56,9 +57,17 @@ var (
 	errFileEmpty     = errors.New("empty file part")
 	errFileMultiple  = errors.New("more than one file part")
 	errUploadsFull   = errors.New("memory budget full of request bodies")
+	// errPredictBody marks a /predict body over PREDICT_MAX_BYTES (with the
+	// *http.MaxBytesError), so the answer names that setting.
+	errPredictBody = errors.New("predict body over its cap")
 	// errTokenUnverified stands in for an Authenticator's unexpected error.
 	errTokenUnverified = detailed{auth.ErrInvalidToken, "token could not be verified"}
 )
+
+// tooManyFiles is a /predict request with more file parts than allowed.
+type tooManyFiles struct{ limit int }
+
+func (e tooManyFiles) Error() string { return fmt.Sprintf("more than %d file parts", e.limit) }
 
 // detailed is an error whose text is the client's whole explanation and
 // which matches kind with errors.Is.
@@ -71,77 +80,104 @@ func (e detailed) Error() string { return e.detail }
 func (e detailed) Unwrap() error { return e.kind }
 
 // fail answers err: the one place an error becomes a status, a code, a
-// detail and headers (RFC 6750 challenges, Retry-After). Only errors whose
-// text is meant for the client show it; unexpected ones are logged and
-// answered with a generic 500.
+// detail and headers (RFC 6750 challenges, Retry-After), through describe.
+// Only errors whose text is meant for the client show it; unexpected ones are
+// logged and answered with a generic 500.
 func fail(c *gin.Context, log *slog.Logger, err error) {
 	c.Set(failedKey, err)
-	log = requestLogger(c, log)
-	retry := func(s string) { c.Header("Retry-After", s) }
-	challenge := func(code, desc string) {
-		c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer realm="catsdogs", error=%q, error_description=%q`, code, headerSafe(desc)))
+	a := describe(err)
+	if a.logAs != "" {
+		requestLogger(c, log).Error(a.logAs, "err", err)
+	}
+	for _, h := range a.headers {
+		c.Header(h[0], h[1])
+	}
+	abort(c, a.status, a.code, a.detail)
+}
+
+// answer is what an error becomes over HTTP.
+type answer struct {
+	status       int
+	code, detail string
+	headers      [][2]string
+	logAs        string // non-empty: log the error with this message (ours, not the client's)
+}
+
+// describe maps err to its answer. /upload answers with it through fail;
+// /predict also words each image's own error with it.
+func describe(err error) answer {
+	retry := func(a answer, s string) answer {
+		a.headers = append(a.headers, [2]string{"Retry-After", s})
+		return a
+	}
+	challenge := func(code, desc string) [][2]string {
+		return [][2]string{{"WWW-Authenticate", fmt.Sprintf(`Bearer realm="catsdogs", error=%q, error_description=%q`, code, headerSafe(desc))}}
 	}
 	var scopeErr *auth.ScopeError
 	var tooBig *http.MaxBytesError
+	var tooMany tooManyFiles
 	switch {
 	// The request itself.
 	case errors.Is(err, errNotMultipart):
-		abort(c, http.StatusUnsupportedMediaType, codeNotMultipart, err.Error())
+		return answer{status: http.StatusUnsupportedMediaType, code: codeNotMultipart, detail: err.Error()}
 	case errors.Is(err, errMalformedBody):
-		abort(c, http.StatusBadRequest, codeBadRequest, malformedDetail(err))
+		return answer{status: http.StatusBadRequest, code: codeBadRequest, detail: malformedDetail(err)}
 	case errors.Is(err, errFileMissing):
-		abort(c, http.StatusBadRequest, codeFileMissing, err.Error())
+		return answer{status: http.StatusBadRequest, code: codeFileMissing, detail: err.Error()}
 	case errors.Is(err, errFileEmpty):
-		abort(c, http.StatusBadRequest, codeFileEmpty, err.Error())
+		return answer{status: http.StatusBadRequest, code: codeFileEmpty, detail: err.Error()}
 	case errors.Is(err, errFileMultiple):
-		abort(c, http.StatusBadRequest, codeFileMultiple, err.Error())
+		return answer{status: http.StatusBadRequest, code: codeFileMultiple, detail: err.Error()}
+	case errors.As(err, &tooMany):
+		return answer{status: http.StatusRequestEntityTooLarge, code: codeTooManyFiles,
+			detail: fmt.Sprintf("send at most %d files per request (PREDICT_MAX_FILES); split the rest into further requests", tooMany.limit)}
 	case errors.As(err, &tooBig):
-		abort(c, http.StatusRequestEntityTooLarge, codeTooLarge,
-			fmt.Sprintf("request body is over the %d-byte limit (MAX_UPLOAD_BYTES)", tooBig.Limit))
+		what := "MAX_UPLOAD_BYTES"
+		if errors.Is(err, errPredictBody) {
+			what = "PREDICT_MAX_BYTES"
+		}
+		return answer{status: http.StatusRequestEntityTooLarge, code: codeTooLarge,
+			detail: fmt.Sprintf("request body is over the %d-byte limit (%s)", tooBig.Limit, what)}
 	case errors.Is(err, errUploadsFull):
-		retry("1")
-		abort(c, http.StatusServiceUnavailable, codeBusy, "the server holds as many uploads as its memory budget allows; retry shortly")
+		return retry(answer{status: http.StatusServiceUnavailable, code: codeBusy,
+			detail: "the server holds as many uploads as its memory budget allows; retry shortly"}, "1")
 
 	// Authentication and authorisation, per RFC 6750.
 	case errors.As(err, &scopeErr):
-		c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer realm="catsdogs", error="insufficient_scope", scope=%q`, scopeErr.Scope))
-		abort(c, http.StatusForbidden, codeInsufficientScope, fmt.Sprintf("token is valid but lacks the scope %q", scopeErr.Scope))
+		return answer{status: http.StatusForbidden, code: codeInsufficientScope,
+			detail:  fmt.Sprintf("token is valid but lacks the scope %q", scopeErr.Scope),
+			headers: [][2]string{{"WWW-Authenticate", fmt.Sprintf(`Bearer realm="catsdogs", error="insufficient_scope", scope=%q`, scopeErr.Scope)}}}
 	case errors.Is(err, auth.ErrUnavailable):
-		log.Error("token verification unavailable", "err", err)
-		retry("5")
-		abort(c, http.StatusServiceUnavailable, codeAuthUnavailable, "cannot reach the identity provider to verify tokens; try again shortly")
+		return retry(answer{status: http.StatusServiceUnavailable, code: codeAuthUnavailable,
+			detail: "cannot reach the identity provider to verify tokens; try again shortly", logAs: "token verification unavailable"}, "5")
 	case errors.Is(err, auth.ErrMissingToken):
 		// RFC 6750 §3.1: no credentials, so no error code in the challenge.
-		c.Header("WWW-Authenticate", `Bearer realm="catsdogs"`)
-		abort(c, http.StatusUnauthorized, codeInvalidToken, "missing bearer token: send \"Authorization: Bearer <access token>\"")
+		return answer{status: http.StatusUnauthorized, code: codeInvalidToken,
+			detail:  "missing bearer token: send \"Authorization: Bearer <access token>\"",
+			headers: [][2]string{{"WWW-Authenticate", `Bearer realm="catsdogs"`}}}
 	case errors.Is(err, auth.ErrInvalidRequest):
-		challenge(codeInvalidRequest, err.Error())
-		abort(c, http.StatusUnauthorized, codeInvalidRequest, err.Error())
+		return answer{status: http.StatusUnauthorized, code: codeInvalidRequest, detail: err.Error(), headers: challenge(codeInvalidRequest, err.Error())}
 	case errors.Is(err, auth.ErrInvalidToken):
-		challenge(codeInvalidToken, err.Error())
-		abort(c, http.StatusUnauthorized, codeInvalidToken, err.Error())
+		return answer{status: http.StatusUnauthorized, code: codeInvalidToken, detail: err.Error(), headers: challenge(codeInvalidToken, err.Error())}
 
 	// Classification.
 	case errors.Is(err, model.ErrUnsupportedFormat):
-		abort(c, http.StatusUnsupportedMediaType, codeUnsupportedImage, err.Error())
+		return answer{status: http.StatusUnsupportedMediaType, code: codeUnsupportedImage, detail: err.Error()}
 	case errors.Is(err, model.ErrImageTooLarge):
-		abort(c, http.StatusRequestEntityTooLarge, codeImageTooLarge, err.Error())
+		return answer{status: http.StatusRequestEntityTooLarge, code: codeImageTooLarge, detail: err.Error()}
 	case errors.Is(err, model.ErrCorruptImage):
-		abort(c, http.StatusUnprocessableEntity, codeCorruptImage, err.Error())
+		return answer{status: http.StatusUnprocessableEntity, code: codeCorruptImage, detail: err.Error()}
 	case errors.Is(err, model.ErrBusy):
-		retry("1")
-		abort(c, http.StatusServiceUnavailable, codeBusy, "all inference workers are busy and the queue is full; retry shortly")
+		return retry(answer{status: http.StatusServiceUnavailable, code: codeBusy,
+			detail: "all inference workers are busy and the queue is full; retry shortly"}, "1")
 	case errors.Is(err, model.ErrMemoryFull):
-		retry("1")
-		abort(c, http.StatusServiceUnavailable, codeBusy, "other requests hold the memory this image needs to decode; retry shortly")
+		return retry(answer{status: http.StatusServiceUnavailable, code: codeBusy,
+			detail: "other requests hold the memory this image needs to decode; retry shortly"}, "1")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		// The client went away while queued; nobody reads this answer.
-		abort(c, http.StatusServiceUnavailable, codeBusy, "request cancelled while waiting for a worker")
-
-	default:
-		log.Error("request failed", "err", err)
-		abort(c, http.StatusInternalServerError, codeInternal, "inference failed")
+		return answer{status: http.StatusServiceUnavailable, code: codeBusy, detail: "request cancelled while waiting for a worker"}
 	}
+	return answer{status: http.StatusInternalServerError, code: codeInternal, detail: "inference failed", logAs: "request failed"}
 }
 
 // malformedDetail explains a multipart body that could not be parsed, in

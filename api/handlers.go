@@ -120,6 +120,9 @@ type PredictionResponse struct {
 	Model     ModelRef  `json:"model"`
 	Image     ImageInfo `json:"image"`
 	TimingsMS Timings   `json:"timings_ms"`
+	// InferenceBatch is the number of images in the ONNX Runtime run this
+	// one shared (dynamic batching; 1: it ran alone).
+	InferenceBatch int `json:"inference_batch" example:"1"`
 }
 
 // upload godoc
@@ -145,21 +148,12 @@ type PredictionResponse struct {
 func (h *handlers) upload(c *gin.Context) {
 	start := time.Now()
 	limit := h.d.MaxUploadBytes
-	// The body's bytes are reserved from the process-wide memory budget before
-	// any is read: a crowd of large uploads gets 503s instead of pushing the
-	// process past its container's memory.
-	need := limit
-	if cl := c.Request.ContentLength; cl >= 0 && cl < limit {
-		need = cl
+	need, release, err := h.admitBody(c, limit)
+	if err != nil {
+		fail(c, h.d.Logger, err)
+		return
 	}
-	if b := h.budget(); b != nil {
-		if !b.TryAcquire(need) {
-			fail(c, h.d.Logger, errUploadsFull)
-			return
-		}
-		defer b.Release(need)
-	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	defer release()
 	data, err := readFilePart(c.Request, limit, need)
 	if err != nil {
 		fail(c, h.d.Logger, err)
@@ -170,19 +164,50 @@ func (h *handlers) upload(c *gin.Context) {
 		fail(c, h.d.Logger, err)
 		return
 	}
-	resp := PredictionResponse{
+	resp := h.prediction(res, msSince(start))
+	c.Set(resultKey, resp) // label and timings for the metrics and the request log
+	c.JSON(http.StatusOK, resp)
+}
+
+// prediction is the answer for one classified image. totalMS < 0: the sum
+// of its stages (an image of a /predict request).
+func (h *handlers) prediction(res *model.Result, totalMS float64) *PredictionResponse {
+	ms := Timings{Queue: res.QueueMS, Decode: res.DecodeMS, Preprocess: res.PreprocessMS,
+		Inference: res.InferenceMS, Total: totalMS}
+	if totalMS < 0 {
+		ms.Total = ms.Queue + ms.Decode + ms.Preprocess + ms.Inference
+	}
+	p := &PredictionResponse{
 		Prediction: res.Label, Values: res.Probabilities, Labels: h.d.Model.Labels,
 		Confidence: res.Probabilities[res.Index],
 		Model:      ModelRef{Name: h.d.Model.Name, Version: h.d.Model.Version},
 		Image:      ImageInfo{Format: res.Format, Width: res.Width, Height: res.Height},
-		TimingsMS: Timings{Queue: res.QueueMS, Decode: res.DecodeMS, Preprocess: res.PreprocessMS,
-			Inference: res.InferenceMS, Total: float64(time.Since(start).Microseconds()) / 1000},
+		TimingsMS:  ms, InferenceBatch: res.Batch,
 	}
 	for _, i := range model.Ranked(res.Probabilities) {
-		resp.Scores = append(resp.Scores, Score{Label: h.d.Model.Labels[i], Probability: res.Probabilities[i]})
+		p.Scores = append(p.Scores, Score{Label: h.d.Model.Labels[i], Probability: res.Probabilities[i]})
 	}
-	c.Set(resultKey, &resp) // label and timings for the metrics and the request log
-	c.JSON(http.StatusOK, resp)
+	return p
+}
+
+// admitBody reserves the request body's bytes from the process-wide memory
+// budget before any is read, so a crowd of large uploads gets 503s instead
+// of pushing the process past its container's memory, and caps the body at
+// limit. need is what was reserved: the declared length, or limit.
+func (h *handlers) admitBody(c *gin.Context, limit int64) (need int64, release func(), err error) {
+	need = limit
+	if cl := c.Request.ContentLength; cl >= 0 && cl < limit {
+		need = cl
+	}
+	release = func() {}
+	if b := h.budget(); b != nil {
+		if !b.TryAcquire(need) {
+			return 0, nil, errUploadsFull
+		}
+		release = func() { b.Release(need) }
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	return need, release, nil
 }
 
 // budget is the classifier's memory budget, when it has one (the real

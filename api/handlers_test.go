@@ -39,6 +39,29 @@ type fakeClassifier struct {
 	panic bool
 	calls atomic.Int32
 	got   []byte
+	// ClassifyMany: gotMany records its images; an image that is exactly
+	// "not an image" gets ErrUnsupportedFormat, the others res (or err).
+	gotMany [][]byte
+}
+
+func (f *fakeClassifier) ClassifyMany(_ context.Context, images [][]byte) ([]model.Item, error) {
+	f.calls.Add(1)
+	f.gotMany = images
+	if f.err != nil && errors.Is(f.err, model.ErrBusy) {
+		return nil, f.err
+	}
+	out := make([]model.Item, len(images))
+	for i, data := range images {
+		switch {
+		case string(data) == "not an image":
+			out[i].Err = model.ErrUnsupportedFormat
+		case f.err != nil:
+			out[i].Err = f.err
+		default:
+			out[i].Result = f.res
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeClassifier) Classify(_ context.Context, data []byte) (*model.Result, error) {
@@ -457,7 +480,7 @@ func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 		code         string
 	}{
 		{"GET", "/nope", 404, "not_found"},
-		{"POST", "/predict", 404, "not_found"},
+		{"POST", "/classify", 404, "not_found"},
 		{"GET", "/upload", 405, "method_not_allowed"},
 		{"PUT", "/upload", 405, "method_not_allowed"},
 		{"POST", "/health", 405, "method_not_allowed"},

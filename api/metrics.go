@@ -44,6 +44,7 @@ type Metrics struct {
 	rejected     *prometheus.CounterVec
 	authFailures *prometheus.CounterVec
 	predictions  *prometheus.CounterVec
+	batchSizes   prometheus.Histogram
 	modelInfo    *prometheus.GaugeVec
 	buildInfo    *prometheus.GaugeVec
 	source       atomic.Pointer[metricSource]
@@ -84,7 +85,7 @@ func NewMetrics() *Metrics {
 	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "catsdogs_http_requests_in_flight",
 		Help: "HTTP requests being handled now."})
 	m.stages = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "catsdogs_upload_stage_seconds",
-		Help:    "Time per stage of successful uploads: queue (waiting for a worker), decode, preprocess, inference, total (the handler, body read included).",
+		Help:    "Time per stage of each classified image (/upload, and each image of /predict): queue (admission, a CPU slot, the batch), decode, preprocess, inference (its run), total (/upload: the handler, body read included; /predict: the stages' sum).",
 		Buckets: []float64{.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}}, []string{"stage"})
 	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "catsdogs_rejected_total",
 		Help: "503 answers (other than /ready's), by reason: queue_full, memory_budget, auth_unavailable, not_ready, client_gone."},
@@ -93,12 +94,15 @@ func NewMetrics() *Metrics {
 		Help: "Requests refused by authentication (401, 503) or authorisation (403), by reason."}, []string{"reason"})
 	m.predictions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "catsdogs_predictions_total",
 		Help: "Successful classifications, by predicted label."}, []string{"label"})
+	m.batchSizes = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "catsdogs_inference_batch_images",
+		Help:    "Classified images, by the number of images in the ONNX Runtime run each shared (dynamic batching; 1: alone).",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64}})
 	m.modelInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "catsdogs_model_info",
 		Help: "The model being served (always 1)."}, []string{"name", "version", "file", "sha256", "input"})
 	m.buildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "catsdogs_build_info",
 		Help: "The running build (always 1)."}, []string{"version", "commit", "go_version", "onnxruntime_version"})
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.stages, m.rejected,
-		m.authFailures, m.predictions, m.modelInfo, m.buildInfo} {
+		m.authFailures, m.predictions, m.batchSizes, m.modelInfo, m.buildInfo} {
 		f(c)
 	}
 	src := func(get func(*metricSource) float64) func() float64 {
@@ -180,8 +184,23 @@ func orZero[T any, N int | int64](v *T, get func(*T) N) N {
 // and the request log.
 const failedKey = "failed"
 
-// resultKey is where upload leaves its response, for the same.
-const resultKey = "result"
+// resultKey is where upload leaves its response, and resultsKey where
+// predict leaves those of its classified images, for the same.
+const (
+	resultKey  = "result"
+	resultsKey = "results"
+)
+
+// answered lists the classified images of a request: one for /upload,
+// any number for /predict.
+func answered(c *gin.Context) []*PredictionResponse {
+	if v, ok := c.Get(resultKey); ok {
+		return []*PredictionResponse{v.(*PredictionResponse)}
+	}
+	v, _ := c.Get(resultsKey)
+	list, _ := v.([]*PredictionResponse)
+	return list
+}
 
 // instrument counts and times every request; it runs inside requestLog, so
 // both see the same status.
@@ -210,14 +229,13 @@ func (m *Metrics) instrument(c *gin.Context) {
 	if written == http.StatusServiceUnavailable && route != "/ready" { // a 499 too: client_gone
 		m.rejected.WithLabelValues(rejectReason(failed)).Inc()
 	}
-	if v, ok := c.Get(resultKey); ok {
-		if p, ok := v.(*PredictionResponse); ok {
-			m.predictions.WithLabelValues(p.Prediction).Inc()
-			ms := p.TimingsMS
-			for i, v := range []float64{ms.Queue, ms.Decode, ms.Preprocess, ms.Inference, ms.Total} {
-				m.stages.WithLabelValues(Stages[i]).Observe(v / 1000)
-			}
+	for _, p := range answered(c) {
+		m.predictions.WithLabelValues(p.Prediction).Inc()
+		ms := p.TimingsMS
+		for i, v := range []float64{ms.Queue, ms.Decode, ms.Preprocess, ms.Inference, ms.Total} {
+			m.stages.WithLabelValues(Stages[i]).Observe(v / 1000)
 		}
+		m.batchSizes.Observe(float64(p.InferenceBatch))
 	}
 }
 

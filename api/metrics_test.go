@@ -270,6 +270,19 @@ func (g *gatedClassifier) Classify(ctx context.Context, _ []byte) (*model.Result
 	return okResult(), nil
 }
 
+func (g *gatedClassifier) ClassifyMany(ctx context.Context, images [][]byte) ([]model.Item, error) {
+	if err := g.lim.Acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer g.lim.Release()
+	<-g.release
+	out := make([]model.Item, len(images))
+	for i := range out {
+		out[i].Result = okResult()
+	}
+	return out, nil
+}
+
 // The in-flight, queued and memory gauges read the live limiter and budget.
 func TestMetricsQueueGauges(t *testing.T) {
 	g := &gatedClassifier{lim: model.NewLimiter(1, 1), bud: model.NewBudget(1 << 20), release: make(chan struct{})}

@@ -78,7 +78,9 @@ func requestLog(log *slog.Logger) gin.HandlerFunc {
 			p := v.(*PredictionResponse)
 			ms := p.TimingsMS
 			attrs = append(attrs, "label", p.Prediction, "queue_ms", ms.Queue, "decode_ms", ms.Decode,
-				"preprocess_ms", ms.Preprocess, "inference_ms", ms.Inference)
+				"preprocess_ms", ms.Preprocess, "inference_ms", ms.Inference, "batch", p.InferenceBatch)
+		} else if _, ok := c.Get(resultsKey); ok {
+			attrs = append(attrs, "classified", len(answered(c)))
 		}
 		attrs = append(attrs, "ms", float64(time.Since(t).Microseconds())/1000, "bytes_in", c.Request.ContentLength,
 			"bytes_out", max(0, c.Writer.Size()), "client_ip", c.ClientIP())

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"catsdogs/api/auth"
 	"catsdogs/model"
@@ -18,6 +19,9 @@ import (
 // Classifier is what the handlers need from the model package.
 type Classifier interface {
 	Classify(ctx context.Context, data []byte) (*model.Result, error)
+	// ClassifyMany classifies a /predict request's images, one Item each
+	// in order; its error is for the request as a whole.
+	ClassifyMany(ctx context.Context, images [][]byte) ([]model.Item, error)
 }
 
 // Deps are everything the router needs; tests swap any of them.
@@ -31,8 +35,11 @@ type Deps struct {
 	Auth auth.Authenticator
 	// Scope the caller must hold on /upload (and anything else that runs the model).
 	Scope string
-	// MaxUploadBytes caps the whole request body (413 beyond).
+	// MaxUploadBytes caps /upload's request body (413 beyond).
 	MaxUploadBytes int64
+	// PredictMaxFiles and PredictMaxBytes cap /predict's images and body.
+	PredictMaxFiles int
+	PredictMaxBytes int64
 	// AuthDisabled serves /upload to anyone, and says so loudly on /health.
 	AuthDisabled   bool
 	TrustedProxies []string
@@ -76,6 +83,12 @@ func NewRouter(d Deps) *gin.Engine {
 	if d.MaxUploadBytes <= 0 {
 		d.MaxUploadBytes = 10 << 20
 	}
+	if d.PredictMaxFiles <= 0 {
+		d.PredictMaxFiles = 32
+	}
+	if d.PredictMaxBytes <= 0 {
+		d.PredictMaxBytes = 32 << 20
+	}
 	r := engine(d.TrustedProxies)
 	r.HandleMethodNotAllowed = true
 	if d.Metrics == nil {
@@ -104,14 +117,16 @@ func NewRouter(d Deps) *gin.Engine {
 	if !d.MetricsElsewhere {
 		r.GET("/metrics", h.metrics)
 	}
-	if d.AuthDisabled {
-		r.POST("/upload", h.upload)
-	} else {
+	// Everything that runs the model needs the scope.
+	var guard []gin.HandlerFunc
+	if !d.AuthDisabled {
 		if d.Auth == nil {
 			panic("api: no Authenticator given and auth not disabled")
 		}
-		r.POST("/upload", authenticate(d.Auth, d.Logger), requireScope(d.Scope, d.Logger), h.upload)
+		guard = []gin.HandlerFunc{authenticate(d.Auth, d.Logger), requireScope(d.Scope, d.Logger)}
 	}
+	r.POST("/upload", append(slices.Clip(guard), h.upload)...)
+	r.POST("/predict", append(slices.Clip(guard), h.predict)...)
 
 	// The OpenAPI document, Swagger UI, ReDoc and the drop-an-image page (web.go).
 	registerWeb(r, d)

@@ -214,7 +214,7 @@ func BenchmarkInference(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := c.sess.Run(fill, nil); err != nil {
+		if err := c.sess.Run(1, fill, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

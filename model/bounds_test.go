@@ -14,10 +14,7 @@ import (
 // still get their 4xx at once, never ErrBusy or a wait.
 func TestClassifyChecksHeaderBeforeQueueing(t *testing.T) {
 	c := unitLoad(t, Options{Workers: 1, QueueSize: 1})
-	if err := c.Limiter().Acquire(context.Background()); err != nil { // the only worker
-		t.Fatal(err)
-	}
-	defer c.Limiter().Release()
+	defer occupy(t, c)()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	photo := pets.Read(t, pets.Sample(t, repoRoot, 1)[0])

@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -30,18 +31,25 @@ type Options struct {
 	Library     string // ONNX Runtime shared library; "" searches onnx.LibraryCandidates
 	SidecarPath string // JSON preprocessing overrides; "" uses <model>.json if present
 	Overrides   spec.Overrides
-	// Workers is the number of inferences run at once (default: the CPU
-	// quota). Each gets IntraOpThreads threads inside ONNX Runtime (default
-	// quota/Workers), so the two together never oversubscribe the CPU quota.
+	// Workers is the number of ONNX Runtime runs at once (default: the CPU
+	// quota, or 1 with batching). Each gets IntraOpThreads threads inside
+	// ONNX Runtime (default quota/Workers), so the two together never
+	// oversubscribe the CPU quota. Decoding and preprocessing run on up to
+	// the CPU quota's goroutines at once, apart from inference.
 	Workers        int
 	IntraOpThreads int
-	QueueSize      int           // requests allowed to wait for a worker (default 4*Workers)
-	MaxPixels      int           // refuse images above this (default 50 MP)
-	MaxSide        int           // refuse images with a side above this (default decode.DefaultMaxSide)
-	MaxAspect      int           // refuse images longer than this many times their width (default decode.DefaultMaxAspect)
-	DecodeTimeout  time.Duration // give up decoding one image after this (default decode.DefaultDecodeTimeout)
-	MemoryBudget   int64         // bytes in flight for bodies and decodes, process-wide (default DefaultMemoryBudget)
-	Logger         *slog.Logger
+	// MaxBatch > 1 turns on dynamic batching: concurrent images share one
+	// Run of up to MaxBatch images, waiting at most MaxDelay for others
+	// (see batcher). Needs a model with a dynamic batch dimension.
+	MaxBatch      int
+	MaxDelay      time.Duration
+	QueueSize     int           // requests allowed to wait for admission (default 2 × the requests admitted at once)
+	MaxPixels     int           // refuse images above this (default 50 MP)
+	MaxSide       int           // refuse images with a side above this (default decode.DefaultMaxSide)
+	MaxAspect     int           // refuse images longer than this many times their width (default decode.DefaultMaxAspect)
+	DecodeTimeout time.Duration // give up decoding one image after this (default decode.DefaultDecodeTimeout)
+	MemoryBudget  int64         // bytes in flight for bodies and decodes, process-wide (default DefaultMemoryBudget)
+	Logger        *slog.Logger
 }
 
 // Classifier is one loaded model plus its preprocessing, safe for concurrent use.
@@ -49,8 +57,11 @@ type Classifier struct {
 	spec      spec.Spec
 	pre       *preprocess.Preprocessor
 	sess      *onnx.Session
-	limiter   *Limiter
+	limiter   *Limiter      // requests admitted into the pipeline, plus a bounded queue
+	cpu       chan struct{} // decodes and preprocessing running at once
+	batch     *batcher
 	budget    *Budget
+	tensors   sync.Pool // []float32 input tensors of one image
 	decode    decode.Options
 	outputRaw string // "auto" decides per result when metadata does not say
 	Info      Info
@@ -68,7 +79,10 @@ type Info struct {
 	SpecSource   []string  `json:"spec_source"`
 	Workers      int       `json:"workers"`
 	IntraThreads int       `json:"intra_op_threads"`
+	Admitted     int       `json:"admitted"` // requests processed at once; more wait in the queue
 	QueueSize    int       `json:"queue_size"`
+	MaxBatch     int       `json:"batch_max_size"` // 1: no batching
+	MaxDelayMS   float64   `json:"batch_max_delay_ms"`
 	Library      string    `json:"-"` // logged at startup, not published
 	Runtime      string    `json:"onnxruntime_version"`
 	WarmupMS     float64   `json:"warmup_ms"`
@@ -81,9 +95,10 @@ type Result struct {
 	Probabilities []float32
 	DecodeMS      float64
 	PreprocessMS  float64
-	InferenceMS   float64
-	QueueMS       float64
-	Width, Height int // of the decoded, upright image
+	InferenceMS   float64 // the Run this image was part of
+	QueueMS       float64 // waiting for admission, a CPU slot and the batch
+	Batch         int     // images in that Run (1 without batching)
+	Width, Height int     // of the decoded, upright image
 	Format        string
 }
 
@@ -128,17 +143,31 @@ func Load(o Options) (*Classifier, error) {
 	// GOMAXPROCS follows cgroup CPU limits (Go 1.25+); ONNX Runtime's own
 	// thread-pool sizing does not.
 	cpus := runtime.GOMAXPROCS(0)
+	maxBatch := max(1, o.MaxBatch)
+	if maxBatch > 1 && d[0] > 0 {
+		log.Warn("the model's batch size is fixed: dynamic batching is off (BATCH_MAX_SIZE ignored)",
+			"input", fmt.Sprintf("%s %v", sig.Input.Name, d))
+		maxBatch = 1
+	}
+	// Batches are worth forming only if few runners share them.
 	workers := cmp.Or(o.Workers, cpus)
+	if maxBatch > 1 {
+		workers = cmp.Or(o.Workers, 1)
+	}
 	intra := cmp.Or(o.IntraOpThreads, max(1, cpus/workers))
-	queue := cmp.Or(o.QueueSize, 4*workers)
+	// Admitted at once: enough to keep every CPU decoding while every
+	// runner has a full batch.
+	admitted := cpus + workers*maxBatch
+	queue := cmp.Or(o.QueueSize, 2*admitted)
 
-	sess, err := onnx.NewSession(o.Path, sig, want, workers, intra)
+	sess, err := onnx.NewSession(o.Path, sig, want, workers, intra, maxBatch)
 	if err != nil {
 		return nil, err
 	}
 	pre := preprocess.New(sp)
 	c := &Classifier{
-		spec: sp, pre: pre, sess: sess, limiter: NewLimiter(workers, queue), budget: NewBudget(o.MemoryBudget),
+		spec: sp, pre: pre, sess: sess, limiter: NewLimiter(admitted, queue), budget: NewBudget(o.MemoryBudget),
+		cpu:    make(chan struct{}, cpus),
 		decode: pre.DecodeOptions(cmp.Or(o.MaxPixels, 50_000_000)), outputRaw: sp.Output,
 	}
 	c.decode.MaxSide = cmp.Or(o.MaxSide, decode.DefaultMaxSide)
@@ -151,17 +180,23 @@ func Load(o Options) (*Classifier, error) {
 	c.Info = Info{
 		Name: name, Version: sp.Version, File: filepath.Base(o.Path), Labels: sp.Labels,
 		Input: fmt.Sprintf("%s %v float32", sig.Input.Name, d), Spec: sp, SpecSource: sources,
-		Workers: workers, IntraThreads: intra, QueueSize: queue, Library: lib, Runtime: onnx.Version(),
+		Workers: workers, IntraThreads: intra, Admitted: admitted, QueueSize: queue,
+		MaxBatch: maxBatch, MaxDelayMS: float64(o.MaxDelay.Microseconds()) / 1000,
+		Library: lib, Runtime: onnx.Version(),
 	}
-	// Warm-up: the first Run allocates and plans; pay that before /ready says yes.
+	// Warm-up: the first Run of each batch size allocates and plans; pay
+	// that before /ready says yes.
 	t0 := time.Now()
-	for i := 0; i < 2; i++ {
-		if err := c.sess.Run(clearTensor, nil); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("%s: warm-up inference failed: %w", o.Path, err)
+	for n := 1; n <= maxBatch; n++ {
+		for i := 0; i < 2; i++ {
+			if err := c.sess.Run(n, clearTensor, nil); err != nil {
+				c.sess.Close()
+				return nil, fmt.Errorf("%s: warm-up inference (batch of %d) failed: %w", o.Path, n, err)
+			}
 		}
 	}
 	c.Info.WarmupMS = msSince(t0)
+	c.batch = newBatcher(sess, workers, o.MaxDelay)
 	return c, nil
 }
 
@@ -183,12 +218,8 @@ func (c *Classifier) Limiter() *Limiter { return c.limiter }
 func (c *Classifier) Classify(ctx context.Context, data []byte) (*Result, error) {
 	// Sniff and bound the header first: it costs microseconds, and refusing
 	// garbage here keeps it from holding a queue slot.
-	hdr, err := decode.Inspect(data, c.decode)
+	hdr, cost, err := c.inspect(data)
 	if err != nil {
-		return nil, err
-	}
-	cost := decode.Cost(hdr, data, c.decode)
-	if err := c.budget.fits(cost, "decoding this image"); err != nil {
 		return nil, err
 	}
 	t0 := time.Now()
@@ -196,21 +227,143 @@ func (c *Classifier) Classify(ctx context.Context, data []byte) (*Result, error)
 		return nil, err
 	}
 	defer c.limiter.Release()
-	// Reserved once a worker is ours: only running decodes hold memory.
-	release, err := c.budget.reserve(cost, "decoding this image")
+	return c.classify(ctx, data, hdr, cost, msSince(t0))
+}
+
+// Item is one image's outcome in ClassifyMany: a Result or an error of
+// those Classify returns.
+type Item struct {
+	Result *Result
+	Err    error
+}
+
+// ClassifyMany classifies several images of one request, answering in their
+// order. The request is admitted as a whole (ErrBusy, or ctx's error, for
+// all of it); after that each image succeeds or fails on its own. Its images
+// are prepared in parallel and share inference Runs with each other and
+// with other requests when batching is on.
+func (c *Classifier) ClassifyMany(ctx context.Context, images [][]byte) ([]Item, error) {
+	t0 := time.Now()
+	if err := c.limiter.Acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer c.limiter.Release()
+	admitMS := msSince(t0)
+	out := make([]Item, len(images))
+	// In flight at once: enough to fill a batch or keep every CPU busy,
+	// and no more (each holds an input tensor).
+	lanes := make(chan struct{}, max(c.batch.maxBatch, cap(c.cpu)))
+	var wg sync.WaitGroup
+	for i, data := range images {
+		hdr, cost, err := c.inspect(data)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		lanes <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-lanes; wg.Done() }()
+			out[i].Result, out[i].Err = c.classify(ctx, data, hdr, cost, admitMS)
+		}()
+	}
+	wg.Wait()
+	return out, nil
+}
+
+// inspect reads and bounds the image header and prices its decode.
+func (c *Classifier) inspect(data []byte) (decode.Header, int64, error) {
+	hdr, err := decode.Inspect(data, c.decode)
+	if err != nil {
+		return hdr, 0, err
+	}
+	cost := decode.Cost(hdr, data, c.decode)
+	return hdr, cost, c.budget.fits(cost+c.tensorBytes(), "decoding this image")
+}
+
+func (c *Classifier) tensorBytes() int64 { return int64(c.sess.ImageSize()) * 4 }
+
+// classify runs one admitted image through decode → preprocess → batcher.
+func (c *Classifier) classify(ctx context.Context, data []byte, hdr decode.Header, cost int64, queuedMS float64) (*Result, error) {
+	r := &Result{QueueMS: queuedMS, Format: hdr.Format}
+	c.batch.pending.Add(1)
+	in, err := c.prepare(ctx, data, hdr, cost, r)
+	if err != nil {
+		c.batch.pending.Add(-1)
+		return nil, err
+	}
+	defer c.putTensor(in)
+	return c.infer(r, in)
+}
+
+// prepare decodes and preprocesses on a CPU slot. The input tensor it
+// returns is held against the memory budget until putTensor.
+func (c *Classifier) prepare(ctx context.Context, data []byte, hdr decode.Header, cost int64, r *Result) ([]float32, error) {
+	t0 := time.Now()
+	select {
+	case c.cpu <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-c.cpu }()
+	r.QueueMS += msSince(t0)
+	// Reserved once a CPU slot is ours: only running decodes hold memory.
+	releaseDecode, err := c.budget.reserve(cost, "decoding this image")
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	r := &Result{QueueMS: msSince(t0)}
+	defer releaseDecode()
 	t1 := time.Now()
 	img, err := decode.Pixels(ctx, data, hdr, c.decode)
 	if err != nil {
 		return nil, err
 	}
-	r.Format, r.Width, r.Height = hdr.Format, img.W, img.H
+	r.Width, r.Height = img.W, img.H
 	r.DecodeMS = msSince(t1)
-	return c.run(r, img)
+	return c.preprocess(r, img)
+}
+
+func (c *Classifier) preprocess(r *Result, img *decode.RGB) ([]float32, error) {
+	in, err := c.getTensor()
+	if err != nil {
+		return nil, err
+	}
+	t := time.Now()
+	c.pre.Fill(in, img)
+	r.PreprocessMS = msSince(t)
+	return in, nil
+}
+
+// infer hands a prepared tensor, counted in batch.pending, to the batcher.
+func (c *Classifier) infer(r *Result, in []float32) (*Result, error) {
+	j := c.batch.submit(in)
+	if j.err != nil {
+		return nil, fmt.Errorf("inference: %w", j.err)
+	}
+	r.QueueMS += j.waitMS
+	r.InferenceMS, r.Batch = j.runMS, j.batch
+	r.Probabilities = toProbabilities(j.scores, c.outputRaw)
+	r.Index = argmax(r.Probabilities)
+	r.Label = c.spec.Labels[r.Index]
+	return r, nil
+}
+
+// Input tensors come from a pool; each one in use is counted in the memory
+// budget, so a crowd of /predict requests cannot pile them up.
+func (c *Classifier) getTensor() ([]float32, error) {
+	// Given back by putTensor, not by the func reserve returns.
+	if _, err := c.budget.reserve(c.tensorBytes(), "this image's input tensor"); err != nil {
+		return nil, err
+	}
+	if p, ok := c.tensors.Get().(*[]float32); ok {
+		return *p, nil
+	}
+	return make([]float32, c.sess.ImageSize()), nil
+}
+
+func (c *Classifier) putTensor(in []float32) {
+	c.budget.Release(c.tensorBytes())
+	c.tensors.Put(&in)
 }
 
 // ClassifyRGB classifies an already decoded image, skipping the decode and
@@ -220,32 +373,22 @@ func (c *Classifier) ClassifyRGB(img *decode.RGB) (*Result, error) {
 		return nil, err
 	}
 	defer c.limiter.Release()
-	return c.run(&Result{Width: img.W, Height: img.H}, img)
-}
-
-// run needs a limiter permit: the session has a tensor slot per permit.
-func (c *Classifier) run(r *Result, img *decode.RGB) (*Result, error) {
-	var ran time.Time
-	fill := func(in []float32) {
-		t := time.Now()
-		c.pre.Fill(in, img)
-		r.PreprocessMS = msSince(t)
-		ran = time.Now()
+	r := &Result{Width: img.W, Height: img.H}
+	c.batch.pending.Add(1)
+	in, err := c.preprocess(r, img)
+	if err != nil {
+		c.batch.pending.Add(-1)
+		return nil, err
 	}
-	read := func(scores []float32) {
-		r.InferenceMS = msSince(ran)
-		r.Probabilities = toProbabilities(scores, c.outputRaw)
-	}
-	if err := c.sess.Run(fill, read); err != nil {
-		return nil, fmt.Errorf("inference: %w", err)
-	}
-	r.Index = argmax(r.Probabilities)
-	r.Label = c.spec.Labels[r.Index]
-	return r, nil
+	defer c.putTensor(in)
+	return c.infer(r, in)
 }
 
 // Close releases ONNX Runtime resources.
-func (c *Classifier) Close() { c.sess.Close() }
+func (c *Classifier) Close() {
+	c.batch.stop()
+	c.sess.Close()
+}
 
 // toProbabilities applies softmax to logits. For "auto" (metadata silent),
 // scores that are already a distribution are passed through.

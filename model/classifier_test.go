@@ -176,9 +176,7 @@ func TestClassifyClientErrors(t *testing.T) {
 func TestClassifyBusyAndCancelled(t *testing.T) {
 	c := unitLoad(t, Options{Workers: 1, QueueSize: 1})
 	data := pets.Read(t, pets.Sample(t, repoRoot, 1)[0])
-	if err := c.Limiter().Acquire(context.Background()); err != nil { // occupy the only worker
-		t.Fatal(err)
-	}
+	release := occupy(t, c)
 	ctx, cancel := context.WithCancel(context.Background())
 	queued := make(chan error, 1)
 	go func() {
@@ -193,7 +191,7 @@ func TestClassifyBusyAndCancelled(t *testing.T) {
 	if err := <-queued; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled while queued: %v", err)
 	}
-	c.Limiter().Release()
+	release()
 	if _, err := c.Classify(context.Background(), data); err != nil {
 		t.Fatalf("after release: %v", err)
 	}

@@ -81,11 +81,14 @@ func TestSpecExamplesMatchServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	post := func(s *server, authz string, parts ...formPart) func(*testing.T) (*http.Response, []byte) {
+	postTo := func(path string, s *server, authz string, parts ...formPart) func(*testing.T) (*http.Response, []byte) {
 		return func(t *testing.T) (*http.Response, []byte) {
 			body, ct := multipartBody(parts...)
-			return do(t, s, "POST", "/upload", authz, body, ct)
+			return do(t, s, "POST", path, authz, body, ct)
 		}
+	}
+	post := func(s *server, authz string, parts ...formPart) func(*testing.T) (*http.Response, []byte) {
+		return postTo("/upload", s, authz, parts...)
 	}
 	get := func(s *server, method, path string) func(*testing.T) (*http.Response, []byte) {
 		return func(t *testing.T) (*http.Response, []byte) { return do(t, s, method, path, "", nil, "") }
@@ -122,11 +125,21 @@ func TestSpecExamplesMatchServer(t *testing.T) {
 		"unsupported_media_type": func(t *testing.T) (*http.Response, []byte) {
 			return do(t, mainSrv, "POST", "/upload", token, []byte(`{"file":"x"}`), "application/json")
 		},
-		"unsupported_image":  post(mainSrv, token, formPart{field: "file", filename: "a.txt", data: []byte("hello, not an image")}),
-		"corrupt_image":      post(mainSrv, token, file(fixedCat[:3000])),
-		"auth_unavailable":   post(downSrv, token, file(cat)),
-		"not_found":          get(mainSrv, "GET", "/no/such/route"),
-		"method_not_allowed": get(mainSrv, "DELETE", "/health"),
+		"unsupported_image": post(mainSrv, token, formPart{field: "file", filename: "a.txt", data: []byte("hello, not an image")}),
+		"corrupt_image":     post(mainSrv, token, file(fixedCat[:3000])),
+		"auth_unavailable":  post(downSrv, token, file(cat)),
+		"one_cat_one_text_file": postTo("/predict", mainSrv, token, file(cat),
+			formPart{field: "file", filename: "notes.txt", data: []byte("hello, not an image")}),
+		"predict_file_missing":       postTo("/predict", mainSrv, token, formPart{field: "note", data: []byte("x")}),
+		"predict_no_token":           postTo("/predict", mainSrv, "", file(cat)),
+		"predict_insufficient_scope": postTo("/predict", mainSrv, "Bearer "+iss.Token(map[string]any{"scope": "other"}), file(cat)),
+		"too_many_files":             postTo("/predict", mainSrv, token, slices.Repeat([]formPart{file([]byte("x"))}, 33)...),
+		"predict_unsupported_media_type": func(t *testing.T) (*http.Response, []byte) {
+			return do(t, mainSrv, "POST", "/predict", token, []byte(`{"file":"x"}`), "application/json")
+		},
+		"predict_auth_unavailable": postTo("/predict", downSrv, token, file(cat)),
+		"not_found":                get(mainSrv, "GET", "/no/such/route"),
+		"method_not_allowed":       get(mainSrv, "DELETE", "/health"),
 	}
 	examples := loadSpecExamples(t)
 	if len(examples) < len(recipes) {

@@ -68,24 +68,38 @@ func metadata(path string) (map[string]string, error) {
 	return kv, nil
 }
 
-// Session runs one model with a fixed pool of pre-allocated input and output
-// tensors ("slots"), so a request allocates no tensors and no large buffers.
-// It is safe for concurrent use by at most as many callers as it has slots:
-// the caller admits them (model.Limiter), and Run never waits for a slot.
+// Session runs one model with a fixed pool of "slots", each owning input and
+// output buffers for up to maxBatch images, so a request allocates no
+// tensors and no large buffers. It is safe for concurrent use by at most as
+// many callers as it has slots: the caller admits them, and Run never waits
+// for a slot.
 type Session struct {
-	sess  *ort.DynamicAdvancedSession
-	slots chan *slot
+	sess     *ort.DynamicAdvancedSession
+	slots    chan *slot
+	inShape  []int64 // one image, batch dimension first
+	classes  int64
+	maxBatch int
 }
 
+// slot holds one buffer pair and, made on first use, the tensors that view
+// its first n images for each batch size n (ORT needs the exact shape).
 type slot struct {
-	in  *ort.Tensor[float32]
-	out *ort.Tensor[float32]
+	in, out []float32
+	tensors map[int][2]*ort.Tensor[float32]
 }
 
-// NewSession opens path for sig's input and output with `slots` tensor pairs
-// of inShape (batch of one) and [1, classes]. Each Run uses intraOpThreads
-// threads inside ONNX Runtime.
-func NewSession(path string, sig Signature, inShape []int64, slots, intraOpThreads int) (*Session, error) {
+// NewSession opens path for sig's input and output with `slots` buffer pairs
+// for maxBatch images of inShape (whose batch dimension is ignored) and
+// [n, classes]. Each Run uses intraOpThreads threads inside ONNX Runtime.
+// maxBatch > 1 needs a model whose batch dimension is dynamic.
+func NewSession(path string, sig Signature, inShape []int64, slots, intraOpThreads, maxBatch int) (*Session, error) {
+	if maxBatch < 1 {
+		maxBatch = 1
+	}
+	if maxBatch > 1 && sig.Input.Dims[0] > 0 {
+		return nil, fmt.Errorf("%s: input %s %v has a fixed batch size of %d: batching needs a dynamic one",
+			path, sig.Input.Name, sig.Input.Dims, sig.Input.Dims[0])
+	}
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, err
@@ -111,39 +125,75 @@ func NewSession(path string, sig Signature, inShape []int64, slots, intraOpThrea
 	if err != nil {
 		return nil, fmt.Errorf("%s: creating ONNX Runtime session: %w", path, err)
 	}
-	s := &Session{sess: sess, slots: make(chan *slot, slots)}
-	classes := sig.Output.Dims[1]
+	s := &Session{sess: sess, slots: make(chan *slot, slots), inShape: inShape, classes: sig.Output.Dims[1], maxBatch: maxBatch}
+	per := s.ImageSize()
 	for i := 0; i < slots; i++ {
-		in, err := ort.NewEmptyTensor[float32](ort.NewShape(inShape...))
-		if err != nil {
-			s.Close()
-			return nil, err
+		s.slots <- &slot{
+			in:      make([]float32, maxBatch*per),
+			out:     make([]float32, maxBatch*int(s.classes)),
+			tensors: map[int][2]*ort.Tensor[float32]{},
 		}
-		out, err := ort.NewEmptyTensor[float32](ort.NewShape(1, classes))
-		if err != nil {
-			in.Destroy()
-			s.Close()
-			return nil, err
-		}
-		s.slots <- &slot{in: in, out: out}
 	}
 	return s, nil
 }
 
-// Run takes a free slot, lets fill write the input tensor, runs the model
-// and hands the output scores to read (nil: ignored). Neither may keep the
+// ImageSize is the number of float32 values of one image's input.
+func (s *Session) ImageSize() int {
+	n := 1
+	for _, d := range s.inShape[1:] {
+		n *= int(d)
+	}
+	return n
+}
+
+// Classes is the length of one image's output.
+func (s *Session) Classes() int { return int(s.classes) }
+
+// MaxBatch is the most images one Run takes.
+func (s *Session) MaxBatch() int { return s.maxBatch }
+
+// Run takes a free slot, lets fill write the input of n images (n×ImageSize
+// values, image after image), runs the model once over all n and hands the
+// n×Classes output scores to read (nil: ignored). Neither may keep the
 // slices after it returns.
-func (s *Session) Run(fill func(in []float32), read func(out []float32)) error {
+func (s *Session) Run(n int, fill func(in []float32), read func(out []float32)) error {
+	if n < 1 || n > s.maxBatch {
+		return fmt.Errorf("batch of %d images: want 1 to %d", n, s.maxBatch)
+	}
 	sl := <-s.slots
 	defer func() { s.slots <- sl }()
-	fill(sl.in.GetData())
-	if err := s.sess.Run([]ort.Value{sl.in}, []ort.Value{sl.out}); err != nil {
+	t, err := sl.view(n, s)
+	if err != nil {
+		return err
+	}
+	fill(sl.in[:n*s.ImageSize()])
+	if err := s.sess.Run([]ort.Value{t[0]}, []ort.Value{t[1]}); err != nil {
 		return err
 	}
 	if read != nil {
-		read(sl.out.GetData())
+		read(sl.out[:n*int(s.classes)])
 	}
 	return nil
+}
+
+// view returns the input and output tensors over the slot's first n images.
+func (sl *slot) view(n int, s *Session) ([2]*ort.Tensor[float32], error) {
+	if t, ok := sl.tensors[n]; ok {
+		return t, nil
+	}
+	shape := append([]int64{int64(n)}, s.inShape[1:]...)
+	in, err := ort.NewTensor(ort.NewShape(shape...), sl.in[:n*s.ImageSize()])
+	if err != nil {
+		return [2]*ort.Tensor[float32]{}, err
+	}
+	out, err := ort.NewTensor(ort.NewShape(int64(n), s.classes), sl.out[:n*int(s.classes)])
+	if err != nil {
+		in.Destroy()
+		return [2]*ort.Tensor[float32]{}, err
+	}
+	t := [2]*ort.Tensor[float32]{in, out}
+	sl.tensors[n] = t
+	return t, nil
 }
 
 // Close releases ONNX Runtime resources; no Run may be in progress.
@@ -151,8 +201,10 @@ func (s *Session) Close() {
 	for {
 		select {
 		case sl := <-s.slots:
-			sl.in.Destroy()
-			sl.out.Destroy()
+			for _, t := range sl.tensors {
+				t[0].Destroy()
+				t[1].Destroy()
+			}
 		default:
 			if s.sess != nil {
 				s.sess.Destroy()

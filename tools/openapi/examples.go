@@ -19,12 +19,9 @@ var responseExamples = map[string][]example{
 	"getReady 200": {{"ready", "Model loaded and warmed up", `{"status":"ready","model":` + modelInfo + `}`}},
 	// Only while the server drains on shutdown, which a docs check cannot
 	// provoke cheaply; the text is server.ErrDraining's.
-	"getReady 503": {{"not_ready", "Shutting down", `{"error":"not_ready","detail":"shutting down: finishing the requests in flight","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
-	"getModel 200": {{"default_model", "The default model", modelInfo}},
-	"classifyImage 200": {{"cat", "A cat photo", `{"prediction":"Cat","values":[0.750111,0.154388,0.0955],"labels":["Cat","Dog","Other"],"confidence":0.750111,` +
-		`"scores":[{"label":"Cat","probability":0.750111},{"label":"Dog","probability":0.154388},{"label":"Other","probability":0.0955}],` +
-		`"model":{"name":"catsdogs-resnet","version":"1"},"image":{"format":"jpeg","width":160,"height":169},` +
-		`"timings_ms":{"queue":0.001,"decode":1.569,"preprocess":0.384,"inference":4.634,"total":7.089}}`}},
+	"getReady 503":      {{"not_ready", "Shutting down", `{"error":"not_ready","detail":"shutting down: finishing the requests in flight","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
+	"getModel 200":      {{"default_model", "The default model", modelInfo}},
+	"classifyImage 200": {{"cat", "A cat photo", catAnswer}},
 	"classifyImage 400": {
 		{"file_missing", "No part named \"file\"", `{"error":"file_missing","detail":"multipart field \"file\" is required","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 		{"file_empty", "The file part has no bytes", `{"error":"file_empty","detail":"the \"file\" part is empty","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
@@ -47,6 +44,16 @@ var responseExamples = map[string][]example{
 	},
 	"classifyImage 422": {{"corrupt_image", "A truncated JPEG", `{"error":"corrupt_image","detail":"image data is corrupt or truncated: Corrupt JPEG data: premature end of data segment","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 	"classifyImage 503": {{"auth_unavailable", "Identity provider unreachable (Retry-After: 5)", `{"error":"auth_unavailable","detail":"cannot reach the identity provider to verify tokens; try again shortly","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
+	"classifyImages 200": {{"one_cat_one_text_file", "A cat photo and a text file: the text file's item has its own error", `{"results":[` +
+		`{"index":0,"filename":"cat.jpg",` + catAnswer[1:len(catAnswer)-1] + `},` +
+		`{"index":1,"filename":"notes.txt","error":"unsupported_image","detail":"not an image in a supported format (JPEG, PNG, GIF, WebP, BMP, TIFF)","status":415}],` +
+		`"count":2,"failed":1,"model":{"name":"catsdogs-resnet","version":"2"},"timings_ms":{"total":12.994}}`}},
+	"classifyImages 400": {{"predict_file_missing", "No part named \"file\"", `{"error":"file_missing","detail":"send one or more images, each in a multipart part named \"file\"","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
+	"classifyImages 401": {{"predict_no_token", "No Authorization header", `{"error":"invalid_token","detail":"missing bearer token: send \"Authorization: Bearer <access token>\"","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
+	"classifyImages 403": {{"predict_insufficient_scope", "Valid token without the scope", `{"error":"insufficient_scope","detail":"token is valid but lacks the scope \"get::prediction\"","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
+	"classifyImages 413": {{"too_many_files", "More than PREDICT_MAX_FILES (default 32) file parts", `{"error":"too_many_files","detail":"send at most 32 files per request (PREDICT_MAX_FILES); split the rest into further requests","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
+	"classifyImages 415": {{"predict_unsupported_media_type", "Body not multipart/form-data", `{"error":"unsupported_media_type","detail":"send multipart/form-data with one or more images, each in a part named \"file\" (got Content-Type \"application/json\")","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
+	"classifyImages 503": {{"predict_auth_unavailable", "Identity provider unreachable (Retry-After: 5)", `{"error":"auth_unavailable","detail":"cannot reach the identity provider to verify tokens; try again shortly","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 }
 
 // defaultExamples go with the `default` response every operation shares.
@@ -55,8 +62,16 @@ var defaultExamples = []example{
 	{"method_not_allowed", "405: e.g. DELETE /health (Allow: GET, HEAD)", `{"error":"method_not_allowed","detail":"DELETE is not allowed here; see /docs","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 }
 
-const modelInfo = `{"name":"catsdogs-resnet","version":"1","file":"catsdogs-resnet.onnx","labels":["Cat","Dog","Other"],` +
-	`"input":"input [-1 3 128 128] float32","preprocessing":{"name":"catsdogs-resnet","version":"1","labels":["Cat","Dog","Other"],` +
-	`"layout":"NCHW","width":128,"height":128,"resize":"shorter_side_center_crop","resize_shorter":128,"channel_order":"RGB",` +
+const modelInfo = `{"name":"catsdogs-resnet","version":"2","file":"catsdogs-resnet.onnx","labels":["Cat","Dog","Other"],` +
+	`"input":"input [-1 3 144 144] float32","preprocessing":{"name":"catsdogs-resnet","version":"2","labels":["Cat","Dog","Other"],` +
+	`"layout":"NCHW","width":144,"height":144,"resize":"shorter_side_center_crop","resize_shorter":144,"channel_order":"RGB",` +
 	`"pixel_scale":0.003921569,"mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225],"output":"logits"},` +
-	`"spec_source":["metadata"],"workers":2,"intra_op_threads":1,"queue_size":8,"onnxruntime_version":"1.24.3","warmup_ms":16.58}`
+	`"spec_source":["metadata"],"workers":1,"intra_op_threads":2,"admitted":10,"queue_size":20,"batch_max_size":8,"batch_max_delay_ms":2,` +
+	`"onnxruntime_version":"1.24.3","warmup_ms":248.22}`
+
+// catAnswer is /upload's answer for a cat photo, and that image's item in
+// /predict's.
+const catAnswer = `{"prediction":"Cat","values":[0.6073203,0.28156108,0.111118644],"labels":["Cat","Dog","Other"],"confidence":0.6073203,` +
+	`"scores":[{"label":"Cat","probability":0.6073203},{"label":"Dog","probability":0.28156108},{"label":"Other","probability":0.111118644}],` +
+	`"model":{"name":"catsdogs-resnet","version":"2"},"image":{"format":"jpeg","width":160,"height":169},` +
+	`"timings_ms":{"queue":0.011,"decode":0.617,"preprocess":0.584,"inference":3.633,"total":5.437},"inference_batch":1}`

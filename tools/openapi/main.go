@@ -162,9 +162,11 @@ func fixup(doc *openapi3.T) error {
 	return nil
 }
 
-// fixUpload makes the multipart body say what a client must send: one file
-// part named "file", as binary (which is what makes Swagger UI and ReDoc show
-// a file picker).
+// fixUpload makes the multipart body say what a client must send: file
+// parts named "file", as binary (which is what makes Swagger UI and ReDoc
+// show a file picker): exactly one for /upload, an array of them (the part
+// repeated, OpenAPI's form encoding of an array) where the annotation says
+// []file.
 func fixUpload(where string, body *openapi3.RequestBody) error {
 	mt := body.Content.Get("multipart/form-data")
 	if mt == nil || mt.Schema == nil || mt.Schema.Value == nil {
@@ -174,10 +176,23 @@ func fixUpload(where string, body *openapi3.RequestBody) error {
 	if file == nil || file.Value == nil {
 		return fmt.Errorf("%s: multipart body has no \"file\" field", where)
 	}
-	file.Value.Type = &openapi3.Types{openapi3.TypeString}
-	file.Value.Format = "binary"
-	delete(file.Value.Extensions, "x-formData-name") // the converter's bookkeeping
-	file.Value.Description = "The image: JPEG, PNG, GIF, WebP, BMP or TIFF, recognised from its bytes. Exactly one file part per request."
+	binary := func(s *openapi3.Schema) {
+		s.Type = &openapi3.Types{openapi3.TypeString}
+		s.Format = "binary"
+		delete(s.Extensions, "x-formData-name") // the converter's bookkeeping
+	}
+	const formats = "JPEG, PNG, GIF, WebP, BMP or TIFF, recognised from its bytes"
+	if file.Value.Items != nil && file.Value.Items.Value != nil {
+		binary(file.Value.Items.Value)
+		file.Value.Type = &openapi3.Types{openapi3.TypeArray}
+		file.Value.Format = ""
+		delete(file.Value.Extensions, "x-formData-name")
+		file.Value.Description = "The images (" + formats + "), one part named \"file\" each, up to PREDICT_MAX_FILES."
+		file.Value.MinItems = 1
+	} else {
+		binary(file.Value)
+		file.Value.Description = "The image: " + formats + ". Exactly one file part per request."
+	}
 	mt.Schema.Value.Required = []string{"file"}
 	mt.Encoding = map[string]*openapi3.Encoding{"file": {ContentType: "image/*, application/octet-stream"}}
 	body.Required = true

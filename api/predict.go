@@ -1,0 +1,204 @@
+package api
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+)
+
+// PredictItem is one image's answer in a /predict response: the fields of
+// /upload's answer when it was classified, or error, detail and status when
+// it was not.
+type PredictItem struct {
+	// Index of the "file" part in the request, from 0.
+	Index int `json:"index" example:"0"`
+	// Filename as the client sent it, if it did.
+	Filename string `json:"filename,omitempty" example:"cat.jpg"`
+	*PredictionResponse
+	// Error is the code /upload would answer for this image alone, e.g.
+	// unsupported_image; absent when it was classified.
+	Error  string `json:"error,omitempty" example:"unsupported_image"`
+	Detail string `json:"detail,omitempty" example:"not an image format we read (JPEG, PNG, GIF, WebP, BMP, TIFF)"`
+	// Status is the HTTP status /upload would answer for this image alone.
+	Status int `json:"status,omitempty" example:"415"`
+}
+
+// PredictResponse answers /predict: one item per "file" part, in order.
+type PredictResponse struct {
+	Results []PredictItem `json:"results"`
+	// Count of images; Failed of those with an error.
+	Count     int          `json:"count" example:"2"`
+	Failed    int          `json:"failed" example:"0"`
+	Model     ModelRef     `json:"model"`
+	TimingsMS TotalTimings `json:"timings_ms"`
+}
+
+// TotalTimings is the whole request's time in milliseconds.
+type TotalTimings struct {
+	Total float64 `json:"total"`
+}
+
+// predict godoc
+//
+//	@Summary		Classify several images in one request
+//	@ID				classifyImages
+//	@Description	Send up to PREDICT_MAX_FILES images (default 32) as multipart/form-data, each in a part named "file"; the whole body is capped by PREDICT_MAX_BYTES (default 32 MiB). Answers 200 with one result per part, in order: each is /upload's answer for that image, or its own error (error, detail and the status /upload would have answered), so one bad image does not fail the others. The images are decoded in parallel and share ONNX Runtime runs (dynamic batching, BATCH_MAX_SIZE).
+//	@Description	Same token and scope as /upload.
+//	@Tags			prediction
+//	@Accept			multipart/form-data
+//	@Produce		json
+//	@Param			file	formData	[]file	true	"the images: repeat the part for each image"	collectionFormat(multi)
+//	@Security		BearerAuth
+//	@Success		200	{object}	PredictResponse
+//	@Failure		400	{object}	ErrorResponse	"no \"file\" part or malformed multipart body"
+//	@Failure		401	{object}	ErrorResponse	"no token, or an invalid one (as /upload)"
+//	@Failure		403	{object}	ErrorResponse	"valid token without the required scope"
+//	@Failure		413	{object}	ErrorResponse	"payload_too_large: body over PREDICT_MAX_BYTES; too_many_files: more than PREDICT_MAX_FILES parts"
+//	@Failure		415	{object}	ErrorResponse	"not multipart/form-data"
+//	@Failure		503	{object}	ErrorResponse	"busy: inference queue full or memory budget in use (the request as a whole); auth_unavailable. See Retry-After"
+//	@Router			/predict [post]
+func (h *handlers) predict(c *gin.Context) {
+	start := time.Now()
+	limit := h.d.PredictMaxBytes
+	need, release, err := h.admitBody(c, limit)
+	if err != nil {
+		fail(c, h.d.Logger, err)
+		return
+	}
+	defer release()
+	parts, err := readFileParts(c.Request, limit, need, h.d.PredictMaxFiles)
+	if err != nil {
+		if _, tooBig := err.(*http.MaxBytesError); tooBig {
+			err = fmt.Errorf("%w: %w", errPredictBody, err)
+		}
+		fail(c, h.d.Logger, err)
+		return
+	}
+	// Empty parts get their error here; the rest go to the model together.
+	var images [][]byte
+	var at []int
+	items := make([]PredictItem, len(parts))
+	for i, p := range parts {
+		items[i] = PredictItem{Index: i, Filename: p.filename}
+		if len(p.data) == 0 {
+			h.itemError(c, &items[i], detailed{errFileEmpty, "this \"file\" part is empty"})
+			continue
+		}
+		images = append(images, p.data)
+		at = append(at, i)
+	}
+	results, err := h.d.Classifier.ClassifyMany(c.Request.Context(), images)
+	if err != nil {
+		fail(c, h.d.Logger, err)
+		return
+	}
+	resp := PredictResponse{Count: len(items), Model: ModelRef{Name: h.d.Model.Name, Version: h.d.Model.Version}}
+	var answered []*PredictionResponse
+	for k, r := range results {
+		it := &items[at[k]]
+		if r.Err != nil {
+			h.itemError(c, it, r.Err)
+			continue
+		}
+		it.PredictionResponse = h.prediction(r.Result, -1)
+		answered = append(answered, it.PredictionResponse)
+	}
+	for _, it := range items {
+		if it.Error != "" {
+			resp.Failed++
+		}
+	}
+	resp.Results = items
+	resp.TimingsMS.Total = msSince(start)
+	c.Set(resultsKey, answered) // labels and timings for the metrics and the request log
+	c.JSON(http.StatusOK, resp)
+}
+
+// itemError words one image's error as /upload would answer it.
+func (h *handlers) itemError(c *gin.Context, it *PredictItem, err error) {
+	a := describe(err)
+	if a.logAs != "" {
+		requestLogger(c, h.d.Logger).Error(a.logAs, "err", err, "index", it.Index)
+	}
+	it.Error, it.Detail, it.Status = a.code, a.detail, a.status
+}
+
+type filePart struct {
+	filename string
+	data     []byte
+}
+
+// readFileParts streams the multipart body and returns every "file" part,
+// empty ones included (their error is per image). Other fields are ignored.
+// All parts share one buffer, presized to sizeHint (the declared body
+// length), so reading does not grow past what was reserved for it.
+func readFileParts(r *http.Request, limit, sizeHint int64, maxFiles int) ([]filePart, error) {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "multipart/form-data" {
+		return nil, detailed{errNotMultipart,
+			fmt.Sprintf("send multipart/form-data with one or more images, each in a part named \"file\" (got Content-Type %q)", ct)}
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, malformed(err)
+	}
+	var buf bytes.Buffer
+	if sizeHint < limit {
+		buf.Grow(int(sizeHint) + bytes.MinRead)
+	}
+	type span struct {
+		name       string
+		start, end int
+	}
+	var spans []span
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, malformed(err)
+		}
+		if part.FormName() != "file" {
+			part.Close()
+			continue
+		}
+		if len(spans) == maxFiles {
+			return nil, tooManyFiles{maxFiles}
+		}
+		start := buf.Len()
+		if _, err := buf.ReadFrom(part); err != nil {
+			return nil, malformed(err)
+		}
+		spans = append(spans, span{clip(part.FileName(), 255), start, buf.Len()})
+	}
+	if len(spans) == 0 {
+		return nil, detailed{errFileMissing, "send one or more images, each in a multipart part named \"file\""}
+	}
+	// Sliced only now: the buffer may have moved while it grew.
+	all := buf.Bytes()
+	parts := make([]filePart, len(spans))
+	for i, s := range spans {
+		parts[i] = filePart{s.name, all[s.start:s.end:s.end]}
+	}
+	return parts, nil
+}
+
+func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
+
+// clip shortens s to at most n bytes, on a UTF-8 boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

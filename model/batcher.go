@@ -1,0 +1,145 @@
+package model
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"catsdogs/model/onnx"
+)
+
+// batcher is dynamic batching in front of ONNX Runtime: images prepared
+// concurrently (by /upload requests, or the parts of one /predict request)
+// wait in one queue, and each of the session's runners takes up to maxBatch
+// of them into a single Run. One Run over n images costs less than n Runs of
+// one (fewer calls, better use of the CPU's vector units and caches).
+//
+// A runner dispatches when the batch is full, when maxDelay has passed since
+// its first image was queued, or at once when no other image is queued or
+// being prepared, since then nothing could join soon: a lone request never
+// waits for the delay, which is why batching costs nothing at low load.
+type batcher struct {
+	sess     *onnx.Session
+	maxBatch int
+	maxDelay time.Duration
+	queue    chan *job
+	// pending counts images admitted and not yet taken by a runner: being
+	// prepared (or waiting for a CPU slot to be), or queued. Callers add
+	// one before preparing (and take it back if that fails); runners take
+	// one off per image they dequeue, so pending > 0 after the queue is
+	// drained means an image is on its way.
+	pending atomic.Int64
+	quit    chan struct{}
+	done    sync.WaitGroup
+}
+
+// job is one image on its way through the batcher.
+type job struct {
+	in     []float32 // the image's input tensor (Session.ImageSize values)
+	queued time.Time
+	// Set by the runner before done is closed.
+	scores []float32
+	err    error
+	batch  int     // images in the Run this one shared
+	waitMS float64 // from queued to the Run's start
+	runMS  float64
+	done   chan struct{}
+}
+
+func newBatcher(sess *onnx.Session, runners int, maxDelay time.Duration) *batcher {
+	b := &batcher{
+		sess: sess, maxBatch: sess.MaxBatch(), maxDelay: maxDelay,
+		// Admission bounds what is in flight; the buffer only saves a
+		// goroutine switch per image.
+		queue: make(chan *job, 256),
+		quit:  make(chan struct{}),
+	}
+	for i := 0; i < runners; i++ {
+		b.done.Add(1)
+		go b.loop()
+	}
+	return b
+}
+
+// submit queues one prepared image, which the caller counted in pending,
+// and waits for its scores. It does not watch the caller's context: once
+// queued, the image is at most one Run away, and in must stay untouched
+// until the Run has copied it.
+func (b *batcher) submit(in []float32) *job {
+	j := &job{in: in, queued: time.Now(), done: make(chan struct{})}
+	b.queue <- j
+	<-j.done
+	return j
+}
+
+func (b *batcher) loop() {
+	defer b.done.Done()
+	batch := make([]*job, 0, b.maxBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case j := <-b.queue:
+			b.pending.Add(-1)
+			batch = b.collect(append(batch[:0], j), timer)
+			b.run(batch)
+		case <-b.quit:
+			return
+		}
+	}
+}
+
+// collect adds queued images to batch until it is full, the first image has
+// waited maxDelay, or no more are on their way.
+func (b *batcher) collect(batch []*job, timer *time.Timer) []*job {
+	deadline := batch[0].queued.Add(b.maxDelay)
+	for len(batch) < b.maxBatch {
+		select {
+		case j := <-b.queue:
+			b.pending.Add(-1)
+			batch = append(batch, j)
+			continue
+		default:
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 || b.pending.Load() <= 0 {
+			return batch
+		}
+		timer.Reset(wait)
+		select {
+		case j := <-b.queue:
+			timer.Stop()
+			b.pending.Add(-1)
+			batch = append(batch, j)
+		case <-timer.C:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (b *batcher) run(batch []*job) {
+	n, per, classes := len(batch), b.sess.ImageSize(), b.sess.Classes()
+	start := time.Now()
+	err := b.sess.Run(n, func(in []float32) {
+		for i, j := range batch {
+			copy(in[i*per:(i+1)*per], j.in)
+		}
+	}, func(out []float32) {
+		for i, j := range batch {
+			j.scores = append([]float32(nil), out[i*classes:(i+1)*classes]...)
+		}
+	})
+	ms := msSince(start)
+	for _, j := range batch {
+		j.err, j.batch, j.runMS = err, n, ms
+		j.waitMS = float64(start.Sub(j.queued).Microseconds()) / 1000
+		close(j.done)
+	}
+}
+
+// stop ends the runners; no infer may be in progress.
+func (b *batcher) stop() {
+	close(b.quit)
+	b.done.Wait()
+}

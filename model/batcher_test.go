@@ -1,0 +1,156 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"catsdogs/tests/pets"
+)
+
+// Images that share a batched Run get the probabilities they get alone.
+func TestBatchingMatchesUnbatched(t *testing.T) {
+	photos := pets.Sample(t, repoRoot, 3) // 9 images: more than one batch
+	plain := unitLoad(t, Options{MaxBatch: 1})
+	batched := unitLoad(t, Options{MaxBatch: 4, MaxDelay: 200 * time.Millisecond})
+	if batched.Info.MaxBatch != 4 || batched.Info.Workers != 1 {
+		t.Fatalf("batching on: info %+v, want batch_max_size 4 and one runner", batched.Info)
+	}
+	want := make([]*Result, len(photos))
+	for i, p := range photos {
+		r, err := plain.Classify(context.Background(), pets.Read(t, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Batch != 1 {
+			t.Fatalf("batching off: ran in a batch of %d", r.Batch)
+		}
+		want[i] = r
+	}
+	got := make([]*Result, len(photos))
+	var wg sync.WaitGroup
+	for i, p := range photos {
+		data := pets.Read(t, p)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := batched.Classify(context.Background(), data)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got[i] = r
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	shared := 0
+	for i := range photos {
+		if got[i].Label != want[i].Label {
+			t.Errorf("%s: %s batched, %s alone", photos[i], got[i].Label, want[i].Label)
+		}
+		for k := range want[i].Probabilities {
+			if d := math.Abs(float64(got[i].Probabilities[k] - want[i].Probabilities[k])); d > 1e-4 {
+				t.Errorf("%s: p[%d] %.6f batched, %.6f alone", photos[i], k, got[i].Probabilities[k], want[i].Probabilities[k])
+			}
+		}
+		if got[i].Batch > 1 {
+			shared++
+		}
+		if got[i].Batch > 4 {
+			t.Errorf("ran in a batch of %d, over batch_max_size 4", got[i].Batch)
+		}
+	}
+	if shared == 0 {
+		t.Error("9 concurrent requests with a 200 ms delay never shared a Run")
+	}
+}
+
+// A lone request does not wait for the batch delay: nothing else is being
+// prepared, so nothing could join it.
+func TestBatchingLoneRequestSkipsDelay(t *testing.T) {
+	c := unitLoad(t, Options{MaxBatch: 8, MaxDelay: 5 * time.Second})
+	data := pets.Read(t, pets.Sample(t, repoRoot, 1)[0])
+	for i := 0; i < 3; i++ {
+		t0 := time.Now()
+		r, err := c.Classify(context.Background(), data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(t0); d > 2*time.Second {
+			t.Fatalf("a lone request took %s: it waited for the 5 s batch delay", d)
+		}
+		if r.Batch != 1 {
+			t.Fatalf("lone request in a batch of %d", r.Batch)
+		}
+	}
+}
+
+// ClassifyMany answers in order, each image on its own: a bad one gets its
+// error and does not fail the others, whose results equal Classify's.
+func TestClassifyManyPerImage(t *testing.T) {
+	for _, batch := range []int{1, 8} {
+		c := unitLoad(t, Options{MaxBatch: batch, MaxDelay: 20 * time.Millisecond})
+		photos := pets.Sample(t, repoRoot, 2)
+		var images [][]byte
+		for i, p := range photos {
+			images = append(images, pets.Read(t, p))
+			if i == 1 {
+				images = append(images, []byte("not an image"))
+			}
+		}
+		images = append(images, []byte{0xFF, 0xD8, 0xFF, 0xE0, 0, 16}) // a cut JPEG
+		items, err := c.ClassifyMany(context.Background(), images)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) != len(images) {
+			t.Fatalf("batch %d: %d items for %d images", batch, len(items), len(images))
+		}
+		if !errors.Is(items[2].Err, ErrUnsupportedFormat) || !errors.Is(items[len(items)-1].Err, ErrCorruptImage) {
+			t.Errorf("batch %d: bad images got %v and %v", batch, items[2].Err, items[len(items)-1].Err)
+		}
+		for i, it := range items {
+			if i == 2 || i == len(items)-1 {
+				continue
+			}
+			if it.Err != nil {
+				t.Fatalf("batch %d: image %d: %v", batch, i, it.Err)
+			}
+			alone, err := c.Classify(context.Background(), images[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if it.Result.Label != alone.Label || math.Abs(float64(it.Result.Probabilities[0]-alone.Probabilities[0])) > 1e-4 {
+				t.Errorf("batch %d: image %d: %s %v in the request, %s %v alone", batch, i,
+					it.Result.Label, it.Result.Probabilities, alone.Label, alone.Probabilities)
+			}
+		}
+		if c.Limiter().InFlight() != 0 || c.Budget().InUse() != 0 {
+			t.Errorf("batch %d: leaked %d admissions, %d budget bytes", batch, c.Limiter().InFlight(), c.Budget().InUse())
+		}
+	}
+}
+
+// A many-image request is admitted as a whole: when the service is full it
+// is refused at once, before any image is decoded.
+func TestClassifyManyBusy(t *testing.T) {
+	c := unitLoad(t, Options{MaxBatch: 4, QueueSize: 0})
+	defer occupy(t, c)()
+	data := pets.Read(t, pets.Sample(t, repoRoot, 1)[0])
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// QueueSize 0 means "the default", so fill the queue too.
+	for i := 0; i < c.Info.QueueSize; i++ {
+		go func() { _, _ = c.Classify(ctx, data) }()
+	}
+	waitFor(t, "a full queue", func() bool { return c.Limiter().Waiting() == c.Info.QueueSize })
+	if _, err := c.ClassifyMany(ctx, [][]byte{data, data}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("full: %v, want ErrBusy", err)
+	}
+}
