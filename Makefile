@@ -223,12 +223,35 @@ docs-check: $(SWAG) node-tools
 	$(REDOCLY_ENV) $(REDOCLY) lint --config tools/openapi/redocly.yaml docs/openapi.json
 
 # ---- performance -------------------------------------------------------------
-# Go benchmarks + HTTP load test (auth on) + capacity floor, printed as one table.
-# Upload photos are made from DATA's test/ photos, else from the fixtures.
-bench: build
+# Go benchmarks + capacity floor + HTTP load (auth on; batching on and off;
+# /predict) next to the two peers on the same model, printed as tables with
+# issue 13's targets (tools/bench). Upload photos are made from DATA's test/
+# photos, else from the fixtures. BENCH_ARGS e.g. "-rounds 1 -d 5s -peers=false".
+BENCH_ARGS ?=
+bench: build bench-peers
 	$(GO) build -o bin/loadtest ./tools/loadtest
 	@$(has_data) || echo "bench: no dataset at DATA=$(DATA); making upload photos from $(FIXTURES)"
-	$(GO) run ./tools/bench -data $$($(has_data) && echo "$(DATA)" || echo "$(FIXTURES)")
+	$(GO) run ./tools/bench -data $$($(has_data) && echo "$(DATA)" || echo "$(FIXTURES)") $(BENCH_ARGS)
+
+# The peers make bench compares the service with (issue 13, tools/bench/peers.go):
+# fastify + sharp + onnxruntime-node, whose packages npm ci installs into
+# build/peers/fastify from the committed lock file (again only when it changes or
+# node_modules is gone; no install scripts, so onnxruntime-node fetches no CUDA
+# libraries), and FastAPI + uvicorn + OpenCV from Debian for /usr/bin/python3
+# (uvloop and httptools too: what uvicorn[standard] adds for speed).
+PEER_SRC      := tools/bench/peers
+PEER_FASTIFY  := build/peers/fastify
+PEER_NPM_DONE := $(PEER_FASTIFY)/node_modules/.catsdogs-npm-ci
+.PHONY: bench-peers
+bench-peers: $(PEER_NPM_DONE)
+	@/usr/bin/python3 -c 'import cv2, fastapi, uvicorn, multipart, uvloop, httptools' 2>/dev/null || \
+	  $(call apt_install,python3-fastapi python3-uvicorn python3-opencv python3-multipart python3-uvloop python3-httptools)
+$(PEER_NPM_DONE): $(PEER_SRC)/fastify/package.json $(PEER_SRC)/fastify/package-lock.json
+	@$(call need_npm,the fastify peer); mkdir -p $(PEER_FASTIFY); \
+	  cp $^ $(PEER_FASTIFY)/; \
+	  echo "installing the fastify peer's packages into $(PEER_FASTIFY) with npm ci"; \
+	  (cd $(PEER_FASTIFY) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null); \
+	  touch $@
 
 # Mixed, partly hostile traffic against the real binary with auth on (issue 7):
 # prints status counts, p50/p99 per kind and RSS every 30 s; fails on a 5xx

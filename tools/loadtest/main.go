@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -42,6 +43,7 @@ type options struct {
 	timeout   time.Duration
 	pid       int
 	json      bool
+	files     int
 }
 
 type body struct{ data []byte }
@@ -52,10 +54,12 @@ type Report struct {
 	Images          int            `json:"images"`
 	Concurrency     int            `json:"concurrency"`
 	Requests        int            `json:"requests"`
+	FilesPerRequest int            `json:"files_per_request"`
 	OK              int            `json:"ok"`
 	DurationS       float64        `json:"duration_s"`
 	RPS             float64        `json:"rps"`
 	OKRPS           float64        `json:"ok_rps"`
+	ImagesPerS      float64        `json:"images_per_s"` // ok_rps × files_per_request
 	LatencyMS       Latency        `json:"latency_ms"`
 	Status          map[string]int `json:"status"`
 	TransportErrors int            `json:"transport_errors"`
@@ -87,6 +91,7 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request timeout")
 	flag.IntVar(&o.pid, "pid", 0, "server PID: report its RSS (VmRSS) and peak RSS (VmHWM) from /proc")
 	flag.BoolVar(&o.json, "json", false, "print one JSON object instead of text")
+	flag.IntVar(&o.files, "files", 1, "images per request, each in its own \"file\" part (for /predict)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
@@ -105,7 +110,10 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	bodies, ctype, err := buildBodies(files)
+	if o.files < 1 {
+		return errors.New("-files must be at least 1")
+	}
+	bodies, ctype, err := buildBodies(files, o.files)
 	if err != nil {
 		return err
 	}
@@ -152,7 +160,7 @@ func run(o options) error {
 	}
 	wg.Wait()
 
-	rep := Report{URL: o.url, Images: len(bodies), Concurrency: o.c, Status: map[string]int{}}
+	rep := Report{URL: o.url, Images: len(files), Concurrency: o.c, FilesPerRequest: o.files, Status: map[string]int{}}
 	if o.pid > 0 {
 		if rep.RSSStartKB, _, err = procMemory(o.pid); err != nil {
 			return err
@@ -224,6 +232,7 @@ func run(o options) error {
 	rep.DurationS = round(elapsed.Seconds(), 3)
 	rep.RPS = round(float64(rep.Requests)/elapsed.Seconds(), 1)
 	rep.OKRPS = round(float64(rep.OK)/elapsed.Seconds(), 1)
+	rep.ImagesPerS = round(float64(rep.OK*o.files)/elapsed.Seconds(), 1)
 	rep.LatencyMS = latency(lat)
 	if o.pid > 0 {
 		if rep.RSSKB, rep.RSSPeakKB, err = procMemory(o.pid); err != nil {
@@ -279,22 +288,41 @@ func imageFiles(spec string, limit int) ([]string, error) {
 	return files, nil
 }
 
-// buildBodies reads every image into a ready-to-send multipart body; they
-// share one boundary, so one Content-Type serves all of them.
-func buildBodies(files []string) ([]body, string, error) {
+// buildBodies reads every image into a ready-to-send multipart body of
+// perRequest images (the next ones, wrapping around); they share one
+// boundary, so one Content-Type serves all of them.
+func buildBodies(files []string, perRequest int) ([]body, string, error) {
+	data := make([][]byte, len(files))
+	for i, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, "", err
+		}
+		data[i] = b
+	}
 	out := make([]body, 0, len(files))
 	var ctype string
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
+	for i := range files {
+		var buf bytes.Buffer
+		w := multipart.NewWriter(&buf)
+		if err := w.SetBoundary(loadkit.Boundary); err != nil {
 			return nil, "", err
 		}
-		b, ct, err := loadkit.FormFile(filepath.Base(f), data)
-		if err != nil {
+		for k := 0; k < perRequest; k++ {
+			j := (i + k) % len(files)
+			part, err := w.CreateFormFile("file", filepath.Base(files[j]))
+			if err != nil {
+				return nil, "", err
+			}
+			if _, err := part.Write(data[j]); err != nil {
+				return nil, "", err
+			}
+		}
+		if err := w.Close(); err != nil {
 			return nil, "", err
 		}
-		out = append(out, body{data: b})
-		ctype = ct
+		out = append(out, body{data: buf.Bytes()})
+		ctype = w.FormDataContentType()
 	}
 	return out, ctype, nil
 }
@@ -342,8 +370,8 @@ func contains(list []string, s string) bool {
 
 func printText(w io.Writer, r Report) {
 	fmt.Fprintf(w, "url          %s\n", r.URL)
-	fmt.Fprintf(w, "images       %d, concurrency %d\n", r.Images, r.Concurrency)
-	fmt.Fprintf(w, "requests     %d in %.2fs = %.1f req/s (%d ok, %.1f ok/s)\n", r.Requests, r.DurationS, r.RPS, r.OK, r.OKRPS)
+	fmt.Fprintf(w, "images       %d, concurrency %d, %d per request\n", r.Images, r.Concurrency, r.FilesPerRequest)
+	fmt.Fprintf(w, "requests     %d in %.2fs = %.1f req/s (%d ok, %.1f ok/s, %.1f images/s)\n", r.Requests, r.DurationS, r.RPS, r.OK, r.OKRPS, r.ImagesPerS)
 	l := r.LatencyMS
 	fmt.Fprintf(w, "latency ms   mean %.2f  p50 %.2f  p95 %.2f  p99 %.2f  max %.2f  (200s only)\n", l.Mean, l.P50, l.P95, l.P99, l.Max)
 	codes := make([]string, 0, len(r.Status))

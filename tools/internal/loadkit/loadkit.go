@@ -86,11 +86,27 @@ type Service struct {
 	Addr string        // "127.0.0.1:PORT"
 	Done chan struct{} // closed when the process has exited
 	Err  error         // its exit status, once Done is closed
+
+	readyPath string
 }
 
 // Start runs bin with the environment plus env (and PORT), output to
 // logPath, and waits until /ready answers 200.
 func Start(bin string, env []string, logPath string, readyWithin time.Duration) (*Service, error) {
+	return StartCmd(Cmd{Path: bin}, env, logPath, readyWithin)
+}
+
+// Cmd is a program for StartCmd: the service binary or another HTTP server
+// that listens on 127.0.0.1:$PORT (e.g. the peers tools/bench compares with).
+type Cmd struct {
+	Path      string   // program, looked up in PATH when it has no slash
+	Args      []string // its arguments
+	ReadyPath string   // answers 200 once it takes traffic; "" means /ready
+}
+
+// StartCmd is Start for any Cmd: it runs c with the environment plus env
+// (and PORT), output to logPath, and waits until c.ReadyPath answers 200.
+func StartCmd(c Cmd, env []string, logPath string, readyWithin time.Duration) (*Service, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -99,14 +115,18 @@ func Start(bin string, env []string, logPath string, readyWithin time.Duration) 
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin)
+	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Env = append(append(os.Environ(), env...), "PORT="+port)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, err
 	}
-	s := &Service{Cmd: cmd, Addr: "127.0.0.1:" + port, Done: make(chan struct{})}
+	s := &Service{Cmd: cmd, Addr: "127.0.0.1:" + port, Done: make(chan struct{}), readyPath: c.ReadyPath}
+	if s.readyPath == "" {
+		s.readyPath = "/ready"
+	}
 	s.Base = "http://" + s.Addr
 	go func() {
 		s.Err = cmd.Wait()
@@ -134,7 +154,7 @@ func (s *Service) waitReady(limit time.Duration) error {
 			return fmt.Errorf("%s exited before it was ready: %v", s.Cmd.Path, s.Err)
 		default:
 		}
-		resp, err := http.Get(s.Base + "/ready")
+		resp, err := http.Get(s.Base + s.readyPath)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -143,7 +163,7 @@ func (s *Service) waitReady(limit time.Duration) error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return fmt.Errorf("%s/ready not 200 after %s", s.Base, limit)
+	return fmt.Errorf("%s%s not 200 after %s", s.Base, s.readyPath, limit)
 }
 
 func freePort() (string, error) {
