@@ -51,7 +51,7 @@ type Config struct {
 	DecodeTimeout   time.Duration // DECODE_TIMEOUT, default 10s: one image's decode
 	MemoryBudget    int64         // MEMORY_BUDGET, default 256 MiB: bodies + decodes in flight
 	MaxConns        int           // MAX_CONNECTIONS, default 512: open client connections
-	Workers         int           // INFERENCE_WORKERS, default = CPU quota (1 with batching)
+	Workers         int           // INFERENCE_WORKERS, default = CPU quota
 	IntraThreads    int           // ORT_INTRA_OP_THREADS, default = CPU quota / workers
 	QueueSize       int           // INFERENCE_QUEUE, default 2 × the requests admitted at once
 	BatchMaxSize    int           // BATCH_MAX_SIZE, default 8: images per ONNX Runtime run (1: batching off)
@@ -98,7 +98,7 @@ var settings = []setting{
 	{"DECODE_TIMEOUT", decode.DefaultDecodeTimeout.String(), "longest one image's decode may take"},
 	{"MEMORY_BUDGET", "256MiB", "bytes held at once by request bodies and decodes"},
 	{"MAX_CONNECTIONS", "512", "open client connections (0: no cap)"},
-	{"INFERENCE_WORKERS", "CPU quota (1 with batching)", "ONNX Runtime runs at once"},
+	{"INFERENCE_WORKERS", "CPU quota", "ONNX Runtime runs at once"},
 	{"ORT_INTRA_OP_THREADS", "CPU quota / workers", "ONNX Runtime threads per run"},
 	{"INFERENCE_QUEUE", "2 x admitted", "requests allowed to wait; admitted at once = CPU quota + workers x BATCH_MAX_SIZE"},
 	{"BATCH_MAX_SIZE", "8", "images one ONNX Runtime run may take from concurrent requests (1: batching off)"},

@@ -114,10 +114,10 @@ func NewMetrics() *Metrics {
 		}
 	}
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catsdogs_inference_in_flight",
-		Help: "Uploads holding an inference worker now."},
+		Help: "Requests admitted now: being decoded, queued for or in an inference run."},
 		src(func(s *metricSource) float64 { return float64(orZero(s.limiter, (*model.Limiter).InFlight)) })))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catsdogs_inference_queued",
-		Help: "Uploads waiting for an inference worker now (at most INFERENCE_QUEUE)."},
+		Help: "Requests waiting for admission now (at most INFERENCE_QUEUE)."},
 		src(func(s *metricSource) float64 { return float64(orZero(s.limiter, (*model.Limiter).Waiting)) })))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catsdogs_memory_budget_used_bytes",
 		Help: "Bytes of request bodies and decodes held now, out of MEMORY_BUDGET."},

@@ -1,6 +1,9 @@
 package decode
 
-import "fmt"
+import (
+	"bytes"
+	"fmt"
+)
 
 // A progressive JPEG can hold thousands of scans of a few bytes each, and a
 // decoder walks every block of the image once per scan: a 40 KB file can cost
@@ -54,8 +57,18 @@ func jpegScans(b []byte, limit int) int {
 		}
 		scans++
 		// Entropy-coded data runs to the next marker other than a stuffed
-		// 0xFF00 or a restart marker.
-		for i+1 < len(b) && !(b[i] == 0xFF && b[i+1] != 0 && (b[i+1] < 0xD0 || b[i+1] > 0xD7)) {
+		// 0xFF00 or a restart marker. IndexByte jumps from 0xFF to 0xFF
+		// (vectorised): a byte-by-byte walk cost ~3.6 ms of a 2 MB photo.
+		for i+1 < len(b) {
+			k := bytes.IndexByte(b[i:len(b)-1], 0xFF)
+			if k < 0 {
+				i = len(b) - 1
+				break
+			}
+			i += k
+			if m := b[i+1]; m != 0 && (m < 0xD0 || m > 0xD7) {
+				break
+			}
 			i++
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"image/jpeg"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -130,4 +131,67 @@ func TestDecodeStopsWhenContextEnds(t *testing.T) {
 		t.Errorf("cancelled after 50 ms, the decode ran for %s", d)
 	}
 	t.Logf("cancelled decode stopped after %s", d)
+}
+
+// jpegScansBytewise is jpegScans as first written, walking entropy-coded data
+// a byte at a time: the reference the vectorised walk must agree with.
+func jpegScansBytewise(b []byte, limit int) int {
+	if len(b) < 4 || b[0] != 0xFF || b[1] != 0xD8 {
+		return 0
+	}
+	scans, i := 0, 2
+	for i+1 < len(b) && scans <= limit {
+		if b[i] != 0xFF {
+			return scans
+		}
+		m := b[i+1]
+		switch {
+		case m == 0xFF:
+			i++
+			continue
+		case m == 0xD9:
+			return scans
+		case m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7):
+			i += 2
+			continue
+		}
+		if i+4 > len(b) {
+			return scans
+		}
+		n := int(b[i+2])<<8 | int(b[i+3])
+		if n < 2 {
+			return scans
+		}
+		i += 2 + n
+		if m != 0xDA {
+			continue
+		}
+		scans++
+		for i+1 < len(b) && !(b[i] == 0xFF && b[i+1] != 0 && (b[i+1] < 0xD0 || b[i+1] > 0xD7)) {
+			i++
+		}
+	}
+	return scans
+}
+
+// Random marker soups (SOS segments, stuffed bytes, restarts, fill bytes,
+// cut anywhere) count the same both ways.
+func TestJPEGScansMatchesBytewise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	pick := []byte{0xFF, 0x00, 0xD0, 0xD7, 0xD9, 0xDA, 0xC4, 0x01, 0xFF, 0x12}
+	for n := 0; n < 20000; n++ {
+		b := []byte{0xFF, 0xD8}
+		for len(b) < 4+rng.IntN(300) {
+			switch rng.IntN(4) {
+			case 0: // a segment header with a small length
+				b = append(b, 0xFF, pick[rng.IntN(len(pick))], 0, byte(rng.IntN(8)))
+			default:
+				b = append(b, pick[rng.IntN(len(pick))])
+			}
+		}
+		b = b[:2+rng.IntN(len(b)-1)]
+		if got, want := jpegScans(b, 5), jpegScansBytewise(b, 5); got != want {
+			t.Fatalf("% x: %d scans, bytewise %d", b, got, want)
+		}
+	}
 }
