@@ -104,7 +104,7 @@ var settings = []setting{
 	{"BATCH_MAX_SIZE", "8", "images one ONNX Runtime run may take from concurrent requests (1: batching off)"},
 	{"BATCH_MAX_DELAY", "2ms", "longest an image waits for others to join its run (none when no other is on its way)"},
 	{"PREDICT_MAX_FILES", "32", "images per /predict request"},
-	{"PREDICT_MAX_BYTES", "32MiB", "/predict request body cap (bytes, or with KiB/MiB/GiB)"},
+	{"PREDICT_MAX_BYTES", "32MiB (at most MEMORY_BUDGET)", "/predict request body cap (bytes, or with KiB/MiB/GiB)"},
 	{"TRUSTED_PROXIES", "none", "proxy IPs/CIDRs whose X-Forwarded-For is believed"},
 	{"LOG_FORMAT", "text", "text or json"},
 	{"DOCS_PERSIST_AUTHORIZATION", "false", "Swagger UI keeps a pasted token in localStorage"},
@@ -230,7 +230,12 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.BatchMaxSize = number("BATCH_MAX_SIZE", "8", false)
 	c.BatchMaxDelay = duration("BATCH_MAX_DELAY", "2ms", true)
 	c.PredictMaxFiles = number("PREDICT_MAX_FILES", "32", false)
+	// Unset: 32 MiB, or the whole memory budget when that is smaller.
+	predictMaxSet := env("PREDICT_MAX_BYTES", "") != ""
 	c.PredictMaxBytes = size("PREDICT_MAX_BYTES", strconv.Itoa(32<<20))
+	if !predictMaxSet && c.MemoryBudget > 0 && c.MemoryBudget < c.PredictMaxBytes {
+		c.PredictMaxBytes = c.MemoryBudget
+	}
 	if c.BatchMaxSize > 1024 {
 		bad("BATCH_MAX_SIZE", "%d is too large (want 1 to 1024; 8 to 32 is typical)", c.BatchMaxSize)
 	}

@@ -170,3 +170,24 @@ func TestSettingsListed(t *testing.T) {
 		}
 	}
 }
+
+// PREDICT_MAX_BYTES follows a smaller MEMORY_BUDGET when unset (so lowering
+// the budget alone still starts), and is refused above it when set.
+func TestPredictMaxBytesFitsTheBudget(t *testing.T) {
+	load := func(env map[string]string) (Config, error) {
+		env["AUTH_DISABLED"] = "true"
+		return loadConfig(func(k string) string { return env[k] })
+	}
+	c, err := load(map[string]string{})
+	if err != nil || c.PredictMaxBytes != 32<<20 || c.PredictMaxFiles != 32 || c.BatchMaxSize != 8 {
+		t.Fatalf("defaults: %v, predict %d bytes %d files, batch %d", err, c.PredictMaxBytes, c.PredictMaxFiles, c.BatchMaxSize)
+	}
+	c, err = load(map[string]string{"MEMORY_BUDGET": "4MiB", "MAX_UPLOAD_BYTES": "2MiB"})
+	if err != nil || c.PredictMaxBytes != 4<<20 {
+		t.Fatalf("MEMORY_BUDGET=4MiB: %v, PREDICT_MAX_BYTES %d, want 4 MiB", err, c.PredictMaxBytes)
+	}
+	_, err = load(map[string]string{"MEMORY_BUDGET": "16MiB", "PREDICT_MAX_BYTES": "20MiB"})
+	if err == nil || !strings.Contains(err.Error(), "PREDICT_MAX_BYTES") {
+		t.Fatalf("PREDICT_MAX_BYTES over MEMORY_BUDGET: %v, want an error naming it", err)
+	}
+}

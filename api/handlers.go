@@ -280,7 +280,7 @@ func noMoreFiles(mr *multipart.Reader) error {
 		name := part.FormName()
 		part.Close()
 		if name == "file" {
-			return detailed{errFileMultiple, "send one image per request: the body has more than one \"file\" part"}
+			return detailed{errFileMultiple, "send one image per request: the body has more than one \"file\" part (POST /predict takes several)"}
 		}
 	}
 }

@@ -188,7 +188,7 @@ func TestUploadErrors(t *testing.T) {
 		wantError(t, resp, rb, http.StatusNotFound, "not_found")
 	})
 	t.Run("unknown route POST", func(t *testing.T) {
-		resp, rb := do(t, mainSrv, "POST", "/predict", tok, []byte("x"), "text/plain")
+		resp, rb := do(t, mainSrv, "POST", "/classify", tok, []byte("x"), "text/plain")
 		wantError(t, resp, rb, http.StatusNotFound, "not_found")
 	})
 

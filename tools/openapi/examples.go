@@ -25,7 +25,7 @@ var responseExamples = map[string][]example{
 	"classifyImage 400": {
 		{"file_missing", "No part named \"file\"", `{"error":"file_missing","detail":"multipart field \"file\" is required","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 		{"file_empty", "The file part has no bytes", `{"error":"file_empty","detail":"the \"file\" part is empty","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
-		{"multiple_files", "Two file parts in one request", `{"error":"multiple_files","detail":"send one image per request: the body has more than one \"file\" part","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
+		{"multiple_files", "Two file parts in one request", `{"error":"multiple_files","detail":"send one image per request: the body has more than one \"file\" part (POST /predict takes several)","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 		{"bad_request", "Multipart body cut short", `{"error":"bad_request","detail":"the multipart body ends before its closing boundary (\"--<boundary>--\" from Content-Type); send the image as multipart/form-data in the field \"file\" (curl -F file=@photo.jpg)","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 	},
 	"classifyImage 401": {
