@@ -236,8 +236,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if !predictMaxSet && c.MemoryBudget > 0 && c.MemoryBudget < c.PredictMaxBytes {
 		c.PredictMaxBytes = c.MemoryBudget
 	}
-	if c.BatchMaxSize > 1024 {
-		bad("BATCH_MAX_SIZE", "%d is too large (want 1 to 1024; 8 to 32 is typical)", c.BatchMaxSize)
+	// Each runner keeps buffers for a full batch, and admission grows with
+	// it: past 64 that buys nothing on a CPU.
+	if c.BatchMaxSize > 64 {
+		bad("BATCH_MAX_SIZE", "%d is too large (want 1 to 64; 4 to 16 is typical)", c.BatchMaxSize)
 	}
 	if c.BatchMaxDelay > time.Second {
 		bad("BATCH_MAX_DELAY", "%s is too long (want at most 1s; a few ms is typical)", c.BatchMaxDelay)

@@ -20,7 +20,7 @@ func FuzzReadFilePart(f *testing.F) {
 		req.Header.Set("Content-Type", contentType)
 		w := httptest.NewRecorder()
 		req.Body = http.MaxBytesReader(w, req.Body, limit)
-		data, err := readFilePart(req, limit, int64(len(body)))
+		data, err := readFilePart(req, min(int64(len(body)), limit))
 		switch {
 		case err == nil && len(data) == 0:
 			t.Fatal("success without data")
@@ -33,6 +33,27 @@ func FuzzReadFilePart(f *testing.F) {
 			var e ErrorResponse
 			if json.Unmarshal(w.Body.Bytes(), &e) != nil || w.Code < 400 || w.Code > 499 || e.Error == "" || e.Detail == "" {
 				t.Fatalf("%v: answered %d %s", err, w.Code, w.Body)
+			}
+		}
+		// /predict's reader, on the same body: parts within the cap and
+		// the count, or a client error.
+		req = httptest.NewRequest(http.MethodPost, "/predict", bytes.NewReader(body))
+		req.Header.Set("Content-Type", contentType)
+		w = httptest.NewRecorder()
+		req.Body = http.MaxBytesReader(w, req.Body, limit)
+		parts, err := readFileParts(req, min(int64(len(body)), limit), 4)
+		total := 0
+		for _, p := range parts {
+			total += len(p.data)
+		}
+		switch {
+		case err == nil && len(parts) == 0:
+			t.Fatal("/predict: success without parts")
+		case len(parts) > 4 || total > limit:
+			t.Fatalf("/predict: %d parts, %d bytes past the limits", len(parts), total)
+		case err != nil:
+			if a := describe(err); a.status < 400 || a.status > 499 || a.code == "" || a.detail == "" {
+				t.Fatalf("/predict: %v: answered %+v", err, a)
 			}
 		}
 	})

@@ -154,7 +154,7 @@ func (h *handlers) upload(c *gin.Context) {
 		return
 	}
 	defer release()
-	data, err := readFilePart(c.Request, limit, need)
+	data, err := readFilePart(c.Request, need)
 	if err != nil {
 		fail(c, h.d.Logger, err)
 		return
@@ -224,7 +224,7 @@ func (h *handlers) budget() *model.Budget {
 // reading at the size cap. Its errors are the client's (see fail).
 // sizeHint (the declared body length) presizes the buffer, so it does not
 // grow by doubling past what was reserved for it.
-func readFilePart(r *http.Request, limit, sizeHint int64) ([]byte, error) {
+func readFilePart(r *http.Request, sizeHint int64) ([]byte, error) {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "multipart/form-data" {
@@ -247,10 +247,10 @@ func readFilePart(r *http.Request, limit, sizeHint int64) ([]byte, error) {
 			part.Close()
 			continue
 		}
+		// Presized to what was reserved (the declared length, or the cap
+		// when none was declared): growing by doubling could hold twice as much.
 		var buf bytes.Buffer
-		if sizeHint < limit {
-			buf.Grow(int(sizeHint) + bytes.MinRead)
-		}
+		buf.Grow(int(sizeHint) + bytes.MinRead)
 		if _, err := buf.ReadFrom(part); err != nil {
 			return nil, malformed(err)
 		}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -72,9 +73,10 @@ func (h *handlers) predict(c *gin.Context) {
 		return
 	}
 	defer release()
-	parts, err := readFileParts(c.Request, limit, need, h.d.PredictMaxFiles)
+	parts, err := readFileParts(c.Request, need, h.d.PredictMaxFiles)
 	if err != nil {
-		if _, tooBig := err.(*http.MaxBytesError); tooBig {
+		// The cap may be hit inside the multipart reader, which wraps it.
+		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
 			err = fmt.Errorf("%w: %w", errPredictBody, err)
 		}
 		fail(c, h.d.Logger, err)
@@ -136,9 +138,9 @@ type filePart struct {
 
 // readFileParts streams the multipart body and returns every "file" part,
 // empty ones included (their error is per image). Other fields are ignored.
-// All parts share one buffer, presized to sizeHint (the declared body
-// length), so reading does not grow past what was reserved for it.
-func readFileParts(r *http.Request, limit, sizeHint int64, maxFiles int) ([]filePart, error) {
+// All parts share one buffer, presized to sizeHint (the bytes reserved for
+// the body), so reading does not grow past what was reserved for it.
+func readFileParts(r *http.Request, sizeHint int64, maxFiles int) ([]filePart, error) {
 	ct := r.Header.Get("Content-Type")
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "multipart/form-data" {
 		return nil, detailed{errNotMultipart,
@@ -148,10 +150,10 @@ func readFileParts(r *http.Request, limit, sizeHint int64, maxFiles int) ([]file
 	if err != nil {
 		return nil, malformed(err)
 	}
+	// Presized to what was reserved (the declared length, or the cap when
+	// none was declared): growing by doubling could hold twice as much.
 	var buf bytes.Buffer
-	if sizeHint < limit {
-		buf.Grow(int(sizeHint) + bytes.MinRead)
-	}
+	buf.Grow(int(sizeHint) + bytes.MinRead)
 	type span struct {
 		name       string
 		start, end int

@@ -87,6 +87,8 @@ func TestPredictRequestErrors(t *testing.T) {
 	}{
 		{"four files", predict(t, r, files(4, 10)...), 413, codeTooManyFiles, "PREDICT_MAX_FILES"},
 		{"over the byte cap", predict(t, r, files(2, 3000)...), 413, codeTooLarge, "PREDICT_MAX_BYTES"},
+		// Hit inside the multipart reader, which wraps the cap's error.
+		{"a large other field", predict(t, r, [2]string{"note", strings.Repeat("x", 5000)}), 413, codeTooLarge, "PREDICT_MAX_BYTES"},
 		{"no file part", predict(t, r, [2]string{"other", "x"}), 400, codeFileMissing, "\"file\""},
 		{"not multipart", do(r, httptest.NewRequest(http.MethodPost, "/predict", strings.NewReader("x"))), 415, codeNotMultipart, "multipart"},
 	} {

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,9 +30,22 @@ type batcher struct {
 	// one off per image they dequeue, so pending > 0 after the queue is
 	// drained means an image is on its way.
 	pending atomic.Int64
-	quit    chan struct{}
-	done    sync.WaitGroup
+	// wake tells the collecting runner that pending dropped to 0 without an
+	// image arriving (its preparation failed): stop waiting for it.
+	wake chan struct{}
+	// collecting is held by the one runner gathering a batch. Without it,
+	// idle runners (blocked on the queue longer) would take the very images
+	// the collector is waiting for, and batches would never form.
+	collecting sync.Mutex
+	quit       chan struct{}
+	stopOnce   sync.Once
+	closed     sync.RWMutex // submit holds it for reading while it queues
+	stopped    bool
+	done       sync.WaitGroup
 }
+
+// errStopped answers images submitted while the classifier closes.
+var errStopped = errors.New("the classifier is shutting down")
 
 // job is one image on its way through the batcher.
 type job struct {
@@ -53,6 +67,7 @@ func newBatcher(sess *onnx.Session, runners int, maxDelay time.Duration) *batche
 		// goroutine switch per image.
 		queue: make(chan *job, 256),
 		quit:  make(chan struct{}),
+		wake:  make(chan struct{}, 1),
 	}
 	for i := 0; i < runners; i++ {
 		b.done.Add(1)
@@ -67,9 +82,27 @@ func newBatcher(sess *onnx.Session, runners int, maxDelay time.Duration) *batche
 // until the Run has copied it.
 func (b *batcher) submit(in []float32) *job {
 	j := &job{in: in, queued: time.Now(), done: make(chan struct{})}
+	b.closed.RLock()
+	if b.stopped {
+		b.closed.RUnlock()
+		b.unpend()
+		j.err = errStopped
+		return j
+	}
 	b.queue <- j
+	b.closed.RUnlock()
 	<-j.done
 	return j
+}
+
+// unpend takes back an image counted in pending that will never be queued.
+func (b *batcher) unpend() {
+	if b.pending.Add(-1) == 0 {
+		select {
+		case b.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (b *batcher) loop() {
@@ -78,12 +111,15 @@ func (b *batcher) loop() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
+		b.collecting.Lock()
 		select {
 		case j := <-b.queue:
 			b.pending.Add(-1)
 			batch = b.collect(append(batch[:0], j), timer)
+			b.collecting.Unlock()
 			b.run(batch)
 		case <-b.quit:
+			b.collecting.Unlock()
 			return
 		}
 	}
@@ -111,6 +147,8 @@ func (b *batcher) collect(batch []*job, timer *time.Timer) []*job {
 			timer.Stop()
 			b.pending.Add(-1)
 			batch = append(batch, j)
+		case <-b.wake: // look again: maybe nothing is on its way any more
+			timer.Stop()
 		case <-timer.C:
 			return batch
 		}
@@ -138,8 +176,23 @@ func (b *batcher) run(batch []*job) {
 	}
 }
 
-// stop ends the runners; no infer may be in progress.
+// stop ends the runners once; images still queued, and any submitted
+// later, fail with errStopped.
 func (b *batcher) stop() {
-	close(b.quit)
-	b.done.Wait()
+	b.stopOnce.Do(func() {
+		b.closed.Lock()
+		b.stopped = true
+		b.closed.Unlock()
+		close(b.quit)
+		b.done.Wait()
+		for {
+			select {
+			case j := <-b.queue:
+				j.err = errStopped
+				close(j.done)
+			default:
+				return
+			}
+		}
+	})
 }

@@ -15,7 +15,7 @@ import (
 func TestBatchingMatchesUnbatched(t *testing.T) {
 	photos := pets.Sample(t, repoRoot, 3) // 9 images: more than one batch
 	plain := unitLoad(t, Options{MaxBatch: 1})
-	batched := unitLoad(t, Options{MaxBatch: 4, MaxDelay: 200 * time.Millisecond})
+	batched := unitLoad(t, Options{Workers: 2, MaxBatch: 4, MaxDelay: 200 * time.Millisecond})
 	if batched.Info.MaxBatch != 4 {
 		t.Fatalf("batching on: info %+v, want batch_max_size 4", batched.Info)
 	}
@@ -152,5 +152,87 @@ func TestClassifyManyBusy(t *testing.T) {
 	waitFor(t, "a full queue", func() bool { return c.Limiter().Waiting() == c.Info.QueueSize })
 	if _, err := c.ClassifyMany(ctx, [][]byte{data, data}); !errors.Is(err, ErrBusy) {
 		t.Fatalf("full: %v, want ErrBusy", err)
+	}
+}
+
+// With more runners than images, the images still meet in one run: only
+// one runner collects at a time, so idle runners cannot take the images a
+// collecting one waits for (which left it waiting out the whole delay).
+func TestBatchingWithIdleRunners(t *testing.T) {
+	c := unitLoad(t, Options{Workers: 8, IntraOpThreads: 1, MaxBatch: 8, MaxDelay: 400 * time.Millisecond})
+	photos := pets.Sample(t, repoRoot, 2)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	shared, slowest := 0, time.Duration(0)
+	for _, p := range photos {
+		data := pets.Read(t, p)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			r, err := c.Classify(context.Background(), data)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			slowest = max(slowest, time.Since(t0))
+			if r.Batch > 1 {
+				shared++
+			}
+		}()
+	}
+	wg.Wait()
+	if shared == 0 {
+		t.Error("6 concurrent images and 8 idle runners: no image shared a run")
+	}
+	if slowest >= 350*time.Millisecond {
+		t.Errorf("an image took %s: a runner waited out the 400 ms delay for images other runners took", slowest)
+	}
+}
+
+// An image whose preparation fails stops being waited for at once.
+func TestBatchingStopsWaitingForFailedImage(t *testing.T) {
+	c := unitLoad(t, Options{MaxBatch: 8, MaxDelay: 3 * time.Second})
+	photo := pets.Sample(t, repoRoot, 1)[0]
+	good := pets.Read(t, photo)
+	// A 12 MP JPEG cut short: its decode runs for milliseconds, long after
+	// the small good image is queued, then fails.
+	big, err := pets.Upscaled(photo, 4032, 3024, 90)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := big[:len(big)*9/10]
+	for i := 0; i < 3; i++ {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); _, _ = c.Classify(context.Background(), cut) }()
+		t0 := time.Now()
+		if _, err := c.Classify(context.Background(), good); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(t0); d > 2*time.Second {
+			t.Fatalf("the good image waited %s for a run the failed one never joined", d)
+		}
+		wg.Wait()
+	}
+}
+
+// After Close, nothing waits forever and nothing runs on a closed session.
+func TestBatchingClosed(t *testing.T) {
+	c := unitLoad(t, Options{MaxBatch: 4})
+	c.Close()
+	c.Close() // twice is fine (and Cleanup calls it again)
+	data := pets.Read(t, pets.Sample(t, repoRoot, 1)[0])
+	done := make(chan error, 1)
+	go func() { _, err := c.Classify(context.Background(), data); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("classified on a closed classifier")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Classify after Close hangs")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"catsdogs/model/spec"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -181,10 +182,11 @@ func Load(o Options) (*Classifier, error) {
 		MaxBatch: maxBatch, MaxDelayMS: float64(o.MaxDelay.Microseconds()) / 1000,
 		Library: lib, Runtime: onnx.Version(),
 	}
-	// Warm-up: the first Run of each batch size allocates and plans; pay
-	// that before /ready says yes (batch 1 twice: most runs are small).
+	// Warm-up: the first Run of a batch size allocates and plans; pay that
+	// before /ready says yes for batch 1 (twice: most runs are small), the
+	// powers of two and the largest. Other sizes plan on first use.
 	t0 := time.Now()
-	for _, n := range append([]int{1}, seq(1, maxBatch)...) {
+	for _, n := range warmSizes(maxBatch) {
 		if err := c.sess.Run(n, clearTensor, nil); err != nil {
 			c.sess.Close()
 			return nil, fmt.Errorf("%s: warm-up inference (batch of %d) failed: %w", o.Path, n, err)
@@ -197,13 +199,14 @@ func Load(o Options) (*Classifier, error) {
 
 func clearTensor(in []float32) { clear(in) }
 
-// seq is from, from+1, ..., to.
-func seq(from, to int) []int {
-	var s []int
-	for i := from; i <= to; i++ {
-		s = append(s, i)
+// warmSizes is 1, 1, 2, 4, ... up to and including max.
+func warmSizes(max int) []int {
+	s := []int{1}
+	n := 1
+	for ; n < max; n *= 2 {
+		s = append(s, n)
 	}
-	return s
+	return append(s, max)
 }
 
 // Spec returns the preprocessing in use.
@@ -268,11 +271,37 @@ func (c *Classifier) ClassifyMany(ctx context.Context, images [][]byte) ([]Item,
 		wg.Add(1)
 		go func() {
 			defer func() { <-lanes; wg.Done() }()
-			out[i].Result, out[i].Err = c.classify(ctx, data, hdr, cost, admitMS)
+			// Not the handler's goroutine: its panic recovery does not
+			// reach here, so a panic must become this image's error.
+			defer func() {
+				if p := recover(); p != nil {
+					out[i].Result, out[i].Err = nil, fmt.Errorf("classifying image %d: panic: %v", i, p)
+				}
+			}()
+			out[i].Result, out[i].Err = c.classifyRetrying(ctx, data, hdr, cost, admitMS)
 		}()
 	}
 	wg.Wait()
 	return out, nil
+}
+
+// classifyRetrying is classify for an image of a many-image request: when
+// the memory budget is full (often by this request's own other images) it
+// waits a little and tries again before giving the image ErrMemoryFull.
+func (c *Classifier) classifyRetrying(ctx context.Context, data []byte, hdr decode.Header, cost int64, admitMS float64) (*Result, error) {
+	wait := 10 * time.Millisecond
+	for try := 0; ; try++ {
+		r, err := c.classify(ctx, data, hdr, cost, admitMS)
+		if !errors.Is(err, ErrMemoryFull) || try == 4 {
+			return r, err
+		}
+		select {
+		case <-time.After(wait):
+			wait *= 2
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // inspect reads and bounds the image header and prices its decode.
@@ -293,7 +322,7 @@ func (c *Classifier) classify(ctx context.Context, data []byte, hdr decode.Heade
 	c.batch.pending.Add(1)
 	in, err := c.prepare(ctx, data, hdr, cost, r)
 	if err != nil {
-		c.batch.pending.Add(-1)
+		c.batch.unpend()
 		return nil, err
 	}
 	defer c.putTensor(in)
@@ -381,7 +410,7 @@ func (c *Classifier) ClassifyRGB(img *decode.RGB) (*Result, error) {
 	c.batch.pending.Add(1)
 	in, err := c.preprocess(r, img)
 	if err != nil {
-		c.batch.pending.Add(-1)
+		c.batch.unpend()
 		return nil, err
 	}
 	defer c.putTensor(in)

@@ -79,7 +79,7 @@ func TestPredictMatchesUpload(t *testing.T) {
 // Concurrent /upload requests share runs when batching is on (and never
 // when it is off), with the same answers, and /metrics counts the sizes.
 func TestDynamicBatchingOverHTTP(t *testing.T) {
-	on, err := launch("batching", map[string]string{"AUTH_DISABLED": "true", "BATCH_MAX_SIZE": "4", "BATCH_MAX_DELAY": "200ms"})
+	on, err := launch("batching", map[string]string{"AUTH_DISABLED": "true", "BATCH_MAX_SIZE": "4", "BATCH_MAX_DELAY": "200ms", "INFERENCE_WORKERS": "2"})
 	if err != nil {
 		t.Fatal(err)
 	}

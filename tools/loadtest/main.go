@@ -162,6 +162,9 @@ func run(o options) error {
 
 	rep := Report{URL: o.url, Images: len(files), Concurrency: o.c, FilesPerRequest: o.files, Status: map[string]int{}}
 	if o.pid > 0 {
+		// Reset the server's peak RSS (VmHWM) so rss_peak_kb is this run's,
+		// not the process's lifetime's; without the permission, it stays so.
+		_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", o.pid), []byte("5"), 0)
 		if rep.RSSStartKB, _, err = procMemory(o.pid); err != nil {
 			return err
 		}
