@@ -37,7 +37,7 @@ type HealthResponse struct {
 func (h *handlers) health(c *gin.Context) {
 	resp := HealthResponse{Status: "OK"}
 	if h.d.AuthDisabled {
-		resp.Warnings = append(resp.Warnings, "authentication is DISABLED (AUTH_DISABLED=true): /upload is open to anyone")
+		resp.Warnings = append(resp.Warnings, "authentication is DISABLED (AUTH_DISABLED=true): /upload and /predict are open to anyone")
 	}
 	c.JSON(http.StatusOK, resp)
 }

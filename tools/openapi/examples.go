@@ -15,7 +15,7 @@ type example struct {
 // status (fixup fails otherwise), so the docs cannot drift silently.
 var responseExamples = map[string][]example{
 	"getHealth 200": {{"ok", "Serving", `{"status":"OK"}`},
-		{"auth_disabled", "Serving with AUTH_DISABLED=true", `{"status":"OK","warnings":["authentication is DISABLED (AUTH_DISABLED=true): /upload is open to anyone"]}`}},
+		{"auth_disabled", "Serving with AUTH_DISABLED=true", `{"status":"OK","warnings":["authentication is DISABLED (AUTH_DISABLED=true): /upload and /predict are open to anyone"]}`}},
 	"getReady 200": {{"ready", "Model loaded and warmed up", `{"status":"ready","model":` + modelInfo + `}`}},
 	// Only while the server drains on shutdown, which a docs check cannot
 	// provoke cheaply; the text is server.ErrDraining's.
