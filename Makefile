@@ -188,7 +188,7 @@ smoke-train: train-deps
 # the checkout (CATSDOGS_TRAIN_DIR, default ~/.cache/catsdogs/train) so `make
 # clean` or a fresh clone keeps them. nice keeps the machine usable meanwhile.
 TRAIN_DIR     ?= $(or $(CATSDOGS_TRAIN_DIR),$(HOME)/.cache/catsdogs/train)
-TRAIN_OUT     ?= $(TRAIN_DIR)/catsdogs-resnet-v2
+TRAIN_OUT     ?= $(TRAIN_DIR)/catsdogs-resnet-v3
 STINT_MINUTES ?= 0
 TRAIN_ARGS    ?=
 train: need-data train-deps

@@ -47,7 +47,7 @@ var responseExamples = map[string][]example{
 	"classifyImages 200": {{"one_cat_one_text_file", "A cat photo and a text file: the text file's item has its own error", `{"results":[` +
 		`{"index":0,"filename":"cat.jpg",` + catAnswer[1:len(catAnswer)-1] + `},` +
 		`{"index":1,"filename":"notes.txt","error":"unsupported_image","detail":"not an image in a supported format (JPEG, PNG, GIF, WebP, BMP, TIFF)","status":415}],` +
-		`"count":2,"failed":1,"model":{"name":"catsdogs-resnet","version":"2"},"timings_ms":{"total":12.994}}`}},
+		`"count":2,"failed":1,"model":{"name":"catsdogs-resnet","version":"3"},"timings_ms":{"total":12.994}}`}},
 	"classifyImages 400": {{"predict_file_missing", "No part named \"file\"", `{"error":"file_missing","detail":"send one or more images, each in a multipart part named \"file\"","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 	"classifyImages 401": {{"predict_no_token", "No Authorization header", `{"error":"invalid_token","detail":"missing bearer token: send \"Authorization: Bearer <access token>\"","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 	"classifyImages 403": {{"predict_insufficient_scope", "Valid token without the scope", `{"error":"insufficient_scope","detail":"token is valid but lacks the scope \"get::prediction\"","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
@@ -62,8 +62,8 @@ var defaultExamples = []example{
 	{"method_not_allowed", "405: e.g. DELETE /health (Allow: GET, HEAD)", `{"error":"method_not_allowed","detail":"DELETE is not allowed here; see /docs","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 }
 
-const modelInfo = `{"name":"catsdogs-resnet","version":"2","file":"catsdogs-resnet.onnx","labels":["Cat","Dog","Other"],` +
-	`"input":"input [-1 3 144 144] float32","preprocessing":{"name":"catsdogs-resnet","version":"2","labels":["Cat","Dog","Other"],` +
+const modelInfo = `{"name":"catsdogs-resnet","version":"3","file":"catsdogs-resnet.onnx","labels":["Cat","Dog","Other"],` +
+	`"input":"input [-1 3 144 144] float32","preprocessing":{"name":"catsdogs-resnet","version":"3","labels":["Cat","Dog","Other"],` +
 	`"layout":"NCHW","width":144,"height":144,"resize":"shorter_side_center_crop","resize_shorter":144,"channel_order":"RGB",` +
 	`"pixel_scale":0.003921569,"mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225],"output":"logits"},` +
 	`"spec_source":["metadata"],"workers":1,"intra_op_threads":2,"admitted":10,"queue_size":20,"batch_max_size":8,"batch_max_delay_ms":2,` +
@@ -71,7 +71,7 @@ const modelInfo = `{"name":"catsdogs-resnet","version":"2","file":"catsdogs-resn
 
 // catAnswer is /upload's answer for a cat photo, and that image's item in
 // /predict's.
-const catAnswer = `{"prediction":"Cat","values":[0.6073203,0.28156108,0.111118644],"labels":["Cat","Dog","Other"],"confidence":0.6073203,` +
-	`"scores":[{"label":"Cat","probability":0.6073203},{"label":"Dog","probability":0.28156108},{"label":"Other","probability":0.111118644}],` +
-	`"model":{"name":"catsdogs-resnet","version":"2"},"image":{"format":"jpeg","width":160,"height":169},` +
+const catAnswer = `{"prediction":"Cat","values":[0.677084,0.228651,0.09426496],"labels":["Cat","Dog","Other"],"confidence":0.677084,` +
+	`"scores":[{"label":"Cat","probability":0.677084},{"label":"Dog","probability":0.228651},{"label":"Other","probability":0.09426496}],` +
+	`"model":{"name":"catsdogs-resnet","version":"3"},"image":{"format":"jpeg","width":160,"height":169},` +
 	`"timings_ms":{"queue":0.011,"decode":0.617,"preprocess":0.584,"inference":3.633,"total":5.437},"inference_batch":1}`
