@@ -136,8 +136,14 @@ func do(r http.Handler, req *http.Request) *httptest.ResponseRecorder {
 
 func upload(t testing.TB, r http.Handler, fields ...[2]string) *httptest.ResponseRecorder {
 	t.Helper()
+	return postForm(t, r, "/upload", fields...)
+}
+
+// postForm POSTs a multipart body of fields to path.
+func postForm(t testing.TB, r http.Handler, path string, fields ...[2]string) *httptest.ResponseRecorder {
+	t.Helper()
 	body, ct := multipartBody(t, fields...)
-	req := httptest.NewRequest(http.MethodPost, "/upload", body)
+	req := httptest.NewRequest(http.MethodPost, path, body)
 	req.Header.Set("Content-Type", ct)
 	return do(r, req)
 }

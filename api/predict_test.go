@@ -17,10 +17,7 @@ import (
 
 func predict(t testing.TB, r http.Handler, fields ...[2]string) *httptest.ResponseRecorder {
 	t.Helper()
-	body, ct := multipartBody(t, fields...)
-	req := httptest.NewRequest(http.MethodPost, "/predict", body)
-	req.Header.Set("Content-Type", ct)
-	return do(r, req)
+	return postForm(t, r, "/predict", fields...)
 }
 
 func TestPredictPerImage(t *testing.T) {

@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"os/exec"
@@ -307,19 +306,21 @@ var batchDelayMS float64
 // classified: loadtest counts images per request, not per answered item.
 func checkPredict(base, token, dir string) error {
 	files, _ := filepath.Glob(filepath.Join(dir, "*.jpg"))
-	var body bytes.Buffer
-	w := multipart.NewWriter(&body)
+	var names []string
+	var parts [][]byte
 	for _, f := range files[:min(8, len(files))] {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return err
 		}
-		part, _ := w.CreateFormFile("file", filepath.Base(f))
-		_, _ = part.Write(data)
+		names, parts = append(names, filepath.Base(f)), append(parts, data)
 	}
-	_ = w.Close()
-	req, _ := http.NewRequest(http.MethodPost, base+"/predict", &body)
-	req.Header.Set("Content-Type", w.FormDataContentType())
+	body, ct, err := loadkit.FormFiles(names, parts)
+	if err != nil {
+		return err
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/predict", bytes.NewReader(body))
+	req.Header.Set("Content-Type", ct)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

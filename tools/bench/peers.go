@@ -12,7 +12,7 @@ package main
 //	         /usr/bin/python3)
 //
 // Both listen on 127.0.0.1:$PORT, answer GET /health, and take the
-// preprocessing as environment variables (see peerPreprocessing.env).
+// preprocessing as environment variables (see peerEnv).
 
 import (
 	"encoding/json"
@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"catsdogs/model/spec"
 	"catsdogs/tools/internal/loadkit"
 )
 
@@ -43,27 +44,11 @@ var peerPython = "/usr/bin/python3"
 // peerNames are the peers, in the order the bench reports them.
 var peerNames = []string{"fastify", "fastapi"}
 
-// peerPreprocessing is the "preprocessing" object of the service's GET
-// /model (model/spec.Spec's JSON), as far as the peers need it.
-type peerPreprocessing struct {
-	Labels        []string   `json:"labels"`
-	Layout        string     `json:"layout"`
-	Width         int        `json:"width"`
-	Height        int        `json:"height"`
-	Resize        string     `json:"resize"`
-	ResizeShorter int        `json:"resize_shorter"`
-	ChannelOrder  string     `json:"channel_order"`
-	PixelScale    float64    `json:"pixel_scale"`
-	Mean          [3]float64 `json:"mean"`
-	Std           [3]float64 `json:"std"`
-	Output        string     `json:"output"`
-}
-
 // fetchPreprocessing reads the preprocessing of the service at base (token
 // may be "" when auth is off).
-func fetchPreprocessing(base, token string) (peerPreprocessing, error) {
+func fetchPreprocessing(base, token string) (spec.Spec, error) {
 	var m struct {
-		Preprocessing peerPreprocessing `json:"preprocessing"`
+		Preprocessing spec.Spec `json:"preprocessing"`
 	}
 	req, err := http.NewRequest(http.MethodGet, base+"/model", nil)
 	if err != nil {
@@ -86,20 +71,20 @@ func fetchPreprocessing(base, token string) (peerPreprocessing, error) {
 	return m.Preprocessing, nil
 }
 
-// env is the preprocessing as the peers read it. The peers implement what
+// peerEnv is the preprocessing as the peers read it. The peers implement what
 // model/training exports (shorter side + centre crop, RGB, pixel/255); any
 // other spec is an error rather than a comparison of different work.
-func (p peerPreprocessing) env() ([]string, error) {
+func peerEnv(p spec.Spec) ([]string, error) {
 	switch {
-	case p.Resize != "" && p.Resize != "shorter_side_center_crop":
-		return nil, fmt.Errorf("peers: resize %q not implemented (only shorter_side_center_crop)", p.Resize)
-	case p.ChannelOrder != "" && !strings.EqualFold(p.ChannelOrder, "RGB"):
+	case p.Resize != "" && p.Resize != spec.ResizeCenterCrop:
+		return nil, fmt.Errorf("peers: resize %q not implemented (only %s)", p.Resize, spec.ResizeCenterCrop)
+	case p.ChannelOrder != "" && !strings.EqualFold(p.ChannelOrder, spec.OrderRGB):
 		return nil, fmt.Errorf("peers: channel order %q not implemented (only RGB)", p.ChannelOrder)
-	case p.PixelScale != 0 && math.Abs(p.PixelScale*255-1) > 1e-4:
+	case p.PixelScale != 0 && math.Abs(float64(p.PixelScale)*255-1) > 1e-4:
 		return nil, fmt.Errorf("peers: pixel scale %g not implemented (only 1/255)", p.PixelScale)
 	case p.Width <= 0 || p.Height <= 0 || len(p.Labels) == 0:
 		return nil, fmt.Errorf("peers: preprocessing lacks the input size or labels: %+v", p)
-	case !strings.EqualFold(p.Layout, "NCHW") && !strings.EqualFold(p.Layout, "NHWC"):
+	case !strings.EqualFold(p.Layout, spec.LayoutNCHW) && !strings.EqualFold(p.Layout, spec.LayoutNHWC):
 		return nil, fmt.Errorf("peers: layout %q not implemented (NCHW or NHWC)", p.Layout)
 	}
 	shorter := p.ResizeShorter
@@ -107,13 +92,13 @@ func (p peerPreprocessing) env() ([]string, error) {
 		shorter = max(p.Width, p.Height)
 	}
 	output := p.Output
-	if output != "probabilities" {
-		output = "logits" // "auto" on a logits model, as ours
+	if output != spec.OutputProbabilities {
+		output = spec.OutputLogits // "auto" on a logits model, as ours
 	}
-	f3 := func(v [3]float64) string {
+	f3 := func(v [3]float32) string {
 		s := make([]string, 3)
 		for i, x := range v {
-			s[i] = strconv.FormatFloat(x, 'g', -1, 64)
+			s[i] = strconv.FormatFloat(float64(x), 'g', -1, 32)
 		}
 		return strings.Join(s, ",")
 	}
@@ -149,7 +134,7 @@ func peerCmd(name string) (loadkit.Cmd, []string, error) {
 // startPeer starts the named peer on a free port with the model and the
 // service's preprocessing, output to logPath, and waits until its /health
 // answers 200. stop kills it and waits for it to exit.
-func startPeer(name, modelPath string, pre peerPreprocessing, logPath string) (base string, pid int, stop func(), err error) {
+func startPeer(name, modelPath string, pre spec.Spec, logPath string) (base string, pid int, stop func(), err error) {
 	if err := peersAvailable(name); err != nil {
 		return "", 0, nil, err
 	}
@@ -157,7 +142,7 @@ func startPeer(name, modelPath string, pre peerPreprocessing, logPath string) (b
 	if err != nil {
 		return "", 0, nil, err
 	}
-	penv, err := pre.env()
+	penv, err := peerEnv(pre)
 	if err != nil {
 		return "", 0, nil, err
 	}

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -306,26 +305,18 @@ func buildBodies(files []string, perRequest int) ([]body, string, error) {
 	out := make([]body, 0, len(files))
 	var ctype string
 	for i := range files {
-		var buf bytes.Buffer
-		w := multipart.NewWriter(&buf)
-		if err := w.SetBoundary(loadkit.Boundary); err != nil {
-			return nil, "", err
-		}
+		var names []string
+		var parts [][]byte
 		for k := 0; k < perRequest; k++ {
 			j := (i + k) % len(files)
-			part, err := w.CreateFormFile("file", filepath.Base(files[j]))
-			if err != nil {
-				return nil, "", err
-			}
-			if _, err := part.Write(data[j]); err != nil {
-				return nil, "", err
-			}
+			names, parts = append(names, filepath.Base(files[j])), append(parts, data[j])
 		}
-		if err := w.Close(); err != nil {
+		b, ct, err := loadkit.FormFiles(names, parts)
+		if err != nil {
 			return nil, "", err
 		}
-		out = append(out, body{data: buf.Bytes()})
-		ctype = w.FormDataContentType()
+		out = append(out, body{data: b})
+		ctype = ct
 	}
 	return out, ctype, nil
 }

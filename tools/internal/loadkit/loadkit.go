@@ -24,17 +24,25 @@ const Boundary = "catsdogs-loadtest-boundary-7f3a9c"
 
 // FormFile wraps data as a multipart/form-data body with one part "file".
 func FormFile(filename string, data []byte) (body []byte, contentType string, err error) {
+	return FormFiles([]string{filename}, [][]byte{data})
+}
+
+// FormFiles wraps each data[i] as a part "file" named filenames[i], in
+// order, in one multipart/form-data body (a /predict request).
+func FormFiles(filenames []string, data [][]byte) (body []byte, contentType string, err error) {
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
 	if err := w.SetBoundary(Boundary); err != nil {
 		return nil, "", err
 	}
-	part, err := w.CreateFormFile("file", filename)
-	if err != nil {
-		return nil, "", err
-	}
-	if _, err := part.Write(data); err != nil {
-		return nil, "", err
+	for i, name := range filenames {
+		part, err := w.CreateFormFile("file", name)
+		if err != nil {
+			return nil, "", err
+		}
+		if _, err := part.Write(data[i]); err != nil {
+			return nil, "", err
+		}
 	}
 	if err := w.Close(); err != nil {
 		return nil, "", err
