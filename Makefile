@@ -17,6 +17,12 @@ DATA      ?= ../shared/datasets/pets
 # dataset in the same layout: the smoke run, unit and end-to-end tests use
 # them, so `make test` passes on a bare clone.
 FIXTURES  := tests/testdata/images
+# Photos of people, all `other` (optional: training goes on without them).
+PEOPLE    ?= $(DATA)/../people
+# The ImageNet-pretrained backbone the default model is fine-tuned from
+# (model/training/pretrained.py converts it). Without it the smoke run below
+# trains a randomly initialised backbone and says so.
+PRETRAINED ?= $(DATA)/../../pretrained/mobilenet_v2/mobilenet_v2_quantized.pt
 # 1 = a missing dataset fails `make test` instead of skipping the checks that
 # need it (.ci/run sets this, so our CI never silently loses them).
 REQUIRE_DATASET ?= 0
@@ -33,7 +39,7 @@ SWAG_VERSION := v1.16.6
 
 export CGO_ENABLED := 1
 
-.PHONY: build run test bench train train-deps smoke-train docs docs-check deps ort fmt vet clean need-data
+.PHONY: build run test bench train train-deps smoke-train docs docs-check deps ort fmt vet clean need-data need-pretrained
 
 deps: ort jpeg-dev web-assets
 
@@ -158,6 +164,9 @@ test: $(if $(filter 1,$(REQUIRE_DATASET)),need-data) deps train-deps browser nod
 browser:
 	@command -v chromium >/dev/null || $(call apt_install,chromium)
 
+need-pretrained:
+	@test -f "$(PRETRAINED)" || { echo "no pretrained backbone at PRETRAINED=$(PRETRAINED) (see model/training/pretrained.py)" >&2; exit 1; }
+
 # Fails with a plain message unless DATA holds the dataset.
 need-data:
 	@$(has_data) || { echo "no dataset at DATA=$(DATA): pass DATA=/path/to/pets (folders train/ val/ test/, each with cat/ dog/ other/)" >&2; exit 1; }
@@ -172,13 +181,16 @@ train-deps:
 	@$(PYTHON) -c 'import torch, torchvision, PIL' 2>/dev/null || \
 	  $(call apt_install,python3-torch python3-torchvision python3-pil)
 
-# A tiny, fast run of the real pipeline: 8 images per class and split, 1 epoch,
-# on the committed fixtures so it is the same run with or without the dataset.
+# A tiny, fast run of the real pipeline: 8 images per class and split, 2 epochs
+# (head alone, then fine-tuning), on the committed fixtures. With the pretrained
+# file (../shared) it also converts and checks the backbone; without it the
+# backbone is randomly initialised, and the log's first lines say so.
 smoke-train: train-deps
 	@rm -rf $(SMOKE) && mkdir -p $(dir $(SMOKE))
 	$(PYTHON) model/training/train.py --data $(FIXTURES) --out $(SMOKE) --export $(SMOKE)/export \
-	  --limit 8 --epochs 1 --batch 8 --eval-sizes 96,128 --parity-per-class 2 > $(SMOKE).log 2>&1 || { cat $(SMOKE).log; exit 1; }
-	@tail -n 3 $(SMOKE).log
+	  --pretrained $$(test -f "$(PRETRAINED)" && echo "$(PRETRAINED)" || echo none) --people "" \
+	  --limit 8 --epochs 2 --batch 8 --eval-sizes 96,128 --parity-per-class 2 > $(SMOKE).log 2>&1 || { cat $(SMOKE).log; exit 1; }
+	@grep -m1 '^backbone:' $(SMOKE).log; tail -n 3 $(SMOKE).log
 
 # ---- the default model -------------------------------------------------------
 # Retrains from scratch and overwrites resources/ (ONNX, MODEL.md, parity.json,
@@ -188,13 +200,13 @@ smoke-train: train-deps
 # the checkout (CATSDOGS_TRAIN_DIR, default ~/.cache/catsdogs/train) so `make
 # clean` or a fresh clone keeps them. nice keeps the machine usable meanwhile.
 TRAIN_DIR     ?= $(or $(CATSDOGS_TRAIN_DIR),$(HOME)/.cache/catsdogs/train)
-TRAIN_OUT     ?= $(TRAIN_DIR)/catsdogs-resnet-v3
+TRAIN_OUT     ?= $(TRAIN_DIR)/catsdogs-mobilenet-v4
 STINT_MINUTES ?= 0
 TRAIN_ARGS    ?=
-train: need-data train-deps
+train: need-data need-pretrained train-deps
 	@mkdir -p $(TRAIN_OUT)
-	nice -n 10 $(PYTHON) model/training/train.py --data $(DATA) --out $(TRAIN_OUT) --export resources \
-	  --stint-minutes $(STINT_MINUTES) $(TRAIN_ARGS) 2>&1 | tee -a $(TRAIN_OUT)/train.log
+	nice -n 10 $(PYTHON) model/training/train.py --data $(DATA) --people $(PEOPLE) --pretrained $(PRETRAINED) \
+	  --out $(TRAIN_OUT) --export resources --stint-minutes $(STINT_MINUTES) $(TRAIN_ARGS) 2>&1 | tee -a $(TRAIN_OUT)/train.log
 
 # The API description is generated from the swag annotations in main.go and
 # api/ (Swagger 2.0, docs/swagger.json), then converted to OpenAPI 3.0 and

@@ -74,3 +74,63 @@ def count_macs(model, size):
     for h in hs:
         h.remove()
     return sum(macs)
+
+
+class Clamp6(nn.Module):
+    """ReLU6 written as clamp(0, 6): the same function (ONNX Clip), but with a bfloat16
+    backward in PyTorch 1.13, whose ReLU6 (hardtanh) has none on CPU."""
+
+    def forward(self, x):
+        return torch.clamp(x, 0.0, 6.0)
+
+
+class MobileNetV2(nn.Module):
+    """torchvision's MobileNetV2 with a new head, for fine-tuning a pretrained backbone.
+
+    `frozen` leading blocks of `features` run without gradients (their parameters are
+    not trained): the first blocks see pixels at high resolution, cost most of the
+    backward pass and hold generic edges and textures. `frozen=len(features)` trains
+    the head alone. Batch-norm statistics stay fixed (eval mode) while training: the
+    pretrained ones are folded pass-throughs (pretrained.py) and batches here are
+    small; their affine parameters still train.
+    """
+
+    def __init__(self, classes=3, dropout=0.2):
+        super().__init__()
+        import torchvision
+
+        base = torchvision.models.mobilenet_v2()
+        for mod in base.modules():
+            for name, child in mod.named_children():
+                if isinstance(child, nn.ReLU6):
+                    setattr(mod, name, Clamp6())
+        self.features = base.features
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(base.last_channel, classes))
+        self.frozen = 0
+
+    def load_backbone(self, state_dict):
+        """Takes the `features.*` tensors of a torchvision mobilenet_v2 state dict."""
+        feats = {k[len("features."):]: v for k, v in state_dict.items() if k.startswith("features.")}
+        self.features.load_state_dict(feats, strict=True)
+
+    def freeze(self, blocks):
+        self.frozen = blocks
+        for i, block in enumerate(self.features):
+            for p in block.parameters():
+                p.requires_grad_(i >= blocks)
+
+    def train(self, mode=True):
+        super().train(mode)
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+        return self
+
+    def forward(self, x):
+        if self.frozen and self.training:
+            with torch.no_grad():
+                x = self.features[:self.frozen](x)
+            x = self.features[self.frozen:](x)
+        else:
+            x = self.features(x)
+        return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))

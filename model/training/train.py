@@ -1,7 +1,15 @@
-"""Train the default catsdogs classifier from scratch, export it to ONNX, write its
-model card and parity file.
+"""Train the default catsdogs classifier, export it to ONNX, write its model card and
+parity file.
 
     /usr/bin/python3 model/training/train.py --export resources
+
+The default recipe fine-tunes torchvision's ImageNet-pretrained MobileNetV2
+(`--pretrained`, converted to floats by pretrained.py): the new 3-class head is
+trained alone first (`--freeze-epochs`), then the backbone past its first
+`--freeze-blocks` blocks joins at `--backbone-lr` times the head's rate. Photos
+of people (`--people`) join the `other` class of train/ and val/; their test/
+is reported on its own. A temperature fitted on val/ calibrates the exported
+probabilities. `--arch resnet --pretrained none` is the from-scratch recipe of v1-v3.
 
 Long runs are made of stints. Every epoch writes <out>/ckpt.pt (model, EMA,
 optimiser, every RNG and the stint log), so an interruption loses at most one
@@ -33,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 import preprocess as pp
-from net import Net, count_macs
+from net import MobileNetV2, Net, count_macs
 from onnx_meta import add_metadata
 
 CLASSES = ("cat", "dog", "other")
@@ -49,24 +57,34 @@ def default_out(name, version):
     return os.path.join(root, f"{name}-v{version}")
 
 
-def list_split(root, split, limit):
+def list_split(root, split, limit, extra=""):
+    """(path relative to root, class) of a split; `extra` is a second dataset in the same
+    layout (classes it lacks are skipped) whose paths are given relative to root too."""
     items = []
-    for ci, c in enumerate(CLASSES):
-        d = os.path.join(root, split, c)
-        names = sorted(os.listdir(d))
-        if limit:
-            names = names[:limit]
-        items += [(os.path.join(split, c, n), ci) for n in names]
+    for base in [root] + ([extra] if extra else []):
+        prefix = os.path.relpath(base, root)
+        for ci, c in enumerate(CLASSES):
+            d = os.path.join(base, split, c)
+            if base != root and not os.path.isdir(d):
+                continue
+            names = sorted(os.listdir(d))
+            if limit:
+                names = names[:limit]
+            items += [(os.path.normpath(os.path.join(prefix, split, c, n)), ci) for n in names]
     return items
 
 
-def read_sources(root):
-    """file -> source repository, from the dataset's manifest (empty if it has none)."""
-    path = os.path.join(root, "manifest.csv")
-    if not os.path.exists(path):
-        return {}
-    with open(path, newline="") as f:
-        return {r["file"]: r["source_repo"] for r in csv.DictReader(f)}
+def read_sources(root, extra=""):
+    """file (relative to root) -> source repository, from the datasets' manifests."""
+    out = {}
+    for base in [root] + ([extra] if extra else []):
+        path = os.path.join(base, "manifest.csv")
+        if not os.path.exists(path):
+            continue
+        prefix = os.path.relpath(base, root)
+        with open(path, newline="") as f:
+            out |= {os.path.normpath(os.path.join(prefix, r["file"])): r["source_repo"] for r in csv.DictReader(f)}
+    return out
 
 
 def _cache_one(args):
@@ -245,9 +263,53 @@ class EMA:
 
 
 def make_model(cfg):
-    m = Net(**cfg)
+    if cfg.get("arch") == "mobilenet_v2":
+        m = MobileNetV2(classes=len(CLASSES), dropout=cfg["dropout"])
+    else:
+        m = Net(widths=cfg["widths"], blocks=cfg["blocks"])
     m.cfg = cfg
     return m
+
+
+def expected_calibration_error(probs, y, bins=15):
+    """ECE with equal-width confidence bins: sum over bins of |accuracy - confidence| x share."""
+    conf, pred = probs.max(1)
+    right = (pred == torch.as_tensor(y)).float()
+    ece = 0.0
+    for lo in range(bins):
+        m = (conf > lo / bins) & (conf <= (lo + 1) / bins)
+        if m.any():
+            ece += float(m.float().mean() * (right[m].mean() - conf[m].mean()).abs())
+    return ece
+
+
+def fit_temperature(logits, y):
+    """The T > 0 minimising the negative log-likelihood of softmax(logits / T) (Guo et al., 2017)."""
+    y = torch.as_tensor(y)
+    log_t = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(logits / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(log_t.exp())
+
+
+class Calibrated(torch.nn.Module):
+    """The exported graph: the classifier's logits divided by the fitted temperature, so
+    every consumer of the ONNX file gets calibrated probabilities from a plain softmax."""
+
+    def __init__(self, model, temperature):
+        super().__init__()
+        self.model = model
+        self.register_buffer("inv_t", torch.tensor(1.0 / temperature))
+
+    def forward(self, x):
+        return self.model(x) * self.inv_t
 
 
 class Schedule:
@@ -320,25 +382,35 @@ def parse_args():
     ap.add_argument("--data", default="../shared/datasets/pets")
     ap.add_argument("--out", default="", help="work dir: caches, checkpoints, log (default: ~/.cache/catsdogs/train/NAME-vVERSION)")
     ap.add_argument("--export", default="", help="dir to write the ONNX, card and parity file into")
-    ap.add_argument("--name", default="catsdogs-resnet")
-    ap.add_argument("--version", default="3")
-    ap.add_argument("--epochs", type=int, default=120)
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=0.1)
-    ap.add_argument("--schedule", choices=("wsd", "cosine"), default="wsd")
+    ap.add_argument("--people", default="../shared/datasets/people",
+                    help="photos of people in the same layout, all other: joins train/ and val/, test/ reported apart "
+                         "('' = none)")
+    ap.add_argument("--name", default="catsdogs-mobilenet")
+    ap.add_argument("--version", default="4")
+    ap.add_argument("--arch", choices=("mobilenet_v2", "resnet"), default="mobilenet_v2")
+    ap.add_argument("--pretrained", default="../shared/pretrained/mobilenet_v2/mobilenet_v2_quantized.pt",
+                    help="mobilenet_v2: the int8 ImageNet TorchScript file pretrained.py converts ('none' = random init)")
+    ap.add_argument("--freeze-epochs", type=int, default=1, help="mobilenet_v2: first epochs train the head alone")
+    ap.add_argument("--freeze-blocks", type=int, default=7, help="mobilenet_v2: leading feature blocks never trained")
+    ap.add_argument("--backbone-lr", type=float, default=0.1, help="mobilenet_v2: backbone rate = this x --lr")
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--opt", choices=("adamw", "sgd"), default="adamw")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--schedule", choices=("wsd", "cosine"), default="cosine")
     ap.add_argument("--cooldown", type=float, default=0.2, help="wsd: fraction of epochs spent decaying to 0")
-    ap.add_argument("--wd", type=float, default=5e-4)
+    ap.add_argument("--wd", type=float, default=0.01)
     ap.add_argument("--smoothing", type=float, default=0.1)
-    ap.add_argument("--ema", type=float, default=0.998)
-    ap.add_argument("--size-plan", default="80@0,96@0.35,112@0.8",
+    ap.add_argument("--ema", type=float, default=0.997)
+    ap.add_argument("--size-plan", default="160@0,192@0.5",
                     help="training resolution by fraction of the run: SIZE@FROM,... (progressive resizing)")
-    ap.add_argument("--mix", type=float, default=0.3, help="probability a batch gets CutMix or MixUp")
-    ap.add_argument("--erase", type=float, default=0.2, help="RandomErasing probability per image")
+    ap.add_argument("--mix", type=float, default=0.2, help="probability a batch gets CutMix or MixUp")
+    ap.add_argument("--erase", type=float, default=0.1, help="RandomErasing probability per image")
     ap.add_argument("--cache-size", type=int, default=160)
-    ap.add_argument("--val-size", type=int, default=128, help="resolution of the per-epoch val check")
-    ap.add_argument("--eval-sizes", default="112,128,144,160", help="served resolutions to choose from on val")
-    ap.add_argument("--widths", default="24,48,96,192,320")
-    ap.add_argument("--blocks", default="1,1,2,1")
+    ap.add_argument("--val-size", type=int, default=160, help="resolution of the per-epoch val check")
+    ap.add_argument("--eval-sizes", default="160,192,224", help="served resolutions to choose from on val")
+    ap.add_argument("--widths", default="24,48,96,192,320", help="resnet")
+    ap.add_argument("--blocks", default="1,1,2,1", help="resnet")
     ap.add_argument("--limit", type=int, default=0, help="images per class per split (smoke runs)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0)
@@ -349,6 +421,11 @@ def parse_args():
     ap.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32 on CPU")
     a = ap.parse_args()
     a.out = a.out or default_out(a.name, a.version)
+    if a.people and not os.path.isdir(os.path.join(a.people, "train")):
+        log(f"no people dataset at {a.people}: training without it")
+        a.people = ""
+    if a.arch == "mobilenet_v2" and a.pretrained != "none" and not os.path.exists(a.pretrained):
+        raise SystemExit(f"no pretrained backbone at {a.pretrained} (pass --pretrained none for a random init)")
     return a
 
 
@@ -364,24 +441,47 @@ def set_rng_state(s):
 
 def train(a, device, amp, memory_format, hw, workers):
     """Runs (or resumes) the epochs of this stint. Returns (cfg, history, stints, finished)."""
-    tr_items = list_split(a.data, "train", a.limit)
-    va_items = list_split(a.data, "val", a.limit)
-    tag = f"{a.cache_size}_{a.limit}"
+    tr_items = list_split(a.data, "train", a.limit, a.people)
+    va_items = list_split(a.data, "val", a.limit, a.people)
+    tag = f"{a.cache_size}_{a.limit}_{len(tr_items)}_{len(va_items)}"
     xtr, ytr = build_cache(a.data, tr_items, a.cache_size, os.path.join(a.out, f"cache_train_{tag}.pt"), workers)
     xva, yva = build_cache(a.data, va_items, a.cache_size, os.path.join(a.out, f"cache_val_{tag}.pt"), workers)
 
-    cfg = dict(widths=tuple(int(v) for v in a.widths.split(",")), blocks=tuple(int(v) for v in a.blocks.split(",")))
+    if a.arch == "mobilenet_v2":
+        cfg = dict(arch="mobilenet_v2", dropout=0.2)
+    else:
+        cfg = dict(widths=tuple(int(v) for v in a.widths.split(",")), blocks=tuple(int(v) for v in a.blocks.split(",")))
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)
     random.seed(a.seed)
     macs128 = count_macs(make_model(cfg), 128)
-    model = make_model(cfg).to(device).to(memory_format=memory_format)
+    model = make_model(cfg)
+    if a.arch == "mobilenet_v2":
+        if a.pretrained == "none":
+            log("backbone: randomly initialised (--pretrained none): a pipeline check, not a useful model")
+        else:
+            import pretrained
+
+            model.load_backbone(pretrained.float_state_dict(pretrained.load_quantized(a.pretrained)))
+            log(f"backbone: ImageNet-pretrained weights from {a.pretrained} (sha256 checked)")
+    model = model.to(device).to(memory_format=memory_format)
     ema = EMA(model, a.ema)
-    decay, no_decay = [], []
-    for p in model.parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": a.wd}, {"params": no_decay, "weight_decay": 0}],
-                          lr=a.lr, momentum=0.9, nesterov=True)
+    # Parameter groups: (backbone?, decayed?). The backbone learns at --backbone-lr x the
+    # head's rate so fine-tuning adjusts the ImageNet features rather than erasing them.
+    groups = {}
+    for name, p in model.named_parameters():
+        backbone = a.arch == "mobilenet_v2" and name.startswith("features.")
+        groups.setdefault((backbone, p.ndim > 1), []).append(p)
+    param_groups = [{"params": ps, "weight_decay": a.wd if decayed else 0.0, "lr_mult": a.backbone_lr if backbone else 1.0}
+                    for (backbone, decayed), ps in sorted(groups.items())]
+    if a.opt == "adamw":
+        # The int8 export folded batch-norm into the convolutions, so the float copy's
+        # layers have very different weight scales; SGD diverged on it at backbone
+        # rates down to 0.002 (grad/weight norm ratios near 2), AdamW's per-weight
+        # step sizes did not.
+        opt = torch.optim.AdamW(param_groups, lr=a.lr)
+    else:
+        opt = torch.optim.SGD(param_groups, lr=a.lr, momentum=0.9, nesterov=True)
     spe = max(1, len(xtr) // a.batch)
     sched = Schedule(a, spe)
     counts = torch.bincount(ytr, minlength=3).float()
@@ -416,6 +516,8 @@ def train(a, device, amp, memory_format, hw, workers):
     for epoch in range(start, a.epochs):
         t0 = time.time()
         size = sched.size(epoch)
+        if hasattr(model, "freeze"):
+            model.freeze(len(model.features) if epoch < a.freeze_epochs else a.freeze_blocks)
         gen = torch.Generator().manual_seed(a.seed * 1000 + epoch)
         perm = torch.randperm(len(xtr), generator=gen)
         model.train()
@@ -423,7 +525,7 @@ def train(a, device, amp, memory_format, hw, workers):
         for i in range(spe):
             step = epoch * spe + i
             for g in opt.param_groups:
-                g["lr"] = sched.lr(step)
+                g["lr"] = sched.lr(step) * g["lr_mult"]
             idx = perm[i * a.batch:(i + 1) * a.batch]
             xb = augment(xtr[idx], size, gen, a.erase)
             xb, ya, yb, lam = mix(xb, ytr[idx], gen, a.mix)
@@ -502,9 +604,9 @@ def main():
 
 def finish(a, cfg, history, stints, hw, device, amp, workers):
     """Selection on val (best epoch, then served resolution), one look at test, export."""
-    va_items = list_split(a.data, "val", a.limit)
+    va_items = list_split(a.data, "val", a.limit, a.people)
     te_items = list_split(a.data, "test", a.limit)
-    sources = read_sources(a.data)
+    sources = read_sources(a.data, a.people)
     bk = torch.load(os.path.join(a.out, "best.pt"), map_location="cpu")
     final = make_model(cfg)
     final.load_state_dict(bk["ema"])
@@ -518,10 +620,25 @@ def finish(a, cfg, history, stints, hw, device, amp, workers):
         log(f"val (reference preprocessing) at {s}px: macro {val_by_size[s]:.4f}")
     size = max(sizes, key=lambda s: (val_by_size[s], -s))
     log(f"served resolution: {size}px")
+    yva = [c for _, c in va_items]
+    temperature = fit_temperature(val_logits[size], yva)
+    log(f"temperature fitted on val: {temperature:.4f}")
 
     # ---- the one look at test ----
-    logits = predict_reference(final, a.data, te_items, size, size, "cpu", workers)
+    raw = predict_reference(final, a.data, te_items, size, size, "cpu", workers)
+    logits = raw / temperature
     yte = [c for _, c in te_items]
+    ece = dict(bins=15, before=expected_calibration_error(torch.softmax(raw, 1), yte),
+               after=expected_calibration_error(torch.softmax(logits, 1), yte))
+    log(f"test ECE (15 bins): {ece['before']:.4f} before temperature scaling, {ece['after']:.4f} after")
+    people = None
+    if a.people:
+        pe_items = list_split(a.data, "test", a.limit, a.people)[len(te_items):]
+        pe_pred = predict_reference(final, a.data, pe_items, size, size, "cpu", workers).argmax(1)
+        people = dict(n=len(pe_items), other=int((pe_pred == 2).sum()),
+                      predicted=[int((pe_pred == k).sum()) for k in range(3)])
+        people["accuracy"] = people["other"] / max(1, people["n"])
+        log(f"people test/: {people['other']}/{people['n']} called Other ({people['accuracy']:.4f})")
     cm = confusion(logits.argmax(1), yte)
     test_macro = macro_acc(cm)
     log(f"TEST macro accuracy {test_macro:.4f} at {size}px; confusion (rows=true {LABELS}):\n{cm}")
@@ -537,12 +654,26 @@ def finish(a, cfg, history, stints, hw, device, amp, workers):
     parity_idx += wrong[:2]
 
     macs = count_macs(final, size)
+    backbone = None
+    if a.arch == "mobilenet_v2" and a.pretrained != "none":
+        import pretrained
+
+        path = os.path.join(a.out, f"pretrained_agreement_{a.limit}.json")
+        if not os.path.exists(path):
+            with open(path, "w") as f:
+                json.dump(pretrained.agreement(a.pretrained, a.data, limit=a.limit), f, indent=1)
+        with open(path) as f:
+            backbone = json.load(f)
+        log(f"pretrained conversion: top-1 agreement {backbone['agreement']:.4f}, "
+            f"worst op {backbone['worst_op_error_steps']} steps")
     metrics = dict(
-        name=a.name, version=a.version, git=git_rev(), cfg={k: list(v) for k, v in cfg.items()},
+        name=a.name, version=a.version, git=git_rev(), arch=a.arch, backbone=backbone,
+        cfg={k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
+        temperature=temperature, test_ece=ece, people_test=people,
         params=sum(p.numel() for p in final.parameters()), macs=macs, flops=2 * macs, size=size,
         epochs=a.epochs, selected_epoch=bk["epoch"], val_by_size=val_by_size, test_macro=test_macro,
         test_per_class=[float(cm[i, i] / max(cm[i].sum(), 1)) for i in range(3)],
-        test_confusion=cm.tolist(), test_n=len(te_items), train_n=len(list_split(a.data, "train", a.limit)),
+        test_confusion=cm.tolist(), test_n=len(te_items), train_n=len(list_split(a.data, "train", a.limit, a.people)),
         val_n=len(va_items), test_by_source=test_by_source,
         val_by_source=by_source(va_items, val_logits[size].argmax(1), sources),
         train_minutes=sum(s["minutes"] for s in stints), stints=stints, hardware=hw,
@@ -554,7 +685,7 @@ def finish(a, cfg, history, stints, hw, device, amp, workers):
         json.dump(metrics, f, indent=1)
     if not a.export:
         return
-    export(a, final, size, metrics, te_items, logits, probs, parity_idx)
+    export(a, Calibrated(final, temperature).eval(), size, metrics, te_items, logits, probs, parity_idx)
 
 
 def previous_default(export_dir, version):
@@ -585,6 +716,7 @@ def export(a, final, size, metrics, te_items, logits, probs, parity_idx):
         "pixel_scale": repr(1 / 255), "mean": ",".join(map(str, pp.MEAN)), "std": ",".join(map(str, pp.STD)),
         "output": "logits",
         "test_macro_accuracy": f"{metrics['test_macro']:.4f}", "trained_by": "model/training/train.py",
+        "temperature": f"{metrics['temperature']:.4f}",
     }
     add_metadata(onnx_path, meta)
     parity = dict(model=os.path.basename(onnx_path), dataset="datasets/pets", atol=2e-4, images=[
