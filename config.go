@@ -14,7 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"catsdogs/model"
+	"catsdogs/admission"
 	"catsdogs/model/decode"
 	"catsdogs/model/spec"
 )
@@ -219,7 +219,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.DecodeTimeout = duration("DECODE_TIMEOUT", decode.DefaultDecodeTimeout.String(), false)
 	c.DrainDelay = duration("SHUTDOWN_DRAIN_DELAY", "5s", true)
 	c.MaxUploadBytes = size("MAX_UPLOAD_BYTES", strconv.Itoa(10<<20))
-	c.MemoryBudget = size("MEMORY_BUDGET", strconv.Itoa(model.DefaultMemoryBudget))
+	c.MemoryBudget = size("MEMORY_BUDGET", strconv.Itoa(admission.DefaultMemoryBudget))
 	c.MaxPixels = number("MAX_IMAGE_PIXELS", "50000000", false)
 	c.MaxSide = number("MAX_IMAGE_SIDE", strconv.Itoa(decode.DefaultMaxSide), false)
 	c.MaxAspect = number("MAX_IMAGE_ASPECT", strconv.Itoa(decode.DefaultMaxAspect), false)

@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"catsdogs/admission"
 	"catsdogs/api"
 	"catsdogs/api/auth"
 	"catsdogs/model"
@@ -125,11 +126,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 		return cause
 	}
 
+	// One admission for the process: the model sizes its limiter and
+	// reserves decodes from its budget, the API reserves request bodies.
+	adm := admission.New(admission.Config{MemoryBudget: cfg.MemoryBudget, QueueSize: cfg.QueueSize})
 	clf, err := model.Load(model.Options{
 		Path: cfg.ModelPath, Library: cfg.ORTLibrary, SidecarPath: cfg.ModelSidecar,
 		Overrides: cfg.ModelOverrides, Workers: cfg.Workers, IntraOpThreads: cfg.IntraThreads,
-		QueueSize: cfg.QueueSize, MaxPixels: cfg.MaxPixels, MaxSide: cfg.MaxSide, MaxAspect: cfg.MaxAspect,
-		DecodeTimeout: cfg.DecodeTimeout, MemoryBudget: cfg.MemoryBudget, Logger: log,
+		MaxPixels: cfg.MaxPixels, MaxSide: cfg.MaxSide, MaxAspect: cfg.MaxAspect,
+		DecodeTimeout: cfg.DecodeTimeout, Admission: adm, Logger: log,
 		MaxBatch: cfg.BatchMaxSize, MaxDelay: cfg.BatchMaxDelay,
 	})
 	if err != nil {
@@ -145,7 +149,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 	build := buildInfo(info)
 	metrics.SetBuild(build)
 	handler.set(api.NewRouter(api.Deps{
-		Classifier: clf, Model: info, Ready: ready.check, Auth: authn, Scope: cfg.Scope,
+		Classifier: clf, Model: info, Admission: adm, Ready: ready.check, Auth: authn, Scope: cfg.Scope,
 		MaxUploadBytes: cfg.MaxUploadBytes, PredictMaxFiles: cfg.PredictMaxFiles, PredictMaxBytes: cfg.PredictMaxBytes,
 		AuthDisabled: cfg.AuthDisabled, TrustedProxies: cfg.TrustedProxies,
 		DocsPersistAuth: cfg.DocsPersistAuth, Logger: log, Metrics: metrics, MetricsElsewhere: metricsSrv != nil,

@@ -7,8 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
+	"catsdogs/admission"
 	"catsdogs/api/auth"
 	"catsdogs/model"
 
@@ -56,7 +59,7 @@ var (
 	errFileMissing   = errors.New("no file part")
 	errFileEmpty     = errors.New("empty file part")
 	errFileMultiple  = errors.New("more than one file part")
-	errUploadsFull   = errors.New("memory budget full of request bodies")
+	errUploadsFull   = fmt.Errorf("%w (request bodies)", admission.ErrMemoryFull)
 	// errPredictBody marks a /predict body over PREDICT_MAX_BYTES (with the
 	// *http.MaxBytesError), so the answer names that setting.
 	errPredictBody = errors.New("predict body over its cap")
@@ -101,15 +104,18 @@ type answer struct {
 	code, detail string
 	headers      [][2]string
 	logAs        string // non-empty: log the error with this message (ours, not the client's)
+	reason       string // a 503's reason on catsdogs_rejected_total
 }
 
 // describe maps err to its answer. /upload answers with it through fail;
 // /predict also words each image's own error with it.
 func describe(err error) answer {
-	retry := func(a answer, s string) answer {
+	retry := func(a answer, s string, reason string) answer {
 		a.headers = append(a.headers, [2]string{"Retry-After", s})
+		a.reason = reason
 		return a
 	}
+	busy := strconv.Itoa(int(admission.RetryAfter / time.Second))
 	challenge := func(code, desc string) [][2]string {
 		return [][2]string{{"WWW-Authenticate", fmt.Sprintf(`Bearer realm="catsdogs", error=%q, error_description=%q`, code, headerSafe(desc))}}
 	}
@@ -140,7 +146,7 @@ func describe(err error) answer {
 			detail: fmt.Sprintf("request body is over the %d-byte limit (%s)", tooBig.Limit, what)}
 	case errors.Is(err, errUploadsFull):
 		return retry(answer{status: http.StatusServiceUnavailable, code: codeBusy,
-			detail: "the server holds as many uploads as its memory budget allows; retry shortly"}, "1")
+			detail: "the server holds as many uploads as its memory budget allows; retry shortly"}, busy, rejectMemory)
 
 	// Authentication and authorisation, per RFC 6750.
 	case errors.As(err, &scopeErr):
@@ -149,7 +155,7 @@ func describe(err error) answer {
 			headers: [][2]string{{"WWW-Authenticate", fmt.Sprintf(`Bearer realm="catsdogs", error="insufficient_scope", scope=%q`, scopeErr.Scope)}}}
 	case errors.Is(err, auth.ErrUnavailable):
 		return retry(answer{status: http.StatusServiceUnavailable, code: codeAuthUnavailable,
-			detail: "cannot reach the identity provider to verify tokens; try again shortly", logAs: "token verification unavailable"}, "5")
+			detail: "cannot reach the identity provider to verify tokens; try again shortly", logAs: "token verification unavailable"}, "5", rejectAuthUnavailable)
 	case errors.Is(err, auth.ErrMissingToken):
 		// RFC 6750 §3.1: no credentials, so no error code in the challenge.
 		return answer{status: http.StatusUnauthorized, code: codeInvalidToken,
@@ -167,15 +173,16 @@ func describe(err error) answer {
 		return answer{status: http.StatusRequestEntityTooLarge, code: codeImageTooLarge, detail: err.Error()}
 	case errors.Is(err, model.ErrCorruptImage):
 		return answer{status: http.StatusUnprocessableEntity, code: codeCorruptImage, detail: err.Error()}
-	case errors.Is(err, model.ErrBusy):
+	case errors.Is(err, admission.ErrBusy):
 		return retry(answer{status: http.StatusServiceUnavailable, code: codeBusy,
-			detail: "all inference workers are busy and the queue is full; retry shortly"}, "1")
-	case errors.Is(err, model.ErrMemoryFull):
+			detail: "all inference workers are busy and the queue is full; retry shortly"}, busy, rejectQueueFull)
+	case errors.Is(err, admission.ErrMemoryFull):
 		return retry(answer{status: http.StatusServiceUnavailable, code: codeBusy,
-			detail: "other requests hold the memory this image needs to decode; retry shortly"}, "1")
+			detail: "other requests hold the memory this image needs to decode; retry shortly"}, busy, rejectMemory)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		// The client went away while queued; nobody reads this answer.
-		return answer{status: http.StatusServiceUnavailable, code: codeBusy, detail: "request cancelled while waiting for a worker"}
+		return answer{status: http.StatusServiceUnavailable, code: codeBusy, detail: "request cancelled while waiting for a worker",
+			reason: rejectClientGone}
 	}
 	return answer{status: http.StatusInternalServerError, code: codeInternal, detail: "inference failed", logAs: "request failed"}
 }

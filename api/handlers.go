@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"strings"
 	"time"
 
+	"catsdogs/admission"
 	"catsdogs/model"
 
 	"github.com/gin-gonic/gin"
@@ -147,14 +149,7 @@ type PredictionResponse struct {
 //	@Router			/upload [post]
 func (h *handlers) upload(c *gin.Context) {
 	start := time.Now()
-	limit := h.d.MaxUploadBytes
-	need, release, err := h.admitBody(c, limit)
-	if err != nil {
-		fail(c, h.d.Logger, err)
-		return
-	}
-	defer release()
-	data, err := readFilePart(c.Request, need)
+	data, err := readFilePart(c.Request, c.GetInt64(bodyReservedKey))
 	if err != nil {
 		fail(c, h.d.Logger, err)
 		return
@@ -190,34 +185,31 @@ func (h *handlers) prediction(res *model.Result, totalMS float64) *PredictionRes
 	return p
 }
 
-// admitBody reserves the request body's bytes from the process-wide memory
-// budget before any is read, so a crowd of large uploads gets 503s instead
-// of pushing the process past its container's memory, and caps the body at
-// limit. need is what was reserved: the declared length, or limit.
-func (h *handlers) admitBody(c *gin.Context, limit int64) (need int64, release func(), err error) {
-	need = limit
-	if cl := c.Request.ContentLength; cl >= 0 && cl < limit {
-		need = cl
-	}
-	release = func() {}
-	if b := h.budget(); b != nil {
-		if !b.TryAcquire(need) {
-			return 0, nil, errUploadsFull
+// admitBody is route middleware: it reserves the request body's bytes from
+// the process-wide memory budget before any is read, so a crowd of large
+// uploads gets 503s instead of pushing the process past its container's
+// memory, and caps the body at limit. What it reserved (the declared length,
+// or limit) is under bodyReservedKey, for the handler to presize its buffer.
+func admitBody(b *admission.Budget, limit int64, log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		need := limit
+		if cl := c.Request.ContentLength; cl >= 0 && cl < limit {
+			need = cl
 		}
-		release = func() { b.Release(need) }
+		release, err := b.Reserve(need)
+		if err != nil {
+			fail(c, log, errUploadsFull)
+			return
+		}
+		defer release()
+		c.Set(bodyReservedKey, need)
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+		c.Next()
 	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
-	return need, release, nil
 }
 
-// budget is the classifier's memory budget, when it has one (the real
-// model.Classifier; test fakes may not).
-func (h *handlers) budget() *model.Budget {
-	if b, ok := h.d.Classifier.(interface{ Budget() *model.Budget }); ok {
-		return b.Budget()
-	}
-	return nil
-}
+// bodyReservedKey is where admitBody leaves the bytes it reserved.
+const bodyReservedKey = "body_reserved"
 
 // readFilePart streams the multipart body and returns the "file" part's bytes.
 // Streaming (instead of ParseMultipartForm) keeps uploads off disk and stops

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"catsdogs/admission"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,7 +48,7 @@ type fakeClassifier struct {
 func (f *fakeClassifier) ClassifyMany(_ context.Context, images [][]byte) ([]model.Item, error) {
 	f.calls.Add(1)
 	f.gotMany = images
-	if f.err != nil && errors.Is(f.err, model.ErrBusy) {
+	if f.err != nil && errors.Is(f.err, admission.ErrBusy) {
 		return nil, f.err
 	}
 	out := make([]model.Item, len(images))
@@ -96,7 +97,8 @@ func (a *fakeAuth) Authenticate(*http.Request) (*auth.Principal, error) {
 var testInfo = model.Info{Name: "fake-model", Version: "3", Labels: []string{"Cat", "Dog", "Other"}}
 
 func newTestRouter(c Classifier, a auth.Authenticator, mut ...func(*Deps)) *gin.Engine {
-	d := Deps{Classifier: c, Model: testInfo, Auth: a, Scope: "get::prediction", Logger: quietLog}
+	d := Deps{Classifier: c, Model: testInfo, Admission: admission.New(admission.Config{}), Auth: a,
+		Scope: "get::prediction", Logger: quietLog}
 	for _, f := range mut {
 		f(&d)
 	}
@@ -317,7 +319,7 @@ func TestUploadModelErrorMapping(t *testing.T) {
 		{fmt.Errorf("%w: looks like text", model.ErrUnsupportedFormat), 415, "unsupported_image", ""},
 		{fmt.Errorf("%w: unexpected EOF", model.ErrCorruptImage), 422, "corrupt_image", ""},
 		{fmt.Errorf("%w: 20000x20000", model.ErrImageTooLarge), 413, "image_too_large", ""},
-		{model.ErrBusy, 503, "busy", "1"},
+		{admission.ErrBusy, 503, "busy", "1"},
 		{context.Canceled, 503, "busy", ""},
 		{context.DeadlineExceeded, 503, "busy", ""},
 		{errors.New("onnxruntime: secret internal path /opt/x"), 500, "internal_error", ""},

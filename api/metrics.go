@@ -1,13 +1,12 @@
 package api
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
 
+	"catsdogs/admission"
 	"catsdogs/api/auth"
 	"catsdogs/model"
 
@@ -52,9 +51,9 @@ type Metrics struct {
 
 // metricSource is what the gauges read at scrape time.
 type metricSource struct {
-	limiter *model.Limiter // nil for a test fake
-	budget  *model.Budget  // nil for a test fake
-	ready   func() error   // nil: always ready
+	limiter *admission.Limiter // nil without admission (Starting)
+	budget  *admission.Budget
+	ready   func() error // nil: always ready
 }
 
 // Stages of an upload, as timed in the response's timings_ms.
@@ -114,16 +113,16 @@ func NewMetrics() *Metrics {
 		}
 	}
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catsdogs_inference_in_flight",
-		Help: "Requests admitted now: being decoded, queued for or in an inference run."},
-		src(func(s *metricSource) float64 { return float64(orZero(s.limiter, (*model.Limiter).InFlight)) })))
+		Help: "Images admitted now (a /predict request counts its weight): being decoded, queued for or in an inference run."},
+		src(func(s *metricSource) float64 { return float64(orZero(s.limiter, (*admission.Limiter).InFlight)) })))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catsdogs_inference_queued",
 		Help: "Requests waiting for admission now (at most INFERENCE_QUEUE)."},
-		src(func(s *metricSource) float64 { return float64(orZero(s.limiter, (*model.Limiter).Waiting)) })))
+		src(func(s *metricSource) float64 { return float64(orZero(s.limiter, (*admission.Limiter).Waiting)) })))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catsdogs_memory_budget_used_bytes",
 		Help: "Bytes of request bodies and decodes held now, out of MEMORY_BUDGET."},
-		src(func(s *metricSource) float64 { return float64(orZero(s.budget, (*model.Budget).InUse)) })))
+		src(func(s *metricSource) float64 { return float64(orZero(s.budget, (*admission.Budget).InUse)) })))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catsdogs_memory_budget_bytes",
-		Help: "MEMORY_BUDGET."}, src(func(s *metricSource) float64 { return float64(orZero(s.budget, (*model.Budget).Total)) })))
+		Help: "MEMORY_BUDGET."}, src(func(s *metricSource) float64 { return float64(orZero(s.budget, (*admission.Budget).Total)) })))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "catsdogs_ready",
 		Help: "1 while /ready would answer 200, else 0 (starting, no JWKS keys, draining)."},
 		src(func(s *metricSource) float64 {
@@ -155,19 +154,16 @@ func (m *Metrics) SetBuild(b BuildInfo) {
 
 // watch publishes the model's info, zeroes its labels' prediction counts
 // (so a rate() of a label never seen is 0, not absent) and reads the
-// classifier's queue and memory budget at scrape time, when it has them.
-func (m *Metrics) watch(info model.Info, c Classifier, ready func() error) {
+// admission's queue and memory budget at scrape time.
+func (m *Metrics) watch(info model.Info, adm *admission.Controller, ready func() error) {
 	m.modelInfo.Reset()
 	m.modelInfo.WithLabelValues(info.Name, info.Version, info.File, info.SHA256, info.Input).Set(1)
 	for _, l := range info.Labels {
 		m.predictions.WithLabelValues(l)
 	}
 	src := &metricSource{ready: ready}
-	if l, ok := c.(interface{ Limiter() *model.Limiter }); ok {
-		src.limiter = l.Limiter()
-	}
-	if b, ok := c.(interface{ Budget() *model.Budget }); ok {
-		src.budget = b.Budget()
+	if adm != nil {
+		src.limiter, src.budget = adm.Limiter(), adm.Budget
 	}
 	m.source.Store(src)
 }
@@ -227,7 +223,11 @@ func (m *Metrics) instrument(c *gin.Context) {
 		m.authFailures.WithLabelValues(r).Inc()
 	}
 	if written == http.StatusServiceUnavailable && route != "/ready" { // a 499 too: client_gone
-		m.rejected.WithLabelValues(rejectReason(failed)).Inc()
+		reason := rejectNotReady // Starting's 503s answer no error
+		if failed != nil {
+			reason = describe(failed).reason
+		}
+		m.rejected.WithLabelValues(reason).Inc()
 	}
 	for _, p := range answered(c) {
 		m.predictions.WithLabelValues(p.Prediction).Inc()
@@ -237,19 +237,4 @@ func (m *Metrics) instrument(c *gin.Context) {
 		}
 		m.batchSizes.Observe(float64(p.InferenceBatch))
 	}
-}
-
-// rejectReason names why a 503 was answered.
-func rejectReason(err error) string {
-	switch {
-	case errors.Is(err, model.ErrBusy):
-		return rejectQueueFull
-	case errors.Is(err, model.ErrMemoryFull), errors.Is(err, errUploadsFull):
-		return rejectMemory
-	case errors.Is(err, auth.ErrUnavailable):
-		return rejectAuthUnavailable
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return rejectClientGone
-	}
-	return rejectNotReady // code not_ready; nothing else answers 503
 }

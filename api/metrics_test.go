@@ -1,6 +1,7 @@
 package api
 
 import (
+	"catsdogs/admission"
 	"context"
 	"errors"
 	"net/http"
@@ -96,8 +97,8 @@ func TestMetricsRejections(t *testing.T) {
 		err    error
 		reason string
 	}{
-		{model.ErrBusy, "queue_full"},
-		{model.ErrMemoryFull, "memory_budget"},
+		{admission.ErrBusy, "queue_full"},
+		{admission.ErrMemoryFull, "memory_budget"},
 	} {
 		r := newTestRouter(&fakeClassifier{err: c.err}, &fakeAuth{})
 		before := scrape(t, r)
@@ -206,8 +207,8 @@ func TestMetricsUnmatchedRoute(t *testing.T) {
 // A client that hangs up while its upload is queued is counted as a
 // client_gone rejection, and its request as a 499.
 func TestMetricsClientGone(t *testing.T) {
-	g := &gatedClassifier{lim: model.NewLimiter(1, 1), bud: model.NewBudget(1 << 20), release: make(chan struct{})}
-	r := newTestRouter(g, &fakeAuth{})
+	g := newGated()
+	r := newTestRouter(g, &fakeAuth{}, func(d *Deps) { d.Admission = g.adm })
 	before := scrape(t, r)
 	first := make(chan int, 1)
 	go func() { first <- upload(t, r, [2]string{"file", "x"}).Code }() // holds the one worker
@@ -251,30 +252,36 @@ func waitGauge(t *testing.T, r http.Handler, series string, want float64) {
 	}
 }
 
-// gatedClassifier is a FAKE model with the real Limiter and Budget: each
-// Classify holds a worker until release is closed.
+// gatedClassifier is a FAKE model admitted by a real admission controller
+// (one slot, a queue of one, a 1 MiB budget): each Classify holds its slot
+// until release is closed.
 type gatedClassifier struct {
-	lim     *model.Limiter
-	bud     *model.Budget
+	adm     *admission.Controller
 	release chan struct{}
 }
 
-func (g *gatedClassifier) Limiter() *model.Limiter { return g.lim }
-func (g *gatedClassifier) Budget() *model.Budget   { return g.bud }
+func newGated() *gatedClassifier {
+	adm := admission.New(admission.Config{MemoryBudget: 1 << 20, QueueSize: 1})
+	adm.Size(1, 1)
+	return &gatedClassifier{adm: adm, release: make(chan struct{})}
+}
+
 func (g *gatedClassifier) Classify(ctx context.Context, _ []byte) (*model.Result, error) {
-	if err := g.lim.Acquire(ctx); err != nil {
+	done, err := g.adm.Admit(ctx, 1)
+	if err != nil {
 		return nil, err
 	}
-	defer g.lim.Release()
+	defer done()
 	<-g.release
 	return okResult(), nil
 }
 
 func (g *gatedClassifier) ClassifyMany(ctx context.Context, images [][]byte) ([]model.Item, error) {
-	if err := g.lim.Acquire(ctx); err != nil {
+	done, err := g.adm.Admit(ctx, len(images))
+	if err != nil {
 		return nil, err
 	}
-	defer g.lim.Release()
+	defer done()
 	<-g.release
 	out := make([]model.Item, len(images))
 	for i := range out {
@@ -285,8 +292,8 @@ func (g *gatedClassifier) ClassifyMany(ctx context.Context, images [][]byte) ([]
 
 // The in-flight, queued and memory gauges read the live limiter and budget.
 func TestMetricsQueueGauges(t *testing.T) {
-	g := &gatedClassifier{lim: model.NewLimiter(1, 1), bud: model.NewBudget(1 << 20), release: make(chan struct{})}
-	r := newTestRouter(g, &fakeAuth{})
+	g := newGated()
+	r := newTestRouter(g, &fakeAuth{}, func(d *Deps) { d.Admission = g.adm })
 	done := make(chan int, 2)
 	for range 2 {
 		go func() { done <- upload(t, r, [2]string{"file", "x"}).Code }()

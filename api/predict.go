@@ -66,14 +66,7 @@ type TotalTimings struct {
 //	@Router			/predict [post]
 func (h *handlers) predict(c *gin.Context) {
 	start := time.Now()
-	limit := h.d.PredictMaxBytes
-	need, release, err := h.admitBody(c, limit)
-	if err != nil {
-		fail(c, h.d.Logger, err)
-		return
-	}
-	defer release()
-	parts, err := readFileParts(c.Request, need, h.d.PredictMaxFiles)
+	parts, err := readFileParts(c.Request, c.GetInt64(bodyReservedKey), h.d.PredictMaxFiles)
 	if err != nil {
 		// The cap may be hit inside the multipart reader, which wraps it.
 		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {

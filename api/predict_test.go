@@ -1,6 +1,7 @@
 package api
 
 import (
+	"catsdogs/admission"
 	"encoding/json"
 	"math"
 	"net/http"
@@ -9,7 +10,6 @@ import (
 	"testing"
 
 	"catsdogs/api/auth"
-	"catsdogs/model"
 )
 
 // These tests use the FAKE classifier of handlers_test.go: the HTTP layer
@@ -105,7 +105,7 @@ func TestPredictRequestErrors(t *testing.T) {
 // The request as a whole is refused when the service is full, and /predict
 // needs the same token and scope as /upload.
 func TestPredictBusyAndAuth(t *testing.T) {
-	busy := newTestRouter(&fakeClassifier{err: model.ErrBusy}, &fakeAuth{})
+	busy := newTestRouter(&fakeClassifier{err: admission.ErrBusy}, &fakeAuth{})
 	w := predict(t, busy, [2]string{"file", "x"})
 	if w.Code != 503 || w.Header().Get("Retry-After") == "" || errorBody(t, w).Error != codeBusy {
 		t.Errorf("busy: %d %s (Retry-After %q)", w.Code, w.Body, w.Header().Get("Retry-After"))

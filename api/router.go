@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 
+	"catsdogs/admission"
 	"catsdogs/api/auth"
 	"catsdogs/model"
 
@@ -28,6 +29,10 @@ type Classifier interface {
 type Deps struct {
 	Classifier Classifier
 	Model      model.Info
+	// Admission is the process's admission (required by NewRouter): request
+	// bodies are reserved from its memory budget before they are read, and
+	// the gauges read its queue and budget.
+	Admission *admission.Controller
 	// Ready reports whether to take traffic (nil) or not, and why; /ready
 	// answers 503 while it says no. nil: always ready.
 	Ready func() error
@@ -91,10 +96,13 @@ func NewRouter(d Deps) *gin.Engine {
 	}
 	r := engine(d.TrustedProxies)
 	r.HandleMethodNotAllowed = true
+	if d.Admission == nil {
+		panic("api: no admission controller given")
+	}
 	if d.Metrics == nil {
 		d.Metrics = NewMetrics()
 	}
-	d.Metrics.watch(d.Model, d.Classifier, d.Ready)
+	d.Metrics.watch(d.Model, d.Admission, d.Ready)
 	// Outermost first: the id exists before anything logs; metrics and the
 	// request log wrap recovery, so a panic is counted and logged as a 500.
 	r.Use(requestID(d.Logger), d.Metrics.instrument, requestLog(d.Logger), recovery(d.Logger), securityHeaders)
@@ -125,8 +133,11 @@ func NewRouter(d Deps) *gin.Engine {
 		}
 		guard = []gin.HandlerFunc{authenticate(d.Auth, d.Logger), requireScope(d.Scope, d.Logger)}
 	}
-	r.POST("/upload", append(slices.Clip(guard), h.upload)...)
-	r.POST("/predict", append(slices.Clip(guard), h.predict)...)
+	// Then the body's bytes are reserved from the memory budget, before
+	// any is read: bytes → auth → admit → decode → ... in a straight line.
+	budget := d.Admission.Budget
+	r.POST("/upload", append(slices.Clip(guard), admitBody(budget, d.MaxUploadBytes, d.Logger), h.upload)...)
+	r.POST("/predict", append(slices.Clip(guard), admitBody(budget, d.PredictMaxBytes, d.Logger), h.predict)...)
 
 	// The OpenAPI document, Swagger UI, ReDoc and the drop-an-image page (web.go).
 	registerWeb(r, d)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"catsdogs/admission"
 	"context"
 	"net/http"
 	"testing"
@@ -8,15 +9,13 @@ import (
 	"catsdogs/model"
 )
 
-// budgetClassifier is a FAKE classifier that, like the real one, exposes a
-// memory budget, and records how much of it was held while classifying.
+// budgetClassifier is a FAKE classifier that records how much of the
+// admission's memory budget was held while it classified.
 type budgetClassifier struct {
 	fakeClassifier
-	b        *model.Budget
+	b        *admission.Budget
 	heldSeen int64
 }
-
-func (f *budgetClassifier) Budget() *model.Budget { return f.b }
 
 func (f *budgetClassifier) Classify(ctx context.Context, data []byte) (*model.Result, error) {
 	f.heldSeen = f.b.InUse()
@@ -26,8 +25,9 @@ func (f *budgetClassifier) Classify(ctx context.Context, data []byte) (*model.Re
 // The body's bytes are reserved before it is read: with the budget full the
 // upload is shed with 503 + Retry-After and never reaches the classifier.
 func TestUploadReservesBodyFromMemoryBudget(t *testing.T) {
-	fc := &budgetClassifier{fakeClassifier: fakeClassifier{res: okResult()}, b: model.NewBudget(1 << 20)}
-	r := newTestRouter(fc, &fakeAuth{})
+	adm := admission.New(admission.Config{MemoryBudget: 1 << 20})
+	fc := &budgetClassifier{fakeClassifier: fakeClassifier{res: okResult()}, b: adm.Budget}
+	r := newTestRouter(fc, &fakeAuth{}, func(d *Deps) { d.Admission = adm })
 
 	w := upload(t, r, [2]string{"file", "some image bytes"})
 	if w.Code != http.StatusOK {
@@ -56,7 +56,7 @@ func TestUploadReservesBodyFromMemoryBudget(t *testing.T) {
 }
 
 func TestUploadMemoryFullIs503(t *testing.T) {
-	r := newTestRouter(&fakeClassifier{err: model.ErrMemoryFull}, &fakeAuth{})
+	r := newTestRouter(&fakeClassifier{err: admission.ErrMemoryFull}, &fakeAuth{})
 	w := upload(t, r, [2]string{"file", "x"})
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("status %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))

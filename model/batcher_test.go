@@ -1,6 +1,8 @@
 package model
 
 import (
+	"catsdogs/admission"
+	"catsdogs/tests/poll"
 	"context"
 	"errors"
 	"math"
@@ -131,8 +133,8 @@ func TestClassifyManyPerImage(t *testing.T) {
 					it.Result.Label, it.Result.Probabilities, alone.Label, alone.Probabilities)
 			}
 		}
-		if c.Limiter().InFlight() != 0 || c.Budget().InUse() != 0 {
-			t.Errorf("batch %d: leaked %d admissions, %d budget bytes", batch, c.Limiter().InFlight(), c.Budget().InUse())
+		if c.adm.Limiter().InFlight() != 0 || c.budget.InUse() != 0 {
+			t.Errorf("batch %d: leaked %d admissions, %d budget bytes", batch, c.adm.Limiter().InFlight(), c.budget.InUse())
 		}
 	}
 }
@@ -140,7 +142,7 @@ func TestClassifyManyPerImage(t *testing.T) {
 // A many-image request is admitted as a whole: when the service is full it
 // is refused at once, before any image is decoded.
 func TestClassifyManyBusy(t *testing.T) {
-	c := unitLoad(t, Options{MaxBatch: 4, QueueSize: 0})
+	c := unitLoad(t, Options{MaxBatch: 4})
 	defer occupy(t, c)()
 	data := pets.Read(t, pets.Sample(t, repoRoot, 1)[0])
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -149,9 +151,36 @@ func TestClassifyManyBusy(t *testing.T) {
 	for i := 0; i < c.Info.QueueSize; i++ {
 		go func() { _, _ = c.Classify(ctx, data) }()
 	}
-	waitFor(t, "a full queue", func() bool { return c.Limiter().Waiting() == c.Info.QueueSize })
-	if _, err := c.ClassifyMany(ctx, [][]byte{data, data}); !errors.Is(err, ErrBusy) {
+	poll.Until(t, "a full queue", func() bool { return c.adm.Limiter().Waiting() == c.Info.QueueSize })
+	if _, err := c.ClassifyMany(ctx, [][]byte{data, data}); !errors.Is(err, admission.ErrBusy) {
 		t.Fatalf("full: %v, want ErrBusy", err)
+	}
+}
+
+// A many-image request weighs the images it can have in flight: with room
+// for one image left it waits, where a one-image upload is let in.
+func TestClassifyManyWeighsItsImages(t *testing.T) {
+	c := unitLoad(t, Options{MaxBatch: 4})
+	lim := c.adm.Limiter()
+	data := pets.Read(t, pets.Sample(t, repoRoot, 1)[0])
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	release := occupyN(t, c, c.Info.Admitted-1)
+	done := make(chan error, 1)
+	go func() { _, err := c.ClassifyMany(ctx, [][]byte{data, data, data}); done <- err }()
+	poll.Until(t, "the three-image request to queue", func() bool { return lim.Waiting() == 1 })
+	release()
+	if err := <-done; err != nil {
+		t.Fatalf("ClassifyMany after room was made: %v", err)
+	}
+
+	defer occupyN(t, c, c.Info.Admitted-1)()
+	if _, err := c.Classify(ctx, data); err != nil { // fits the one free slot
+		t.Fatalf("one image with one slot free: %v", err)
+	}
+	if lim.InFlight() != c.Info.Admitted-1 {
+		t.Errorf("in flight %d after the upload, want %d", lim.InFlight(), c.Info.Admitted-1)
 	}
 }
 

@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"catsdogs/admission"
 	"context"
 	"image"
 	"io"
@@ -124,7 +125,7 @@ func benchLoadOnce(path, lib string) (*Classifier, error) {
 	}
 	// One worker with one ORT thread: ns/op is then CPU time per image, which
 	// is what the capacity floor (cores ÷ CPU time per image) needs.
-	c, err := Load(Options{Path: path, Library: lib, Workers: 1, IntraOpThreads: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	c, err := Load(Options{Path: path, Library: lib, Workers: 1, IntraOpThreads: 1, Admission: admission.New(admission.Config{}), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,10 @@
 package model
 
 import (
+	"catsdogs/admission"
 	"catsdogs/tests/bombs"
 	"catsdogs/tests/pets"
+	"catsdogs/tests/poll"
 	"context"
 	"errors"
 	"testing"
@@ -11,15 +13,15 @@ import (
 
 // Uploads whose header is garbage or over a bound are answered before the
 // request queues for a worker: with every worker busy and the queue full they
-// still get their 4xx at once, never ErrBusy or a wait.
+// still get their 4xx at once, never admission.ErrBusy or a wait.
 func TestClassifyChecksHeaderBeforeQueueing(t *testing.T) {
-	c := unitLoad(t, Options{Workers: 1, QueueSize: 1})
+	c := unitLoad(t, Options{Workers: 1, Admission: admission.New(admission.Config{QueueSize: 1})})
 	defer occupy(t, c)()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	photo := pets.Read(t, pets.Sample(t, repoRoot, 1)[0])
 	go func() { _, _ = c.Classify(ctx, photo) }() // fills the queue
-	waitFor(t, "a queued request", func() bool { return c.Limiter().Waiting() == 1 })
+	poll.Until(t, "a queued request", func() bool { return c.adm.Limiter().Waiting() == 1 })
 	for _, in := range []struct {
 		name string
 		data []byte

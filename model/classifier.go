@@ -1,12 +1,14 @@
 // Package model serves one image classifier: it loads the ONNX model and its
 // preprocessing spec, then runs each upload through decode → preprocess →
-// ONNX Runtime under two admission controls, the inference Limiter (workers
-// and queue) and the memory Budget. The steps live in model/decode,
+// ONNX Runtime, under the service's admission (package admission: the
+// limiter it sizes to this pipeline, and the memory budget it reserves
+// decodes and input tensors from). The steps live in model/decode,
 // model/preprocess, model/spec and model/onnx; model/training is the Python
 // pipeline that produces the model.
 package model
 
 import (
+	"catsdogs/admission"
 	"catsdogs/model/decode"
 	"catsdogs/model/onnx"
 	"catsdogs/model/preprocess"
@@ -45,13 +47,15 @@ type Options struct {
 	// (see batcher). Needs a model with a dynamic batch dimension.
 	MaxBatch      int
 	MaxDelay      time.Duration
-	QueueSize     int           // requests allowed to wait for admission (default 2 × the requests admitted at once)
 	MaxPixels     int           // refuse images above this (default 50 MP)
 	MaxSide       int           // refuse images with a side above this (default decode.DefaultMaxSide)
 	MaxAspect     int           // refuse images longer than this many times their width (default decode.DefaultMaxAspect)
 	DecodeTimeout time.Duration // give up decoding one image after this (default decode.DefaultDecodeTimeout)
-	MemoryBudget  int64         // bytes in flight for bodies and decodes, process-wide (default DefaultMemoryBudget)
-	Logger        *slog.Logger
+	// Admission is the process's one admission controller (required): Load
+	// sizes its limiter to this pipeline, and decodes and input tensors
+	// are reserved from its memory budget.
+	Admission *admission.Controller
+	Logger    *slog.Logger
 }
 
 // Classifier is one loaded model plus its preprocessing, safe for concurrent use.
@@ -59,10 +63,11 @@ type Classifier struct {
 	spec      spec.Spec
 	pre       *preprocess.Preprocessor
 	sess      *onnx.Session
-	limiter   *Limiter      // requests admitted into the pipeline, plus a bounded queue
-	cpu       chan struct{} // decodes and preprocessing running at once
+	adm       *admission.Controller
+	budget    *admission.Budget // adm's
+	cpu       chan struct{}     // decodes and preprocessing running at once
+	lanes     int               // images of one ClassifyMany in flight at once
 	batch     *batcher
-	budget    *Budget
 	tensors   sync.Pool // []float32 input tensors of one image
 	decode    decode.Options
 	outputRaw string // "auto" decides per result when metadata does not say
@@ -81,7 +86,7 @@ type Info struct {
 	SpecSource   []string  `json:"spec_source"`
 	Workers      int       `json:"workers"`
 	IntraThreads int       `json:"intra_op_threads"`
-	Admitted     int       `json:"admitted"` // requests processed at once; more wait in the queue
+	Admitted     int       `json:"admitted"` // images processed at once; more requests wait in the queue
 	QueueSize    int       `json:"queue_size"`
 	MaxBatch     int       `json:"batch_max_size"` // 1: no batching
 	MaxDelayMS   float64   `json:"batch_max_delay_ms"`
@@ -111,6 +116,9 @@ func Load(o Options) (*Classifier, error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	if o.Admission == nil {
+		return nil, errors.New("model.Load: no admission controller given")
 	}
 	if _, err := os.Stat(o.Path); err != nil {
 		return nil, fmt.Errorf("MODEL_PATH: model file: %w", err)
@@ -153,10 +161,13 @@ func Load(o Options) (*Classifier, error) {
 	}
 	workers := cmp.Or(o.Workers, cpus)
 	intra := cmp.Or(o.IntraOpThreads, max(1, cpus/workers))
-	// Admitted at once: enough to keep every CPU decoding while every
-	// runner has a full batch.
+	// Admitted at once: enough images to keep every CPU decoding while
+	// every runner has a full batch. One request of many images has at
+	// most lanes of them in flight (each holds an input tensor): enough to
+	// fill a batch or keep every CPU busy, and no more; that is its weight.
 	admitted := cpus + workers*maxBatch
-	queue := cmp.Or(o.QueueSize, 2*admitted)
+	lanes := max(maxBatch, cpus)
+	queue := o.Admission.Size(admitted, lanes)
 
 	sess, err := onnx.NewSession(o.Path, sig, want, workers, intra, maxBatch)
 	if err != nil {
@@ -164,8 +175,8 @@ func Load(o Options) (*Classifier, error) {
 	}
 	pre := preprocess.New(sp)
 	c := &Classifier{
-		spec: sp, pre: pre, sess: sess, limiter: NewLimiter(admitted, queue), budget: NewBudget(o.MemoryBudget),
-		cpu:    make(chan struct{}, cpus),
+		spec: sp, pre: pre, sess: sess, adm: o.Admission, budget: o.Admission.Budget,
+		cpu: make(chan struct{}, cpus), lanes: lanes,
 		decode: pre.DecodeOptions(cmp.Or(o.MaxPixels, 50_000_000)), outputRaw: sp.Output,
 	}
 	c.decode.MaxSide = cmp.Or(o.MaxSide, decode.DefaultMaxSide)
@@ -212,16 +223,9 @@ func warmSizes(max int) []int {
 // Spec returns the preprocessing in use.
 func (c *Classifier) Spec() spec.Spec { return c.spec }
 
-// Budget is the process-wide memory budget: Classify reserves decode bytes
-// from it, and the HTTP layer reserves request bodies.
-func (c *Classifier) Budget() *Budget { return c.budget }
-
-// Limiter exposes queue state for metrics.
-func (c *Classifier) Limiter() *Limiter { return c.limiter }
-
 // Classify decodes, preprocesses and classifies one image. Its errors are
-// those listed in errors.go, or ctx's when the caller left; anything else
-// is ours.
+// those listed in errors.go, admission's refusals, or ctx's when the
+// caller left; anything else is ours.
 func (c *Classifier) Classify(ctx context.Context, data []byte) (*Result, error) {
 	// Sniff and bound the header first: it costs microseconds, and refusing
 	// garbage here keeps it from holding a queue slot.
@@ -230,10 +234,11 @@ func (c *Classifier) Classify(ctx context.Context, data []byte) (*Result, error)
 		return nil, err
 	}
 	t0 := time.Now()
-	if err := c.limiter.Acquire(ctx); err != nil {
+	release, err := c.adm.Admit(ctx, 1)
+	if err != nil {
 		return nil, err
 	}
-	defer c.limiter.Release()
+	defer release()
 	return c.classify(ctx, data, hdr, cost, msSince(t0))
 }
 
@@ -245,21 +250,21 @@ type Item struct {
 }
 
 // ClassifyMany classifies several images of one request, answering in their
-// order. The request is admitted as a whole (ErrBusy, or ctx's error, for
-// all of it); after that each image succeeds or fails on its own. Its images
+// order. The request is admitted as a whole, weighing as many images as it
+// can have in flight (admission.ErrBusy, or ctx's error, for all of it);
+// after that each image succeeds or fails on its own. Its images
 // are prepared in parallel and share inference Runs with each other and
 // with other requests when batching is on.
 func (c *Classifier) ClassifyMany(ctx context.Context, images [][]byte) ([]Item, error) {
 	t0 := time.Now()
-	if err := c.limiter.Acquire(ctx); err != nil {
+	release, err := c.adm.Admit(ctx, len(images))
+	if err != nil {
 		return nil, err
 	}
-	defer c.limiter.Release()
+	defer release()
 	admitMS := msSince(t0)
 	out := make([]Item, len(images))
-	// In flight at once: enough to fill a batch or keep every CPU busy,
-	// and no more (each holds an input tensor).
-	lanes := make(chan struct{}, max(c.batch.maxBatch, cap(c.cpu)))
+	lanes := make(chan struct{}, c.lanes)
 	var wg sync.WaitGroup
 	for i, data := range images {
 		hdr, cost, err := c.inspect(data)
@@ -278,30 +283,15 @@ func (c *Classifier) ClassifyMany(ctx context.Context, images [][]byte) ([]Item,
 					out[i].Result, out[i].Err = nil, fmt.Errorf("classifying image %d: panic: %v", i, p)
 				}
 			}()
-			out[i].Result, out[i].Err = c.classifyRetrying(ctx, data, hdr, cost, admitMS)
+			// The memory budget is often full of this request's own other
+			// images for a moment: retry before giving up on this one.
+			out[i].Result, out[i].Err = admission.Retry(ctx, func() (*Result, error) {
+				return c.classify(ctx, data, hdr, cost, admitMS)
+			})
 		}()
 	}
 	wg.Wait()
 	return out, nil
-}
-
-// classifyRetrying is classify for an image of a many-image request: when
-// the memory budget is full (often by this request's own other images) it
-// waits a little and tries again before giving the image ErrMemoryFull.
-func (c *Classifier) classifyRetrying(ctx context.Context, data []byte, hdr decode.Header, cost int64, admitMS float64) (*Result, error) {
-	wait := 10 * time.Millisecond
-	for try := 0; ; try++ {
-		r, err := c.classify(ctx, data, hdr, cost, admitMS)
-		if !errors.Is(err, ErrMemoryFull) || try == 4 {
-			return r, err
-		}
-		select {
-		case <-time.After(wait):
-			wait *= 2
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
 }
 
 // inspect reads and bounds the image header and prices its decode.
@@ -311,7 +301,11 @@ func (c *Classifier) inspect(data []byte) (decode.Header, int64, error) {
 		return hdr, 0, err
 	}
 	cost := decode.Cost(hdr, data, c.decode)
-	return hdr, cost, c.budget.fits(cost+c.tensorBytes(), "decoding this image")
+	if n := cost + c.tensorBytes(); !c.budget.Fits(n) {
+		return hdr, 0, fmt.Errorf("%w: decoding this image needs about %d MiB, over the %d MiB memory budget (MEMORY_BUDGET)",
+			ErrImageTooLarge, n>>20, c.budget.Total()>>20)
+	}
+	return hdr, cost, nil
 }
 
 func (c *Classifier) tensorBytes() int64 { return int64(c.sess.ImageSize()) * 4 }
@@ -341,7 +335,7 @@ func (c *Classifier) prepare(ctx context.Context, data []byte, hdr decode.Header
 	defer func() { <-c.cpu }()
 	r.QueueMS += msSince(t0)
 	// Reserved once a CPU slot is ours: only running decodes hold memory.
-	releaseDecode, err := c.budget.reserve(cost, "decoding this image")
+	releaseDecode, err := c.budget.Reserve(cost)
 	if err != nil {
 		return nil, err
 	}
@@ -385,8 +379,8 @@ func (c *Classifier) infer(r *Result, in []float32) (*Result, error) {
 // budget, so a crowd of /predict requests cannot pile them up.
 func (c *Classifier) getTensor() ([]float32, error) {
 	// Given back by putTensor, not by the func reserve returns.
-	if _, err := c.budget.reserve(c.tensorBytes(), "this image's input tensor"); err != nil {
-		return nil, err
+	if !c.budget.TryAcquire(c.tensorBytes()) {
+		return nil, admission.ErrMemoryFull
 	}
 	if p, ok := c.tensors.Get().(*[]float32); ok {
 		return *p, nil
@@ -402,10 +396,11 @@ func (c *Classifier) putTensor(in []float32) {
 // ClassifyRGB classifies an already decoded image, skipping the decode and
 // its bounds; only tests use it (to compare with Classify).
 func (c *Classifier) ClassifyRGB(img *decode.RGB) (*Result, error) {
-	if err := c.limiter.Acquire(context.Background()); err != nil {
+	release, err := c.adm.Admit(context.Background(), 1)
+	if err != nil {
 		return nil, err
 	}
-	defer c.limiter.Release()
+	defer release()
 	r := &Result{Width: img.W, Height: img.H}
 	c.batch.pending.Add(1)
 	in, err := c.preprocess(r, img)

@@ -1,9 +1,11 @@
 package model
 
 import (
+	"catsdogs/admission"
 	"catsdogs/model/decode"
 	"catsdogs/model/spec"
 	"catsdogs/tests/pets"
+	"catsdogs/tests/poll"
 	"catsdogs/tests/testmodel"
 	"context"
 	"errors"
@@ -30,6 +32,9 @@ func unitLoad(t *testing.T, o Options) *Classifier {
 		o.Path = testmodel.Require(t, repoRoot)
 	}
 	o.Library = testmodel.Library(t, repoRoot)
+	if o.Admission == nil {
+		o.Admission = admission.New(admission.Config{})
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -114,7 +119,7 @@ func TestClassifyRealPhoto(t *testing.T) {
 }
 
 func TestClassifyConcurrent(t *testing.T) {
-	c := unitLoad(t, Options{Workers: 2, QueueSize: 64})
+	c := unitLoad(t, Options{Workers: 2, Admission: admission.New(admission.Config{QueueSize: 64})})
 	photos := pets.Sample(t, repoRoot, 2)
 	want := make([][]float32, len(photos))
 	datas := make([][]byte, len(photos))
@@ -163,10 +168,10 @@ func TestClassifyClientErrors(t *testing.T) {
 			t.Errorf("%q: %v, want a client error", in, err)
 		}
 	}
-	if decode.IsClientError(ErrBusy) || decode.IsClientError(errors.New("x")) {
+	if decode.IsClientError(admission.ErrBusy) || decode.IsClientError(errors.New("x")) {
 		t.Error("decode.IsClientError is too broad")
 	}
-	if c.Limiter().InFlight() != 0 {
+	if c.adm.Limiter().InFlight() != 0 {
 		t.Error("a failed decode leaked a limiter slot")
 	}
 }
@@ -174,7 +179,7 @@ func TestClassifyClientErrors(t *testing.T) {
 // With every slot taken and the queue full, Classify sheds load at once;
 // a queued request whose client leaves gets the context error.
 func TestClassifyBusyAndCancelled(t *testing.T) {
-	c := unitLoad(t, Options{Workers: 1, QueueSize: 1})
+	c := unitLoad(t, Options{Workers: 1, Admission: admission.New(admission.Config{QueueSize: 1})})
 	data := pets.Read(t, pets.Sample(t, repoRoot, 1)[0])
 	release := occupy(t, c)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -183,8 +188,8 @@ func TestClassifyBusyAndCancelled(t *testing.T) {
 		_, err := c.Classify(ctx, data)
 		queued <- err
 	}()
-	waitFor(t, "a queued request", func() bool { return c.Limiter().Waiting() == 1 })
-	if _, err := c.Classify(context.Background(), data); !errors.Is(err, ErrBusy) {
+	poll.Until(t, "a queued request", func() bool { return c.adm.Limiter().Waiting() == 1 })
+	if _, err := c.Classify(context.Background(), data); !errors.Is(err, admission.ErrBusy) {
 		t.Fatalf("queue full: %v, want ErrBusy", err)
 	}
 	cancel()
@@ -204,11 +209,11 @@ func TestLoadRejectsNonONNX(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("this is not a protobuf"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Load(Options{Path: bad, Library: lib})
+	_, err := Load(Options{Path: bad, Library: lib, Admission: admission.New(admission.Config{})})
 	if err == nil || !strings.Contains(err.Error(), "not a loadable ONNX model") || !strings.Contains(err.Error(), bad) {
 		t.Fatalf("garbage file: %v, want 'not a loadable ONNX model' naming the file", err)
 	}
-	_, err = Load(Options{Path: filepath.Join(dir, "missing.onnx"), Library: lib})
+	_, err = Load(Options{Path: filepath.Join(dir, "missing.onnx"), Library: lib, Admission: admission.New(admission.Config{})})
 	if err == nil || !strings.Contains(err.Error(), "model file") {
 		t.Fatalf("missing file: %v", err)
 	}
@@ -235,7 +240,7 @@ func TestLoadOverridesContradictingShapeFail(t *testing.T) {
 		"bad number":   {"mean": "1,2"},
 		"bad std zero": {"std": "0,1,1"},
 	} {
-		_, err := Load(Options{Path: path, Library: lib, Workers: 1, Overrides: ov})
+		_, err := Load(Options{Path: path, Library: lib, Workers: 1, Overrides: ov, Admission: admission.New(admission.Config{})})
 		if err == nil {
 			t.Errorf("%s override %v: loaded, want an error", name, ov)
 			continue
@@ -283,7 +288,7 @@ func TestLoadPicksUpSidecar(t *testing.T) {
 	}
 	// An invalid sidecar stops the load with its name in the error.
 	_ = os.WriteFile(filepath.Join(dir, "m.json"), []byte(`{`), 0o600)
-	if _, err := Load(Options{Path: link, Library: testmodel.Library(t, repoRoot), Workers: 1}); err == nil || !strings.Contains(err.Error(), "m.json") {
+	if _, err := Load(Options{Path: link, Library: testmodel.Library(t, repoRoot), Workers: 1, Admission: admission.New(admission.Config{})}); err == nil || !strings.Contains(err.Error(), "m.json") {
 		t.Errorf("broken sidecar: %v", err)
 	}
 }
@@ -359,7 +364,7 @@ func TestLoadModelWithoutMetadata(t *testing.T) {
 	if err := os.WriteFile(path, stripped, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Load(Options{Path: path, Library: testmodel.Library(t, repoRoot), Workers: 1})
+	c, err := Load(Options{Path: path, Library: testmodel.Library(t, repoRoot), Workers: 1, Admission: admission.New(admission.Config{})})
 	if err != nil {
 		t.Fatalf("metadata-less model does not load: %v", err)
 	}
@@ -373,7 +378,7 @@ func TestLoadModelWithoutMetadata(t *testing.T) {
 	}
 	checkResult(t, c, r)
 	// Same model, metadata restored through the environment: loads as well.
-	if _, err := Load(Options{Path: path, Library: testmodel.Library(t, repoRoot), Workers: 1, Overrides: spec.Overrides{"output": "logits"}}); err != nil {
+	if _, err := Load(Options{Path: path, Library: testmodel.Library(t, repoRoot), Workers: 1, Overrides: spec.Overrides{"output": "logits"}, Admission: admission.New(admission.Config{})}); err != nil {
 		t.Errorf("with MODEL_OUTPUT=logits: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"catsdogs/admission"
 	"encoding/json"
 	"math"
 	"os"
@@ -55,7 +56,7 @@ func loadParity(t *testing.T, dir string) (*Classifier, parityFile) {
 		t.Fatal(err)
 	}
 	c, err := Load(Options{Path: filepath.Join(dir, pf.Model), Library: testmodel.MustLibrary(t, repoRoot), Workers: 1,
-		QueueSize: runtime.GOMAXPROCS(0)}) // TestServedAccuracy's callers all wait, none is refused busy
+		Admission: admission.New(admission.Config{QueueSize: runtime.GOMAXPROCS(0)})}) // TestServedAccuracy's callers all wait, none is refused busy
 	if err != nil {
 		t.Fatal(err)
 	}

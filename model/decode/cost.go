@@ -3,7 +3,7 @@ package decode
 import "image/color"
 
 // What decoding an image costs in memory, computed from its header alone so
-// the caller can reserve it (model.Budget) before any pixel is decoded.
+// the caller can reserve it (admission.Budget) before any pixel is decoded.
 
 // Cost is an upper bound on the bytes that decoding and flattening an
 // image with header h allocates, from its dimensions and pixel layout: a

@@ -1,0 +1,63 @@
+package admission
+
+import "sync"
+
+// Budget is a process-wide count of bytes held by in-flight request bodies,
+// image decodes and input tensors. Admission is all or nothing and never
+// waits: a request that does not fit is shed (ErrMemoryFull, HTTP 503 +
+// Retry-After) instead of pushing the process past its container's memory
+// limit.
+type Budget struct {
+	mu          sync.Mutex
+	total, used int64
+}
+
+// DefaultMemoryBudget suits a 512 MB container: the model, ONNX Runtime's
+// arenas and the Go runtime need the other half.
+const DefaultMemoryBudget = 256 << 20
+
+// NewBudget returns a budget of total bytes (total <= 0: DefaultMemoryBudget).
+func NewBudget(total int64) *Budget {
+	if total <= 0 {
+		total = DefaultMemoryBudget
+	}
+	return &Budget{total: total}
+}
+
+// TryAcquire takes n bytes if they are free now.
+func (b *Budget) TryAcquire(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n > b.total-b.used {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+// Release gives back n bytes taken by TryAcquire.
+func (b *Budget) Release(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+}
+
+// Fits says whether n bytes could ever be admitted (an empty budget).
+func (b *Budget) Fits(n int64) bool { return n <= b.total }
+
+// Reserve takes n bytes or fails with ErrMemoryFull; the func it returns
+// gives them back.
+func (b *Budget) Reserve(n int64) (release func(), err error) {
+	if !b.TryAcquire(n) {
+		return nil, ErrMemoryFull
+	}
+	return func() { b.Release(n) }, nil
+}
+
+// Total and InUse are for errors, gauges and tests.
+func (b *Budget) Total() int64 { return b.total }
+func (b *Budget) InUse() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
