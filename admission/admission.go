@@ -66,18 +66,37 @@ func (a *Controller) Size(slots, maxWeight int) (queue int) {
 func (a *Controller) Limiter() *Limiter { return a.limiter.Load() }
 
 // Admit waits for room for a request of weight images (clamped to the
-// limiter's range), or fails with ErrBusy when the queue is full, or with
-// ctx's error when the caller leaves first. Call release when done.
+// limiter's range) from the client WithClient put in ctx, or fails with
+// ErrBusy when the queue is full, or with ctx's error when the caller
+// leaves first. Call release when done.
 func (a *Controller) Admit(ctx context.Context, weight int) (release func(), err error) {
 	l := a.limiter.Load()
 	if l == nil {
 		panic("admission: Admit before Size")
 	}
-	n, err := l.Acquire(ctx, weight)
+	key := ClientOf(ctx)
+	n, err := l.Acquire(ctx, key, weight)
 	if err != nil {
 		return nil, err
 	}
-	return func() { l.Release(n) }, nil
+	return func() { l.Release(key, n) }, nil
+}
+
+type clientKey struct{}
+
+// maxClientKey bounds what a client's name costs to keep.
+const maxClientKey = 128
+
+// WithClient names who a request is from (an authenticated subject, else
+// its address) for the limiter's fairness between clients.
+func WithClient(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, clientKey{}, name[:min(len(name), maxClientKey)])
+}
+
+// ClientOf is the name WithClient gave, or "" (one anonymous client).
+func ClientOf(ctx context.Context) string {
+	s, _ := ctx.Value(clientKey{}).(string)
+	return s
 }
 
 // Retry runs try again while it fails with ErrMemoryFull, up to 5 tries with

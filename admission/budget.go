@@ -61,3 +61,37 @@ func (b *Budget) InUse() int64 {
 	defer b.mu.Unlock()
 	return b.used
 }
+
+// Reservation is one request's share of the budget that follows what it
+// actually holds: it starts empty and grows as the request's data arrives,
+// so a client that declares a large body and then stalls holds only what it
+// sent, not what it announced.
+type Reservation struct {
+	b *Budget
+	n int64
+}
+
+// Open starts an empty reservation; Close gives back whatever it then holds.
+func (b *Budget) Open() *Reservation { return &Reservation{b: b} }
+
+// Resize makes the reservation hold n bytes: growing takes the difference
+// from the budget (ErrMemoryFull if it is not free now, the size unchanged),
+// shrinking gives it back.
+func (r *Reservation) Resize(n int64) error {
+	switch d := n - r.n; {
+	case d > 0:
+		if !r.b.TryAcquire(d) {
+			return ErrMemoryFull
+		}
+	case d < 0:
+		r.b.Release(-d)
+	}
+	r.n = n
+	return nil
+}
+
+// Size is what the reservation holds now.
+func (r *Reservation) Size() int64 { return r.n }
+
+// Close gives everything back; the reservation is empty afterwards.
+func (r *Reservation) Close() { _ = r.Resize(0) }

@@ -51,3 +51,24 @@ func TestBudgetAllOrNothing(t *testing.T) {
 		t.Errorf("held %d, in use %d; want 990", held, b.InUse())
 	}
 }
+
+func TestReservationFollowsWhatItHolds(t *testing.T) {
+	b := NewBudget(100)
+	r := b.Open()
+	if r.Size() != 0 || b.InUse() != 0 {
+		t.Fatal("a new reservation holds something")
+	}
+	if err := r.Resize(60); err != nil || b.InUse() != 60 {
+		t.Fatalf("grow to 60: %v, in use %d", err, b.InUse())
+	}
+	if err := r.Resize(101); !errors.Is(err, ErrMemoryFull) || r.Size() != 60 || b.InUse() != 60 {
+		t.Fatalf("grow past the budget: %v, size %d, in use %d; want ErrMemoryFull and nothing changed", err, r.Size(), b.InUse())
+	}
+	if err := r.Resize(20); err != nil || b.InUse() != 20 {
+		t.Fatalf("shrink to 20: %v, in use %d", err, b.InUse())
+	}
+	r.Close()
+	if b.InUse() != 0 || r.Size() != 0 {
+		t.Fatalf("after Close: in use %d, size %d", b.InUse(), r.Size())
+	}
+}

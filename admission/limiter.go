@@ -7,21 +7,38 @@ import (
 )
 
 // Limiter admits requests weighted by their images while the images admitted
-// stay within `slots`, and lets at most `queue` more requests wait, first
-// come first served; anything beyond that is refused at once (ErrBusy).
-// Strict FIFO: a heavy request at the head is not overtaken by light ones
-// behind it, so it cannot starve.
+// stay within `slots`, and lets at most `queue` more requests wait; anything
+// beyond that is refused at once (ErrBusy).
+//
+// Waiting requests are served fairly between clients (the key Acquire is
+// given): when room frees up, the next request admitted is the oldest one of
+// the client with the least weight in flight. A client with nothing running
+// gets in ahead of one that already holds half the pipeline, so one heavy
+// client cannot make everyone else wait behind its queue. The chosen request
+// is never overtaken: if it does not fit yet, nothing is admitted until it
+// does, so a heavy request cannot starve either. With one client (or none
+// named) this is plain first come, first served.
 type Limiter struct {
 	mu        sync.Mutex
 	slots     int
 	maxWeight int
 	queue     int
 	used      int
-	waiters   list.List // of *waiter, oldest first
+	waiting   int
+	seq       uint64
+	// clients with weight in flight or requests waiting; entries go when
+	// both are zero, so there are at most slots + queue of them.
+	clients map[string]*client
+}
+
+type client struct {
+	inFlight int
+	waiters  list.List // of *waiter, oldest first
 }
 
 type waiter struct {
 	n     int
+	seq   uint64        // arrival order, across clients
 	ready chan struct{} // closed once the weight is granted
 }
 
@@ -33,26 +50,30 @@ func NewLimiter(slots, queue, maxWeight int) *Limiter {
 	if maxWeight <= 0 || maxWeight > slots {
 		maxWeight = slots
 	}
-	return &Limiter{slots: slots, queue: max(0, queue), maxWeight: maxWeight}
+	return &Limiter{slots: slots, queue: max(0, queue), maxWeight: maxWeight, clients: map[string]*client{}}
 }
 
-// Acquire waits until weight (clamped to 1..maxWeight) fits, and returns the
-// weight taken, to give back with Release. It fails fast with ErrBusy when
-// the queue is full, and with ctx's error if the caller leaves while waiting.
-func (l *Limiter) Acquire(ctx context.Context, weight int) (int, error) {
+// Acquire waits until a request of weight images (clamped to 1..maxWeight)
+// from client key is admitted, and returns the weight taken, to give back
+// with Release. It fails fast with ErrBusy when the queue is full, and with
+// ctx's error if the caller leaves while waiting.
+func (l *Limiter) Acquire(ctx context.Context, key string, weight int) (int, error) {
 	n := min(max(1, weight), l.maxWeight)
 	l.mu.Lock()
-	if l.waiters.Len() == 0 && l.used+n <= l.slots {
-		l.used += n
+	if l.waiting == 0 && l.used+n <= l.slots {
+		l.take(key, n)
 		l.mu.Unlock()
 		return n, nil
 	}
-	if l.waiters.Len() >= l.queue {
+	if l.waiting >= l.queue {
 		l.mu.Unlock()
 		return 0, ErrBusy
 	}
-	w := &waiter{n: n, ready: make(chan struct{})}
-	e := l.waiters.PushBack(w)
+	cl := l.client(key)
+	l.seq++
+	w := &waiter{n: n, seq: l.seq, ready: make(chan struct{})}
+	e := cl.waiters.PushBack(w)
+	l.waiting++
 	l.mu.Unlock()
 
 	select {
@@ -64,35 +85,81 @@ func (l *Limiter) Acquire(ctx context.Context, weight int) (int, error) {
 	defer l.mu.Unlock()
 	select {
 	case <-w.ready: // granted while we were leaving: give it back
-		l.used -= n
+		l.give(key, n)
 	default:
-		l.waiters.Remove(e)
+		cl.waiters.Remove(e)
+		l.waiting--
+		l.forget(key, cl)
 	}
-	// Either way the head may fit now (we may have been the heavy head).
+	// Either way the next choice may fit now (we may have been it).
 	l.grant()
 	return 0, ctx.Err()
 }
 
-// Release gives back n, the weight Acquire returned.
-func (l *Limiter) Release(n int) {
+// Release gives back n, the weight Acquire returned for key.
+func (l *Limiter) Release(key string, n int) {
 	l.mu.Lock()
-	l.used -= n
+	l.give(key, n)
 	l.grant()
 	l.mu.Unlock()
 }
 
-// grant admits waiters from the head while they fit. l.mu is held.
+// The helpers below run with l.mu held.
+
+func (l *Limiter) client(key string) *client {
+	cl := l.clients[key]
+	if cl == nil {
+		cl = &client{}
+		l.clients[key] = cl
+	}
+	return cl
+}
+
+func (l *Limiter) forget(key string, cl *client) {
+	if cl.inFlight == 0 && cl.waiters.Len() == 0 {
+		delete(l.clients, key)
+	}
+}
+
+func (l *Limiter) take(key string, n int) {
+	l.used += n
+	l.client(key).inFlight += n
+}
+
+func (l *Limiter) give(key string, n int) {
+	l.used -= n
+	if cl := l.clients[key]; cl != nil {
+		cl.inFlight -= n
+		l.forget(key, cl)
+	}
+}
+
+// grant admits waiters while the next one, by the fairness rule, fits.
 func (l *Limiter) grant() {
-	for e := l.waiters.Front(); e != nil; e = l.waiters.Front() {
-		w := e.Value.(*waiter)
+	for l.waiting > 0 {
+		var key string
+		var next *client
+		for k, cl := range l.clients {
+			if cl.waiters.Len() == 0 {
+				continue
+			}
+			if next == nil || cl.inFlight < next.inFlight ||
+				(cl.inFlight == next.inFlight && head(cl).seq < head(next).seq) {
+				key, next = k, cl
+			}
+		}
+		w := head(next)
 		if l.used+w.n > l.slots {
 			return
 		}
-		l.used += w.n
-		l.waiters.Remove(e)
+		next.waiters.Remove(next.waiters.Front())
+		l.waiting--
+		l.take(key, w.n)
 		close(w.ready)
 	}
 }
+
+func head(cl *client) *waiter { return cl.waiters.Front().Value.(*waiter) }
 
 // InFlight is the weight admitted now, Waiting the requests queued; Slots
 // and Queue are the limits. For gauges and tests.
@@ -105,7 +172,7 @@ func (l *Limiter) InFlight() int {
 func (l *Limiter) Waiting() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.waiters.Len()
+	return l.waiting
 }
 
 func (l *Limiter) Slots() int { return l.slots }

@@ -1,18 +1,20 @@
 package admission
 
 import (
-	"catsdogs/tests/poll"
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"catsdogs/tests/poll"
 )
 
 func acquire(t *testing.T, l *Limiter, w int) int {
 	t.Helper()
-	n, err := l.Acquire(context.Background(), w)
+	n, err := l.Acquire(context.Background(), "", w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +29,7 @@ func TestLimiterAdmitsAtMostSlots(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n, err := l.Acquire(context.Background(), 1+i%3)
+			n, err := l.Acquire(context.Background(), "", 1+i%3)
 			if err != nil {
 				t.Error(err)
 				return
@@ -37,7 +39,7 @@ func TestLimiterAdmitsAtMostSlots(t *testing.T) {
 			}
 			time.Sleep(time.Millisecond)
 			cur.Add(-int64(n))
-			l.Release(n)
+			l.Release("", n)
 		}()
 	}
 	wg.Wait()
@@ -62,8 +64,9 @@ func TestLimiterClampsWeight(t *testing.T) {
 	}
 }
 
-// A heavy request at the head of the queue is served before lighter ones that
-// came after it, even though they would fit earlier: FIFO cannot starve it.
+// A heavy request at the head of the queue is served before lighter ones of
+// the same client that came after it, even though they would fit earlier:
+// it cannot be starved.
 func TestLimiterFIFONoStarvation(t *testing.T) {
 	l := NewLimiter(4, 10, 4)
 	held := acquire(t, l, 3) // 1 slot free
@@ -71,19 +74,19 @@ func TestLimiterFIFONoStarvation(t *testing.T) {
 	go func() {
 		n := acquire(t, l, 4)
 		order <- "heavy"
-		l.Release(n)
+		l.Release("", n)
 	}()
 	poll.Until(t, "the heavy waiter", func() bool { return l.Waiting() == 1 })
 	go func() {
 		n := acquire(t, l, 1) // would fit now, but must queue behind the heavy one
 		order <- "light"
-		l.Release(n)
+		l.Release("", n)
 	}()
 	poll.Until(t, "the light waiter", func() bool { return l.Waiting() == 2 })
 	if l.InFlight() != 3 {
 		t.Fatalf("the light request overtook the heavy one: in flight %d", l.InFlight())
 	}
-	l.Release(held)
+	l.Release("", held)
 	if first := <-order; first != "heavy" {
 		t.Fatalf("%s served first, want heavy", first)
 	}
@@ -91,21 +94,69 @@ func TestLimiterFIFONoStarvation(t *testing.T) {
 	poll.Until(t, "everything released", func() bool { return l.InFlight() == 0 })
 }
 
+// Between clients, the one with the least in flight goes first: a client
+// with nothing running is admitted at the next release, ahead of another
+// client's older queued requests, and an idle client's map entry goes away.
+func TestLimiterFairBetweenClients(t *testing.T) {
+	l := NewLimiter(4, 10, 4)
+	ctx := context.Background()
+	heavy := make([]int, 0, 4)
+	for range 4 {
+		n, _ := l.Acquire(ctx, "heavy", 1)
+		heavy = append(heavy, n)
+	}
+	order := make(chan string, 4)
+	for range 3 { // the heavy client queues three more
+		go func() {
+			n, _ := l.Acquire(ctx, "heavy", 1)
+			order <- "heavy"
+			_ = n
+		}()
+	}
+	poll.Until(t, "the heavy client's queue", func() bool { return l.Waiting() == 3 })
+	go func() {
+		n, _ := l.Acquire(ctx, "light", 1)
+		order <- "light"
+		l.Release("light", n)
+	}()
+	poll.Until(t, "the light client waiting", func() bool { return l.Waiting() == 4 })
+	l.Release("heavy", heavy[0]) // one slot frees
+	if first := <-order; first != "light" {
+		t.Fatalf("%s admitted first; the light client (nothing in flight) should be", first)
+	}
+	// The light request released its slot at once: a queued heavy one follows.
+	if next := <-order; next != "heavy" {
+		t.Fatalf("then %s", next)
+	}
+	for _, n := range heavy[1:] {
+		l.Release("heavy", n)
+	}
+	for range 2 {
+		<-order
+	}
+	for range 3 {
+		l.Release("heavy", 1)
+	}
+	if l.InFlight() != 0 || l.Waiting() != 0 || len(l.clients) != 0 {
+		t.Fatalf("after all: in flight %d, waiting %d, %d clients remembered", l.InFlight(), l.Waiting(), len(l.clients))
+	}
+}
+
 func TestLimiterQueueFullIsBusyImmediately(t *testing.T) {
 	l := NewLimiter(2, 1, 1)
 	acquire(t, l, 1)
 	acquire(t, l, 1)
 	queued := make(chan error, 1)
-	go func() { _, err := l.Acquire(context.Background(), 1); queued <- err }()
+	go func() { _, err := l.Acquire(context.Background(), "", 1); queued <- err }()
 	poll.Until(t, "one waiter", func() bool { return l.Waiting() == 1 })
 
-	if _, err := l.Acquire(context.Background(), 1); !errors.Is(err, ErrBusy) {
+	if _, err := l.Acquire(context.Background(), "", 1); !errors.Is(err, ErrBusy) {
 		t.Fatalf("queue full: %v, want ErrBusy", err)
 	}
 	if l.Waiting() != 1 {
 		t.Errorf("a refused call changed the waiting count to %d", l.Waiting())
 	}
-	l.Release(1)
+	l.Release("", 1)
 	if err := <-queued; err != nil {
 		t.Fatalf("queued acquire: %v", err)
 	}
@@ -119,10 +170,10 @@ func TestLimiterCancelWhileWaiting(t *testing.T) {
 	acquire(t, l, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { _, err := l.Acquire(ctx, 2); done <- err }() // a heavy head that does not fit
+	go func() { _, err := l.Acquire(ctx, "", 2); done <- err }() // a heavy head that does not fit
 	poll.Until(t, "the heavy waiter", func() bool { return l.Waiting() == 1 })
 	light := make(chan error, 1)
-	go func() { _, err := l.Acquire(context.Background(), 1); light <- err }() // behind it
+	go func() { _, err := l.Acquire(context.Background(), "", 1); light <- err }() // behind it
 	poll.Until(t, "the light waiter", func() bool { return l.Waiting() == 2 })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
@@ -140,8 +191,18 @@ func TestLimiterCancelWhileWaiting(t *testing.T) {
 func TestLimiterDefaults(t *testing.T) {
 	l := NewLimiter(0, -5, 0) // at least one slot, no queue
 	acquire(t, l, 1)
-	if _, err := l.Acquire(context.Background(), 1); !errors.Is(err, ErrBusy) {
+	if _, err := l.Acquire(context.Background(), "", 1); !errors.Is(err, ErrBusy) {
 		t.Fatalf("no queue: %v, want ErrBusy", err)
+	}
+}
+
+func TestClientKeyBounded(t *testing.T) {
+	long := strings.Repeat("k", 10_000)
+	if got := ClientOf(WithClient(context.Background(), long)); len(got) != maxClientKey {
+		t.Errorf("client key of %d bytes kept, want at most %d", len(got), maxClientKey)
+	}
+	if ClientOf(context.Background()) != "" {
+		t.Error("no client named: want the anonymous key")
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"catsdogs/admission"
+
 	"github.com/gin-gonic/gin"
 )
 
@@ -14,13 +16,21 @@ import (
 // or an error answered with a 4xx, a code and a detail, never a panic. Seeds live in
 // testdata/fuzz/FuzzReadFilePart.
 func FuzzReadFilePart(f *testing.F) {
+	// A budget that holds any body under the cap.
+	newTestBody := func(limit int64) *bodyBuffer {
+		return &bodyBuffer{res: admission.NewBudget(2 * limit).Open(), max: limit + maxReadOver}
+	}
 	const limit = 1 << 16
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
 		req := httptest.NewRequest(http.MethodPost, "/upload", bytes.NewReader(body))
 		req.Header.Set("Content-Type", contentType)
 		w := httptest.NewRecorder()
 		req.Body = http.MaxBytesReader(w, req.Body, limit)
-		data, err := readFilePart(req, min(int64(len(body)), limit))
+		buf := newTestBody(limit)
+		data, err := readFilePart(req, buf)
+		if int64(cap(buf.buf)) != buf.res.Size() || buf.res.Size() > limit+maxReadOver {
+			t.Fatalf("buffer of %d bytes, %d reserved: the reservation must follow it, within the cap", cap(buf.buf), buf.res.Size())
+		}
 		switch {
 		case err == nil && len(data) == 0:
 			t.Fatal("success without data")
@@ -41,7 +51,7 @@ func FuzzReadFilePart(f *testing.F) {
 		req.Header.Set("Content-Type", contentType)
 		w = httptest.NewRecorder()
 		req.Body = http.MaxBytesReader(w, req.Body, limit)
-		parts, err := readFileParts(req, min(int64(len(body)), limit), 4)
+		parts, err := readFileParts(req, newTestBody(limit), 4)
 		total := 0
 		for _, p := range parts {
 			total += len(p.data)

@@ -1,18 +1,15 @@
 package api
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"strings"
 	"time"
 
-	"catsdogs/admission"
 	"catsdogs/model"
 
 	"github.com/gin-gonic/gin"
@@ -149,7 +146,7 @@ type PredictionResponse struct {
 //	@Router			/upload [post]
 func (h *handlers) upload(c *gin.Context) {
 	start := time.Now()
-	data, err := readFilePart(c.Request, c.GetInt64(bodyReservedKey))
+	data, err := readFilePart(c.Request, bodyOf(c))
 	if err != nil {
 		fail(c, h.d.Logger, err)
 		return
@@ -185,38 +182,11 @@ func (h *handlers) prediction(res *model.Result, totalMS float64) *PredictionRes
 	return p
 }
 
-// admitBody is route middleware: it reserves the request body's bytes from
-// the process-wide memory budget before any is read, so a crowd of large
-// uploads gets 503s instead of pushing the process past its container's
-// memory, and caps the body at limit. What it reserved (the declared length,
-// or limit) is under bodyReservedKey, for the handler to presize its buffer.
-func admitBody(b *admission.Budget, limit int64, log *slog.Logger) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		need := limit
-		if cl := c.Request.ContentLength; cl >= 0 && cl < limit {
-			need = cl
-		}
-		release, err := b.Reserve(need)
-		if err != nil {
-			fail(c, log, errUploadsFull)
-			return
-		}
-		defer release()
-		c.Set(bodyReservedKey, need)
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
-		c.Next()
-	}
-}
-
-// bodyReservedKey is where admitBody leaves the bytes it reserved.
-const bodyReservedKey = "body_reserved"
-
-// readFilePart streams the multipart body and returns the "file" part's bytes.
-// Streaming (instead of ParseMultipartForm) keeps uploads off disk and stops
-// reading at the size cap. Its errors are the client's (see fail).
-// sizeHint (the declared body length) presizes the buffer, so it does not
-// grow by doubling past what was reserved for it.
-func readFilePart(r *http.Request, sizeHint int64) ([]byte, error) {
+// readFilePart streams the multipart body into buf and returns the "file"
+// part's bytes. Streaming (instead of ParseMultipartForm) keeps uploads off
+// disk and stops reading at the size cap. Its errors are the client's (see
+// fail), or errUploadsFull.
+func readFilePart(r *http.Request, buf *bodyBuffer) ([]byte, error) {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "multipart/form-data" {
@@ -239,11 +209,7 @@ func readFilePart(r *http.Request, sizeHint int64) ([]byte, error) {
 			part.Close()
 			continue
 		}
-		// Presized to what was reserved (the declared length, or the cap
-		// when none was declared): growing by doubling could hold twice as much.
-		var buf bytes.Buffer
-		buf.Grow(int(sizeHint) + bytes.MinRead)
-		if _, err := buf.ReadFrom(part); err != nil {
+		if err := buf.readFrom(part); err != nil {
 			return nil, malformed(err)
 		}
 		if buf.Len() == 0 {
@@ -254,7 +220,7 @@ func readFilePart(r *http.Request, sizeHint int64) ([]byte, error) {
 		if err := noMoreFiles(mr); err != nil {
 			return nil, err
 		}
-		return buf.Bytes(), nil
+		return buf.bytes(), nil
 	}
 }
 
@@ -278,10 +244,11 @@ func noMoreFiles(mr *multipart.Reader) error {
 }
 
 // malformed reports a body that could not be read as multipart, unless it
-// was cut at the size cap (*http.MaxBytesError: 413). The cause stays
-// wrapped for fail, which words it: the parser's own text is not for clients.
+// was cut at the size cap (*http.MaxBytesError: 413) or the memory budget
+// could not hold it (errUploadsFull: 503). The cause stays wrapped for
+// fail, which words it: the parser's own text is not for clients.
 func malformed(err error) error {
-	if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
+	if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig || errors.Is(err, errUploadsFull) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", errMalformedBody, err)

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"catsdogs/admission"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"catsdogs/admission"
 	"catsdogs/api/auth"
 	"catsdogs/model"
 
@@ -40,13 +40,16 @@ type fakeClassifier struct {
 	panic bool
 	calls atomic.Int32
 	got   []byte
+	// client is the admission client name the request's context carried.
+	client string
 	// ClassifyMany: gotMany records its images; an image that is exactly
 	// "not an image" gets ErrUnsupportedFormat, the others res (or err).
 	gotMany [][]byte
 }
 
-func (f *fakeClassifier) ClassifyMany(_ context.Context, images [][]byte) ([]model.Item, error) {
+func (f *fakeClassifier) ClassifyMany(ctx context.Context, images [][]byte) ([]model.Item, error) {
 	f.calls.Add(1)
+	f.client = admission.ClientOf(ctx)
 	f.gotMany = images
 	if f.err != nil && errors.Is(f.err, admission.ErrBusy) {
 		return nil, f.err
@@ -65,8 +68,9 @@ func (f *fakeClassifier) ClassifyMany(_ context.Context, images [][]byte) ([]mod
 	return out, nil
 }
 
-func (f *fakeClassifier) Classify(_ context.Context, data []byte) (*model.Result, error) {
+func (f *fakeClassifier) Classify(ctx context.Context, data []byte) (*model.Result, error) {
 	f.calls.Add(1)
+	f.client = admission.ClientOf(ctx)
 	f.got = append([]byte{}, data...)
 	if f.panic {
 		panic("fake classifier exploded")

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"catsdogs/admission"
 	"context"
 	"errors"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"catsdogs/admission"
 	"catsdogs/api/auth"
 	"catsdogs/model"
 	"catsdogs/tests/issuer"

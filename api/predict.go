@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -66,7 +65,7 @@ type TotalTimings struct {
 //	@Router			/predict [post]
 func (h *handlers) predict(c *gin.Context) {
 	start := time.Now()
-	parts, err := readFileParts(c.Request, c.GetInt64(bodyReservedKey), h.d.PredictMaxFiles)
+	parts, err := readFileParts(c.Request, bodyOf(c), h.d.PredictMaxFiles)
 	if err != nil {
 		// The cap may be hit inside the multipart reader, which wraps it.
 		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
@@ -131,9 +130,8 @@ type filePart struct {
 
 // readFileParts streams the multipart body and returns every "file" part,
 // empty ones included (their error is per image). Other fields are ignored.
-// All parts share one buffer, presized to sizeHint (the bytes reserved for
-// the body), so reading does not grow past what was reserved for it.
-func readFileParts(r *http.Request, sizeHint int64, maxFiles int) ([]filePart, error) {
+// All parts share buf, whose memory is reserved as it grows.
+func readFileParts(r *http.Request, buf *bodyBuffer, maxFiles int) ([]filePart, error) {
 	ct := r.Header.Get("Content-Type")
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "multipart/form-data" {
 		return nil, detailed{errNotMultipart,
@@ -143,10 +141,6 @@ func readFileParts(r *http.Request, sizeHint int64, maxFiles int) ([]filePart, e
 	if err != nil {
 		return nil, malformed(err)
 	}
-	// Presized to what was reserved (the declared length, or the cap when
-	// none was declared): growing by doubling could hold twice as much.
-	var buf bytes.Buffer
-	buf.Grow(int(sizeHint) + bytes.MinRead)
 	type span struct {
 		name       string
 		start, end int
@@ -168,7 +162,7 @@ func readFileParts(r *http.Request, sizeHint int64, maxFiles int) ([]filePart, e
 			return nil, tooManyFiles{maxFiles}
 		}
 		start := buf.Len()
-		if _, err := buf.ReadFrom(part); err != nil {
+		if err := buf.readFrom(part); err != nil {
 			return nil, malformed(err)
 		}
 		spans = append(spans, span{clip(part.FileName(), 255), start, buf.Len()})
@@ -177,7 +171,7 @@ func readFileParts(r *http.Request, sizeHint int64, maxFiles int) ([]filePart, e
 		return nil, detailed{errFileMissing, "send one or more images, each in a multipart part named \"file\""}
 	}
 	// Sliced only now: the buffer may have moved while it grew.
-	all := buf.Bytes()
+	all := buf.bytes()
 	parts := make([]filePart, len(spans))
 	for i, s := range spans {
 		parts[i] = filePart{s.name, all[s.start:s.end:s.end]}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"catsdogs/admission"
 	"encoding/json"
 	"math"
 	"net/http"
@@ -9,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"catsdogs/admission"
 	"catsdogs/api/auth"
 )
 

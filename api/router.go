@@ -133,8 +133,8 @@ func NewRouter(d Deps) *gin.Engine {
 		}
 		guard = []gin.HandlerFunc{authenticate(d.Auth, d.Logger), requireScope(d.Scope, d.Logger)}
 	}
-	// Then the body's bytes are reserved from the memory budget, before
-	// any is read: bytes → auth → admit → decode → ... in a straight line.
+	// Then the body is capped and its memory reserved from the budget as
+	// it arrives: bytes → auth → admit → decode → ... in a straight line.
 	budget := d.Admission.Budget
 	r.POST("/upload", append(slices.Clip(guard), admitBody(budget, d.MaxUploadBytes, d.Logger), h.upload)...)
 	r.POST("/predict", append(slices.Clip(guard), admitBody(budget, d.PredictMaxBytes, d.Logger), h.predict)...)

@@ -1,8 +1,6 @@
 package model
 
 import (
-	"catsdogs/admission"
-	"catsdogs/tests/poll"
 	"context"
 	"errors"
 	"math"
@@ -10,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"catsdogs/admission"
 	"catsdogs/tests/pets"
+	"catsdogs/tests/poll"
 )
 
 // Images that share a batched Run get the probabilities they get alone.

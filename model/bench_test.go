@@ -2,7 +2,6 @@ package model
 
 import (
 	"bytes"
-	"catsdogs/admission"
 	"context"
 	"image"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"catsdogs/admission"
 	"catsdogs/model/decode"
 	"catsdogs/model/preprocess"
 	"catsdogs/model/spec"

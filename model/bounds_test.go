@@ -1,14 +1,15 @@
 package model
 
 import (
-	"catsdogs/admission"
-	"catsdogs/tests/bombs"
-	"catsdogs/tests/pets"
-	"catsdogs/tests/poll"
 	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"catsdogs/admission"
+	"catsdogs/tests/bombs"
+	"catsdogs/tests/pets"
+	"catsdogs/tests/poll"
 )
 
 // Uploads whose header is garbage or over a bound are answered before the

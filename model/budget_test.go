@@ -1,12 +1,13 @@
 package model
 
 import (
-	"catsdogs/admission"
-	"catsdogs/tests/bombs"
-	"catsdogs/tests/pets"
 	"context"
 	"errors"
 	"testing"
+
+	"catsdogs/admission"
+	"catsdogs/tests/bombs"
+	"catsdogs/tests/pets"
 )
 
 // The classifier refuses what can never fit its budget before queueing (413),

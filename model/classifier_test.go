@@ -1,12 +1,6 @@
 package model
 
 import (
-	"catsdogs/admission"
-	"catsdogs/model/decode"
-	"catsdogs/model/spec"
-	"catsdogs/tests/pets"
-	"catsdogs/tests/poll"
-	"catsdogs/tests/testmodel"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +14,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"catsdogs/admission"
+	"catsdogs/model/decode"
+	"catsdogs/model/spec"
+	"catsdogs/tests/pets"
+	"catsdogs/tests/poll"
+	"catsdogs/tests/testmodel"
 )
 
 // These tests need a real ONNX model: CATSDOGS_TEST_MODEL (e.g. the smoke

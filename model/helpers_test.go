@@ -18,13 +18,13 @@ func occupy(t *testing.T, c *Classifier) (release func()) {
 func occupyN(t *testing.T, c *Classifier, n int) (release func()) {
 	t.Helper()
 	for i := 0; i < n; i++ {
-		if _, err := c.adm.Limiter().Acquire(context.Background(), 1); err != nil {
+		if _, err := c.adm.Limiter().Acquire(context.Background(), "", 1); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return func() {
 		for i := 0; i < n; i++ {
-			c.adm.Limiter().Release(1)
+			c.adm.Limiter().Release("", 1)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"catsdogs/admission"
 	"encoding/json"
 	"math"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"strconv"
 	"testing"
 
+	"catsdogs/admission"
 	"catsdogs/model/decode"
 	"catsdogs/tests/pets"
 	"catsdogs/tests/testmodel"

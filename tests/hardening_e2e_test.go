@@ -5,6 +5,7 @@
 package tests
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -123,8 +124,8 @@ func TestSixteenBitPNGBombIsRefused(t *testing.T) {
 }
 
 // stalledUpload opens a connection and sends an upload's headers, declaring
-// a body of n bytes, and a first few bytes of it, then stalls.
-func stalledUpload(t *testing.T, s *server, n int) net.Conn {
+// a body of n bytes, and the first `send` bytes of its file, then stalls.
+func stalledUpload(t *testing.T, s *server, n, send int) net.Conn {
 	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
 	if err != nil {
@@ -132,17 +133,37 @@ func stalledUpload(t *testing.T, s *server, n int) net.Conn {
 	}
 	fmt.Fprintf(conn, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XX\r\n"+
 		"Content-Length: %d\r\n\r\n--XX\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n", n)
+	if _, err := conn.Write(bytes.Repeat([]byte{'x'}, send)); err != nil {
+		t.Fatal(err)
+	}
 	return conn
 }
 
-// The memory budget is reserved before bodies are read, so stalled uploads
-// cannot pile up (200 stalled 10 MB uploads held 4.95 GB); and past
-// MAX_CONNECTIONS new connections wait instead of being served.
+// waitBudget scrapes until the memory budget in use reads want (10 s at most).
+func waitBudget(t *testing.T, s *server, what string, want int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		used := scrape(t, s.URL+"/metrics")["catsdogs_memory_budget_used_bytes"]
+		if used == float64(want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s hold %g bytes of the budget after 10 s, want %d", what, used, want)
+		}
+	}
+}
+
+// A body holds the memory budget for what it has sent, as it arrives: uploads
+// that announce 2 MiB and stall hold 64 KiB each and everyone else is
+// served; uploads that did send most of their bodies fill the budget, and
+// the next upload is shed (503 + Retry-After) instead of growing memory
+// (200 stalled 10 MB uploads once held 4.95 GB). Past MAX_CONNECTIONS new
+// connections wait instead of being served.
 func TestMemoryBudgetAndConnectionCap(t *testing.T) {
-	const upload2MB = 2 << 20
+	const upload2MB, chunk = 2 << 20, 64 << 10
 	srv, err := launch("budget", map[string]string{
 		"AUTH_DISABLED": "true", "INFERENCE_WORKERS": "1", "MAX_UPLOAD_BYTES": strconv.Itoa(upload2MB),
-		"MEMORY_BUDGET": strconv.Itoa(2 * upload2MB), "MAX_CONNECTIONS": "3",
+		"MEMORY_BUDGET": strconv.Itoa(2*upload2MB + chunk/2), "MAX_CONNECTIONS": "3",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -152,20 +173,23 @@ func TestMemoryBudgetAndConnectionCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	jpg := photo(t, "dog", 0)
-	// Two stalled 2 MiB uploads hold the whole budget.
-	a, b := stalledUpload(t, srv, upload2MB), stalledUpload(t, srv, upload2MB)
+
+	// Announced, not sent: one chunk each, and the budget stays open.
+	c, d := stalledUpload(t, srv, upload2MB, 0), stalledUpload(t, srv, upload2MB, 0)
+	waitBudget(t, srv, "two uploads that only announced 2 MiB", 2*chunk)
+	resp, body := upload(t, srv, "", "dog.jpg", jpg)
+	wantPrediction(t, resp, body)
+	c.Close()
+	d.Close()
+	waitBudget(t, srv, "closed uploads", 0)
+
+	// Sent 1.5 MiB each: their buffers have grown to 2 MiB each, the whole
+	// budget but half a chunk, so the next upload cannot get its first one.
+	a, b := stalledUpload(t, srv, upload2MB, 3<<19), stalledUpload(t, srv, upload2MB, 3<<19)
 	defer a.Close()
 	defer b.Close()
-	// Wait until the server has read both requests' headers and reserved
-	// their bodies, so this upload cannot race them for the budget.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if used := scrape(t, srv.URL+"/metrics")["catsdogs_memory_budget_used_bytes"]; used == 2*upload2MB {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("stalled uploads hold %g bytes of the budget after 10 s, want %d", used, 2*upload2MB)
-		}
-	}
-	resp, body := upload(t, srv, "", "dog.jpg", jpg)
+	waitBudget(t, srv, "two uploads that sent 1.5 MiB", 2*upload2MB)
+	resp, body = upload(t, srv, "", "dog.jpg", jpg)
 	wantError(t, resp, body, http.StatusServiceUnavailable, "busy")
 	if resp.Header.Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
