@@ -29,8 +29,7 @@ COPY --from=build /out/catsdogs /app/catsdogs
 COPY --from=build /out/libonnxruntime.so /app/lib/libonnxruntime.so
 COPY resources/ /app/resources/
 ENV PORT=8080 \
-    ONNXRUNTIME_LIB=/app/lib/libonnxruntime.so \
-    MODEL_PATH=/app/resources/catsdogs-resnet.onnx
+    ONNXRUNTIME_LIB=/app/lib/libonnxruntime.so
 USER 65532:65532
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 CMD ["/app/catsdogs", "healthcheck"]

@@ -17,6 +17,7 @@ import (
 	"catsdogs/admission"
 	"catsdogs/model/decode"
 	"catsdogs/model/spec"
+	"catsdogs/resources"
 )
 
 // Config is every setting the service reads, all from the environment.
@@ -26,7 +27,7 @@ type Config struct {
 	Port       string // PORT, default 8080
 	ListenAddr string // LISTEN_ADDR: host or IP to bind; default all interfaces
 
-	ModelPath    string // MODEL_PATH, default resources/catsdogs-resnet.onnx
+	ModelPath    string // MODEL_PATH, default resources.DefaultModel
 	ModelSidecar string // MODEL_SPEC: JSON preprocessing overrides (default <model>.json if present)
 	ORTLibrary   string // ONNXRUNTIME_LIB: path to libonnxruntime.so (default: searched)
 	// MODEL_LABELS, MODEL_INPUT_SIZE, ... (modelEnv): preprocessing
@@ -70,8 +71,6 @@ type Config struct {
 	CORSOrigins []string      // CORS_ALLOWED_ORIGINS: browser origins allowed to call the API; default none
 }
 
-const defaultModel = "resources/catsdogs-resnet.onnx"
-
 // setting is one environment variable as --help shows it.
 type setting struct{ name, def, help string }
 
@@ -80,7 +79,7 @@ type setting struct{ name, def, help string }
 var settings = []setting{
 	{"PORT", "8080", "listen port (0: any free port)"},
 	{"LISTEN_ADDR", "all interfaces", "host or IP to bind, without a port"},
-	{"MODEL_PATH", defaultModel, "the ONNX model to serve"},
+	{"MODEL_PATH", resources.DefaultModel, "the ONNX model to serve"},
 	{"MODEL_SPEC", "<model>.json if it exists", "JSON preprocessing overrides"},
 	{"ONNXRUNTIME_LIB", "searched (third_party/, system lib dirs)", "ONNX Runtime 1.24.x shared library"},
 	{"OAUTH2_ISSUER", "(required unless AUTH_DISABLED)", "exact iss of tokens; an https URL (http only for loopback or with OAUTH2_ALLOW_HTTP)"},
@@ -198,7 +197,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 
 	c := Config{
-		ModelPath:      env("MODEL_PATH", defaultModel),
+		ModelPath:      env("MODEL_PATH", resources.DefaultModel),
 		ModelSidecar:   env("MODEL_SPEC", ""),
 		ORTLibrary:     env("ONNXRUNTIME_LIB", ""),
 		Issuer:         env("OAUTH2_ISSUER", ""),

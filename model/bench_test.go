@@ -17,6 +17,7 @@ import (
 	"catsdogs/model/decode"
 	"catsdogs/model/preprocess"
 	"catsdogs/model/spec"
+	"catsdogs/resources"
 	"catsdogs/tests/pets"
 	"catsdogs/tests/testmodel"
 )
@@ -30,7 +31,7 @@ import (
 //
 // The preprocessing spec is BENCH_INPUT (a size such as 224 or 224x224, centre
 // crop with the shorter side at the crop size, ImageNet normalisation) if set,
-// else the model's (CATSDOGS_TEST_MODEL or resources/catsdogs-resnet.onnx),
+// else the model's (CATSDOGS_TEST_MODEL or resources.DefaultModel),
 // else 128x128 centre crop with the shorter side at 128. The inference
 // benchmarks always use the model's own input size.
 
@@ -202,7 +203,7 @@ func BenchmarkPreprocessLarge12MPPureGo(b *testing.B) {
 func BenchmarkInference(b *testing.B) {
 	c := benchClassifier(b)
 	if c == nil {
-		b.Skip("no ONNX model: set CATSDOGS_TEST_MODEL or put one at resources/catsdogs-resnet.onnx")
+		b.Skip("no ONNX model: set CATSDOGS_TEST_MODEL or put one at " + resources.DefaultModel)
 	}
 	small, _ := benchImages(b)
 	img, _, err := decode.Decode(small, c.decode)
@@ -225,7 +226,7 @@ func BenchmarkInference(b *testing.B) {
 func BenchmarkClassifyEndToEnd(b *testing.B) {
 	c := benchClassifier(b)
 	if c == nil {
-		b.Skip("no ONNX model: set CATSDOGS_TEST_MODEL or put one at resources/catsdogs-resnet.onnx")
+		b.Skip("no ONNX model: set CATSDOGS_TEST_MODEL or put one at " + resources.DefaultModel)
 	}
 	small, _ := benchImages(b)
 	ctx := context.Background()

@@ -24,7 +24,7 @@ import (
 )
 
 // These tests need a real ONNX model: CATSDOGS_TEST_MODEL (e.g. the smoke
-// export of model/training) or resources/catsdogs-resnet.onnx; they skip
+// export of model/training) or resources.DefaultModel; they skip
 // otherwise.
 
 func unitLoad(t *testing.T, o Options) *Classifier {

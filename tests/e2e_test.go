@@ -3,7 +3,7 @@
 // End-to-end tests: build the real binary, run it as a subprocess against a
 // real OIDC issuer on loopback, and talk to it over HTTP only.
 //
-//	CATSDOGS_TEST_MODEL  model to serve (default resources/catsdogs-resnet.onnx,
+//	CATSDOGS_TEST_MODEL  model to serve (default resources.DefaultModel,
 //	                     relative to the repo root). When set, the model is
 //	                     assumed untrained and prediction accuracy is not checked.
 package tests
@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"catsdogs/resources"
 	"catsdogs/tests/issuer"
 	"catsdogs/tests/testlog"
 )
@@ -65,7 +66,7 @@ func testMain(m *testing.M) int {
 	if root, err = filepath.Abs(".."); err != nil {
 		return fail("%v", err)
 	}
-	modelPath = filepath.Join(root, "resources", "catsdogs-resnet.onnx")
+	modelPath = filepath.Join(root, resources.DefaultModel)
 	if p := os.Getenv("CATSDOGS_TEST_MODEL"); p != "" {
 		smokeModel = true
 		modelPath = p

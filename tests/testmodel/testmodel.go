@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"catsdogs/resources"
 )
 
 // EnvModel names another .onnx to test instead of the committed default.
@@ -17,7 +19,7 @@ func Path(repo string) string {
 	if p := os.Getenv(EnvModel); p != "" {
 		return p
 	}
-	if p := filepath.Join(repo, "resources", "catsdogs-resnet.onnx"); exists(p) {
+	if p := filepath.Join(repo, resources.DefaultModel); exists(p) {
 		return p
 	}
 	return ""
@@ -28,7 +30,7 @@ func Require(tb testing.TB, repo string) string {
 	tb.Helper()
 	p := Path(repo)
 	if p == "" {
-		tb.Skip("no ONNX model: set " + EnvModel + "=/path/to/model.onnx or put one at resources/catsdogs-resnet.onnx")
+		tb.Skip("no ONNX model: set " + EnvModel + "=/path/to/model.onnx or put one at " + resources.DefaultModel)
 	}
 	if !exists(p) {
 		tb.Fatalf("%s=%s does not exist", EnvModel, p)

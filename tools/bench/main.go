@@ -40,6 +40,7 @@ import (
 	"strings"
 	"time"
 
+	"catsdogs/resources"
 	"catsdogs/tests/issuer"
 	"catsdogs/tools/internal/loadkit"
 
@@ -50,7 +51,7 @@ var (
 	flagData     = flag.String("data", "../shared/datasets/pets", "dataset root")
 	flagBin      = flag.String("bin", "bin/catsdogs", "service binary")
 	flagLoad     = flag.String("loadtest", "bin/loadtest", "load generator binary")
-	flagModel    = flag.String("model", "resources/catsdogs-resnet.onnx", "the ONNX model every server serves")
+	flagModel    = flag.String("model", resources.DefaultModel, "the ONNX model every server serves")
 	flagCount    = flag.Int("count", 5, "repetitions of each Go benchmark (median reported)")
 	flagDuration = flag.Duration("d", 10*time.Second, "duration of each HTTP load phase")
 	flagRounds   = flag.Int("rounds", 3, "interleaved rounds of every HTTP phase (median reported)")

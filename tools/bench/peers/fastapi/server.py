@@ -21,6 +21,7 @@ Environment (tools/bench/peers.go passes what the service reports at GET /model)
 
 import os
 import queue
+import sys
 
 import cv2
 import numpy as np
@@ -42,7 +43,7 @@ def floats3(name, default):
 
 
 PORT = int(env("PORT", "8080"))
-MODEL_PATH = env("MODEL_PATH", "resources/catsdogs-resnet.onnx")
+MODEL_PATH = env("MODEL_PATH", "") or sys.exit("MODEL_PATH is required (make bench passes the model it benchmarks)")
 CROP_W = int(env("CROP_W", "144"))
 CROP_H = int(env("CROP_H", "144"))
 RESIZE_SHORTER = int(env("RESIZE_SHORTER", str(max(CROP_W, CROP_H))))

@@ -36,7 +36,8 @@ function floats3(name, def) {
 }
 
 const PORT = int('PORT', 8080);
-const MODEL_PATH = env('MODEL_PATH', 'resources/catsdogs-resnet.onnx');
+const MODEL_PATH = env('MODEL_PATH', '');
+if (!MODEL_PATH) throw new Error('MODEL_PATH is required (make bench passes the model it benchmarks)');
 const CROP_W = int('CROP_W', 144);
 const CROP_H = int('CROP_H', 144);
 const RESIZE_SHORTER = int('RESIZE_SHORTER', Math.max(CROP_W, CROP_H));
