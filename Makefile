@@ -121,7 +121,10 @@ $(NODE_STAMP):
 # The version /version, the start log line and catsdogs_build_info report
 # (the commit comes from Go's own VCS stamp).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+# The commit also comes from Go's VCS stamp, but GOFLAGS=-buildvcs=false
+# (set on some machines) turns that off: pass it explicitly too.
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 build: deps
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/catsdogs .

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime"
 	"runtime/debug"
@@ -35,6 +36,18 @@ func buildInfo(info model.Info) api.BuildInfo {
 		}
 	}
 	return b
+}
+
+// versionLine is what --version prints.
+func versionLine() string {
+	b := buildInfo(model.Info{})
+	commit := b.Commit
+	if commit == "" {
+		commit = "unknown"
+	} else if b.Modified {
+		commit += " (modified)"
+	}
+	return fmt.Sprintf("catsdogs %s, commit %s, %s", b.Version, commit, b.GoVersion)
 }
 
 // readiness is the list of checks /ready runs: all must pass.

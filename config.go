@@ -118,6 +118,7 @@ func printHelp(w io.Writer) {
 	fmt.Fprint(w, "catsdogs classifies images as Cat, Dog or Other over HTTP.\n\n"+
 		"Usage: catsdogs              serve (configured by the environment variables below)\n"+
 		"       catsdogs healthcheck  probe a running instance's /health (for container health checks)\n"+
+		"       catsdogs --version    the version, commit and Go version\n"+
 		"       catsdogs --help       this text\n\nSettings:\n")
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "  VARIABLE\tDEFAULT\tMEANING")

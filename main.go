@@ -20,8 +20,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -34,17 +34,54 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && slices.Contains([]string{"--help", "-help", "-h", "help"}, os.Args[1]) {
+	cmd, err := command(os.Args[1:])
+	switch {
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "catsdogs:", err)
+		os.Exit(2)
+	case cmd == cmdHelp:
 		printHelp(os.Stdout)
+		return
+	case cmd == cmdVersion:
+		fmt.Println(versionLine())
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args, os.Getenv, os.Stderr)
+	err = run(ctx, os.Args, os.Getenv, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "catsdogs:", err)
 		os.Exit(1)
 	}
+}
+
+// The commands: serving takes no arguments (settings are environment
+// variables), and three words do something else.
+const (
+	cmdServe       = ""
+	cmdHealthcheck = "healthcheck"
+	cmdHelp        = "help"
+	cmdVersion     = "version"
+)
+
+// command reads the arguments. Anything it does not know is an error, not
+// ignored: `catsdogs --port 9` must not start on the default port.
+func command(args []string) (string, error) {
+	if len(args) == 0 {
+		return cmdServe, nil
+	}
+	if len(args) == 1 {
+		switch args[0] {
+		case "healthcheck":
+			return cmdHealthcheck, nil
+		case "--help", "-help", "-h", "help":
+			return cmdHelp, nil
+		case "--version", "-version", "version":
+			return cmdVersion, nil
+		}
+	}
+	return "", fmt.Errorf("unknown arguments %q: catsdogs takes none to serve (settings are environment variables, see catsdogs --help), "+
+		"or one of healthcheck, --help, --version", strings.Join(args, " "))
 }
 
 // run is the whole program: args and the environment in, logs out to logs.
@@ -53,7 +90,7 @@ func main() {
 // loads, then the API; when ctx ends it drains. `catsdogs healthcheck`
 // probes a running instance.
 func run(ctx context.Context, args []string, getenv func(string) string, logs io.Writer) error {
-	if len(args) > 1 && args[1] == "healthcheck" {
+	if len(args) > 1 && args[1] == cmdHealthcheck {
 		return healthcheck(listenAddr(getenv))
 	}
 	started := time.Now()

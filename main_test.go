@@ -103,3 +103,28 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		t.Errorf("no issuer and auth not disabled: %v", err)
 	}
 }
+
+// Arguments are a command or an error, never ignored: `catsdogs --port 9`
+// must not start on the default port.
+func TestCommandArguments(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, cmdServe}, {[]string{"healthcheck"}, cmdHealthcheck},
+		{[]string{"--help"}, cmdHelp}, {[]string{"-h"}, cmdHelp}, {[]string{"help"}, cmdHelp},
+		{[]string{"--version"}, cmdVersion}, {[]string{"version"}, cmdVersion},
+	} {
+		if got, err := command(c.args); err != nil || got != c.want {
+			t.Errorf("%q: %q, %v; want %q", c.args, got, err, c.want)
+		}
+	}
+	for _, args := range [][]string{{"--port", "9"}, {"serve"}, {"--version", "x"}, {"healthcheck", "now"}} {
+		if _, err := command(args); err == nil || !strings.Contains(err.Error(), "--help") {
+			t.Errorf("%q: %v, want an error pointing to --help", args, err)
+		}
+	}
+	if v := versionLine(); !strings.HasPrefix(v, "catsdogs ") || !strings.Contains(v, "go1.") {
+		t.Errorf("version line %q", v)
+	}
+}

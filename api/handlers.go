@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -164,10 +165,10 @@ func (h *handlers) upload(c *gin.Context) {
 // prediction is the answer for one classified image. totalMS < 0: the sum
 // of its stages (an image of a /predict request).
 func (h *handlers) prediction(res *model.Result, totalMS float64) *PredictionResponse {
-	ms := Timings{Queue: res.QueueMS, Decode: res.DecodeMS, Preprocess: res.PreprocessMS,
-		Inference: res.InferenceMS, Total: totalMS}
+	ms := Timings{Queue: micros(res.QueueMS), Decode: micros(res.DecodeMS), Preprocess: micros(res.PreprocessMS),
+		Inference: micros(res.InferenceMS), Total: micros(totalMS)}
 	if totalMS < 0 {
-		ms.Total = ms.Queue + ms.Decode + ms.Preprocess + ms.Inference
+		ms.Total = micros(res.QueueMS + res.DecodeMS + res.PreprocessMS + res.InferenceMS)
 	}
 	p := &PredictionResponse{
 		Prediction: res.Label, Values: res.Probabilities, Labels: h.d.Model.Labels,
@@ -181,6 +182,10 @@ func (h *handlers) prediction(res *model.Result, totalMS float64) *PredictionRes
 	}
 	return p
 }
+
+// micros rounds milliseconds to the microsecond the clock measured: sums of
+// such values would otherwise print as 0.30000000000000004.
+func micros(ms float64) float64 { return math.Round(ms*1000) / 1000 }
 
 // readFilePart streams the multipart body into buf and returns the "file"
 // part's bytes. Streaming (instead of ParseMultipartForm) keeps uploads off

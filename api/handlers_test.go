@@ -525,3 +525,22 @@ func TestDocsRedirects(t *testing.T) {
 		t.Errorf("GET /docs/index.html: %d", w.Code)
 	}
 }
+
+// Timings are whole microseconds in the JSON: a sum of float milliseconds
+// must not print as 0.30000000000000004.
+func TestTimingsHaveNoFloatNoise(t *testing.T) {
+	res := okResult()
+	res.QueueMS = 0.1 + 0.2 // 0.30000000000000004 in float64
+	res.DecodeMS, res.PreprocessMS, res.InferenceMS = 0.1, 0.2, 0.3
+	r := newTestRouter(&fakeClassifier{res: res}, &fakeAuth{})
+	if out := upload(t, r, [2]string{"file", "x"}).Body.String(); !strings.Contains(out, `"queue":0.3,`) {
+		t.Errorf("queue not rounded to the microsecond: %s", out)
+	}
+	body, ct := multipartBody(t, [2]string{"file", "x"})
+	req := httptest.NewRequest(http.MethodPost, "/predict", body)
+	req.Header.Set("Content-Type", ct)
+	out := do(r, req).Body.String()
+	if !strings.Contains(out, `"total":0.9}`) { // 0.30000000000000004 + 0.1 + 0.2 + 0.3
+		t.Errorf("/predict item total not rounded: %s", out)
+	}
+}

@@ -15,8 +15,11 @@ import (
 	"catsdogs/model/spec"
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -120,7 +123,8 @@ func Load(o Options) (*Classifier, error) {
 	if o.Admission == nil {
 		return nil, errors.New("model.Load: no admission controller given")
 	}
-	if _, err := os.Stat(o.Path); err != nil {
+	sum, err := fileSHA256(o.Path)
+	if err != nil {
 		return nil, fmt.Errorf("MODEL_PATH: model file: %w", err)
 	}
 	lib, err := onnx.InitRuntime(o.Library)
@@ -187,7 +191,7 @@ func Load(o Options) (*Classifier, error) {
 		name = strings.TrimSuffix(filepath.Base(o.Path), filepath.Ext(o.Path))
 	}
 	c.Info = Info{
-		Name: name, Version: sp.Version, File: filepath.Base(o.Path), Labels: sp.Labels,
+		Name: name, Version: sp.Version, File: filepath.Base(o.Path), SHA256: sum, Labels: sp.Labels,
 		Input: fmt.Sprintf("%s %v float32", sig.Input.Name, d), Spec: sp, SpecSource: sources,
 		Workers: workers, IntraThreads: intra, Admitted: admitted, QueueSize: queue,
 		MaxBatch: maxBatch, MaxDelayMS: float64(o.MaxDelay.Microseconds()) / 1000,
@@ -209,6 +213,21 @@ func Load(o Options) (*Classifier, error) {
 }
 
 func clearTensor(in []float32) { clear(in) }
+
+// fileSHA256 identifies the exact model served (/model, catsdogs_model_info):
+// a name and version can be reused by a retrained file, the hash cannot.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
 
 // warmSizes is 1, 1, 2, 4, ... up to and including max.
 func warmSizes(max int) []int {

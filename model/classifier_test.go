@@ -2,6 +2,8 @@ package model
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -61,6 +63,14 @@ func TestLoadReadsSpecFromMetadata(t *testing.T) {
 	}
 	if c.Info.Name == "" || c.Info.File == "" || !strings.Contains(c.Info.Input, "float32") || c.Info.WarmupMS <= 0 {
 		t.Errorf("info %+v", c.Info)
+	}
+	// The exact file served, for /model and catsdogs_model_info.
+	raw, err := os.ReadFile(testmodel.Require(t, repoRoot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(raw); c.Info.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("sha256 %q, want the model file's %x", c.Info.SHA256, sum)
 	}
 	t.Logf("spec %+v, source %v, input %s", s, c.Info.SpecSource, c.Info.Input)
 	// The training pipeline's model states everything itself.

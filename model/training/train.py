@@ -203,7 +203,10 @@ def confusion(pred, y, k=3):
 
 
 def by_source(items, pred, sources):
-    """Accuracy per (source repository, class): where the model is strong and weak."""
+    """Accuracy per (source repository, class): where the model is strong and weak.
+    Empty without a manifest (the committed fixtures have none)."""
+    if not sources:
+        return {}
     groups = {}
     for (f, c), p in zip(items, pred):
         g = groups.setdefault(f"{sources.get(f, 'unknown')} ({CLASSES[c]})", [0, 0])

@@ -62,7 +62,8 @@ var defaultExamples = []example{
 	{"method_not_allowed", "405: e.g. DELETE /health (Allow: GET, HEAD)", `{"error":"method_not_allowed","detail":"DELETE is not allowed here; see /docs","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 }
 
-const modelInfo = `{"name":"catsdogs-resnet","version":"3","file":"catsdogs-resnet.onnx","labels":["Cat","Dog","Other"],` +
+const modelInfo = `{"name":"catsdogs-resnet","version":"3","file":"catsdogs-resnet.onnx",` +
+	`"sha256":"d28839d24f9d43d15714e7ed1596d135f9c70f0ea0bbe0226738b18945c9d422","labels":["Cat","Dog","Other"],` +
 	`"input":"input [-1 3 144 144] float32","preprocessing":{"name":"catsdogs-resnet","version":"3","labels":["Cat","Dog","Other"],` +
 	`"layout":"NCHW","width":144,"height":144,"resize":"shorter_side_center_crop","resize_shorter":144,"channel_order":"RGB",` +
 	`"pixel_scale":0.003921569,"mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225],"output":"logits"},` +
