@@ -104,7 +104,7 @@ func NewRouter(d Deps) *gin.Engine {
 	r.Use(opaqueBody)
 	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, codeNotFound, "no such route; see /docs") })
 	r.NoMethod(func(c *gin.Context) {
-		abort(c, http.StatusMethodNotAllowed, codeMethodNotAllowed, c.Request.Method+" is not allowed here; see /docs")
+		abort(c, http.StatusMethodNotAllowed, codeMethodNotAllowed, clip(c.Request.Method, maxLoggedMethod)+" is not allowed here; see /docs")
 	})
 
 	h := &handlers{d: d}
