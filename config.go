@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,6 +72,10 @@ type Config struct {
 }
 
 const defaultModel = "resources/catsdogs-resnet.onnx"
+
+// threadsPerCPU bounds INFERENCE_WORKERS, ORT_INTRA_OP_THREADS and their
+// product: more ONNX Runtime threads than this per CPU only contend.
+const threadsPerCPU = 4
 
 // setting is one environment variable as --help shows it.
 type setting struct{ name, def, help string }
@@ -243,6 +248,46 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.BatchMaxDelay > time.Second {
 		bad("BATCH_MAX_DELAY", "%s is too long (want at most 1s; a few ms is typical)", c.BatchMaxDelay)
+	}
+	// Past these a value is a typo or a hazard, not a choice: every ONNX
+	// Runtime thread is an OS thread (ORT_INTRA_OP_THREADS=5000 hung
+	// start-up), and a JWKS_MIN_REFRESH of 1ns let each forged token fetch.
+	cpus := runtime.GOMAXPROCS(0)
+	maxThreads := threadsPerCPU * cpus
+	if c.Workers > maxThreads {
+		bad("INFERENCE_WORKERS", "%d is too many for %d CPUs (want at most %d; unset: one per CPU)", c.Workers, cpus, maxThreads)
+	}
+	if c.IntraThreads > maxThreads {
+		bad("ORT_INTRA_OP_THREADS", "%d is too many for %d CPUs (want at most %d; unset: CPUs / INFERENCE_WORKERS)", c.IntraThreads, cpus, maxThreads)
+	} else if n := cmp.Or(c.Workers, cpus) * c.IntraThreads; n > maxThreads {
+		bad("ORT_INTRA_OP_THREADS", "%d per run times %d runners (INFERENCE_WORKERS) is %d ONNX Runtime threads, too many for %d CPUs (want at most %d in all)",
+			c.IntraThreads, cmp.Or(c.Workers, cpus), n, cpus, maxThreads)
+	}
+	for _, r := range []struct {
+		name   string
+		n, max int
+	}{
+		{"MAX_CONNECTIONS", c.MaxConns, 1 << 20},
+		{"INFERENCE_QUEUE", c.QueueSize, 1 << 16},
+		{"PREDICT_MAX_FILES", c.PredictMaxFiles, 1024},
+	} {
+		if r.n > r.max {
+			bad(r.name, "%d is too large (want at most %d)", r.n, r.max)
+		}
+	}
+	for _, r := range []struct {
+		name     string
+		d        time.Duration
+		min, max time.Duration
+	}{
+		{"OAUTH2_JWKS_MIN_REFRESH", c.JWKSRefresh, time.Second, time.Hour},
+		{"OAUTH2_LEEWAY", c.Leeway, 0, 5 * time.Minute},
+		{"DECODE_TIMEOUT", c.DecodeTimeout, 100 * time.Millisecond, time.Minute},
+		{"SHUTDOWN_DRAIN_DELAY", c.DrainDelay, 0, 10 * time.Minute},
+	} {
+		if r.d > 0 && (r.d < r.min || r.d > r.max) { // 0: refused or meant above
+			bad(r.name, "%s is out of range (want %s to %s)", r.d, r.min, r.max)
+		}
 	}
 
 	if p, err := strconv.Atoi(c.Port); err != nil || p < 0 || p > 65535 {

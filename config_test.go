@@ -5,7 +5,9 @@ import (
 	"maps"
 	"os"
 	"reflect"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -49,6 +51,8 @@ func TestModelOverridesFromEnv(t *testing.T) {
 // Each bad setting is refused with its variable's name and the form it
 // wants, and all of them at once.
 func TestBadSettingsMessages(t *testing.T) {
+	cpus := runtime.GOMAXPROCS(0)
+	maxThreads := threadsPerCPU * cpus
 	cases := []struct{ name, value, want string }{
 		{"PORT", "abc", `PORT: "abc" is not a port (want a number from 0 to 65535)`},
 		{"PORT", "70000", `PORT: "70000" is not a port`},
@@ -95,6 +99,18 @@ func TestBadSettingsMessages(t *testing.T) {
 		{"OAUTH2_JWKS_URI", "http://10.0.0.1/jwks", `OAUTH2_JWKS_URI: "http://10.0.0.1/jwks" uses http on a non-loopback host`},
 		{"OAUTH2_AUDIENCE", " , ", `OAUTH2_AUDIENCE: not set (want the API identifier`},
 		{"OAUTH2_SCOPE", "a b", `OAUTH2_SCOPE: "a b" is not one scope`},
+		// Issue 22: in range, named before anything binds.
+		{"ORT_INTRA_OP_THREADS", "5000", "ORT_INTRA_OP_THREADS: 5000 is too many for " + strconv.Itoa(cpus) + " CPUs (want at most " + strconv.Itoa(maxThreads)},
+		{"INFERENCE_WORKERS", strconv.Itoa(maxThreads + 1), "INFERENCE_WORKERS: " + strconv.Itoa(maxThreads+1) + " is too many for"},
+		{"ORT_INTRA_OP_THREADS", strconv.Itoa(threadsPerCPU + 1), "ORT_INTRA_OP_THREADS: " + strconv.Itoa(threadsPerCPU+1) + " per run times " + strconv.Itoa(cpus) + " runners"},
+		{"OAUTH2_JWKS_MIN_REFRESH", "1ns", `OAUTH2_JWKS_MIN_REFRESH: 1ns is out of range (want 1s to 1h0m0s)`},
+		{"OAUTH2_JWKS_MIN_REFRESH", "2h", `OAUTH2_JWKS_MIN_REFRESH: 2h0m0s is out of range`},
+		{"OAUTH2_LEEWAY", "24h", `OAUTH2_LEEWAY: 24h0m0s is out of range (want 0s to 5m0s)`},
+		{"DECODE_TIMEOUT", "1us", `DECODE_TIMEOUT: 1µs is out of range`},
+		{"SHUTDOWN_DRAIN_DELAY", "1h", `SHUTDOWN_DRAIN_DELAY: 1h0m0s is out of range`},
+		{"MAX_CONNECTIONS", "2000000", `MAX_CONNECTIONS: 2000000 is too large (want at most 1048576)`},
+		{"INFERENCE_QUEUE", "100000", `INFERENCE_QUEUE: 100000 is too large`},
+		{"PREDICT_MAX_FILES", "5000", `PREDICT_MAX_FILES: 5000 is too large`},
 	}
 	good := map[string]string{"OAUTH2_ISSUER": "https://idp.example/", "OAUTH2_AUDIENCE": "api"}
 	all := map[string]string{}
@@ -128,6 +144,9 @@ func TestBadSettingsMessages(t *testing.T) {
 		// 0 where it has a meaning of its own: no cap, the CPU quota, no leeway, no drain.
 		{"AUTH_DISABLED": "true", "MAX_CONNECTIONS": "0", "INFERENCE_WORKERS": "0", "ORT_INTRA_OP_THREADS": "0",
 			"OAUTH2_LEEWAY": "0s", "SHUTDOWN_DRAIN_DELAY": "0"},
+		// The edges of the ranges.
+		{"AUTH_DISABLED": "true", "INFERENCE_WORKERS": "1", "ORT_INTRA_OP_THREADS": strconv.Itoa(maxThreads),
+			"OAUTH2_JWKS_MIN_REFRESH": "1s", "OAUTH2_LEEWAY": "5m", "DECODE_TIMEOUT": "1m", "PREDICT_MAX_FILES": "1024"},
 	} {
 		c, err := loadConfig(func(k string) string { return ok[k] })
 		if err != nil {
