@@ -14,6 +14,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"catsdogs/model"
 	"catsdogs/model/decode"
@@ -314,8 +315,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			bad("TRUSTED_PROXIES", "%q is not an IP or CIDR (want e.g. 10.0.0.1 or 10.0.0.0/8, comma-separated)", p)
 		}
 	}
-	for _, o := range c.CORSOrigins {
-		if err := checkOrigin(o); err != nil {
+	for i, o := range c.CORSOrigins {
+		var err error
+		if c.CORSOrigins[i], err = origin(o); err != nil {
 			bad("CORS_ALLOWED_ORIGINS", "%q %v (want * or origins like https://app.example, comma-separated)", o, err)
 		}
 	}
@@ -405,21 +407,46 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// checkOrigin accepts "*" or a bare origin: scheme, host, optional port.
-func checkOrigin(o string) error {
+// origin accepts "*" or a bare origin (scheme, host, optional port) and
+// returns it as a browser sends it in Origin, which the CORS middleware
+// compares byte for byte: scheme and host in lower case, no default port.
+// Anything it would never match (a wildcard host, a Unicode one) or would
+// refuse at start-up (an upper-case scheme: a panic) is an error here.
+func origin(o string) (string, error) {
 	if o == "*" {
-		return nil
+		return o, nil
 	}
 	u, err := url.Parse(o)
 	switch {
 	case err != nil || u.Host == "":
-		return errors.New("is not an origin")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return errors.New("has no http or https scheme")
-	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-		return errors.New("has more than scheme://host[:port]")
+		return o, errors.New("is not an origin")
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "":
+		return o, errors.New("has more than scheme://host[:port]")
 	}
-	return nil
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	switch {
+	case scheme != "http" && scheme != "https":
+		return o, errors.New("has no http or https scheme")
+	case strings.Contains(host, "*"):
+		return o, errors.New("has a wildcard (not supported: list each origin)")
+	case strings.ContainsFunc(host, func(r rune) bool { return r > unicode.MaxASCII }):
+		return o, errors.New("has a non-ASCII host (want its punycode form, xn--..., as browsers send it)")
+	case strings.HasSuffix(u.Host, ":") && port == "":
+		return o, errors.New("has an empty port")
+	}
+	if n, err := strconv.Atoi(port); port != "" && (err != nil || n < 1 || n > 65535) {
+		return o, errors.New("has no valid port")
+	}
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = "" // browsers leave the default port out
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host, nil
 }
 
 // parseBytes reads a byte count, optionally with a KiB, MiB or GiB suffix.

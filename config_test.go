@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"reflect"
 	"runtime"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"catsdogs/api"
 	"catsdogs/model/spec"
 )
 
@@ -78,6 +81,10 @@ func TestBadSettingsMessages(t *testing.T) {
 		{"CORS_ALLOWED_ORIGINS", "app.example", `CORS_ALLOWED_ORIGINS: "app.example" is not an origin`},
 		{"CORS_ALLOWED_ORIGINS", "https://app.example/", `CORS_ALLOWED_ORIGINS: "https://app.example/" has more than scheme://host[:port]`},
 		{"CORS_ALLOWED_ORIGINS", "ftp://app.example", `CORS_ALLOWED_ORIGINS: "ftp://app.example" has no http or https scheme`},
+		{"CORS_ALLOWED_ORIGINS", "https://*.example", `CORS_ALLOWED_ORIGINS: "https://*.example" has a wildcard (not supported: list each origin)`},
+		{"CORS_ALLOWED_ORIGINS", "https://bücher.example", `CORS_ALLOWED_ORIGINS: "https://bücher.example" has a non-ASCII host (want its punycode form`},
+		{"CORS_ALLOWED_ORIGINS", "https://app.example:", `CORS_ALLOWED_ORIGINS: "https://app.example:" has an empty port`},
+		{"CORS_ALLOWED_ORIGINS", "https://app.example:70000", `CORS_ALLOWED_ORIGINS: "https://app.example:70000" has no valid port`},
 		{"TRUSTED_PROXIES", "10.0.0.0/8, proxy.lan", `TRUSTED_PROXIES: "proxy.lan" is not an IP or CIDR (want e.g. 10.0.0.1 or 10.0.0.0/8, comma-separated)`},
 		{"TRUSTED_PROXIES", "10.0.0.0/33", `TRUSTED_PROXIES: "10.0.0.0/33" is not an IP or CIDR`},
 		// 0 would read as "no limit" but silently meant the default: refused.
@@ -208,5 +215,31 @@ func TestPredictMaxBytesFitsTheBudget(t *testing.T) {
 	_, err = load(map[string]string{"MEMORY_BUDGET": "16MiB", "PREDICT_MAX_BYTES": "20MiB"})
 	if err == nil || !strings.Contains(err.Error(), "PREDICT_MAX_BYTES") {
 		t.Fatalf("PREDICT_MAX_BYTES over MEMORY_BUDGET: %v, want an error naming it", err)
+	}
+}
+
+// Issue 22: CORS origins are kept as browsers send them, which is how the
+// middleware compares them: an upper-case scheme used to pass the check and
+// then panic in gin-contrib/cors, a default port to match nothing.
+func TestCORSOriginsNormalised(t *testing.T) {
+	env := map[string]string{"AUTH_DISABLED": "true",
+		"CORS_ALLOWED_ORIGINS": "HTTPS://APP.EXAMPLE, https://b.example:443, http://C.example:80, http://localhost:3000, http://[::1]:8080"}
+	c, err := loadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"https://app.example", "https://b.example", "http://c.example", "http://localhost:3000", "http://[::1]:8080"}
+	if !slices.Equal(c.CORSOrigins, want) {
+		t.Fatalf("CORS origins %q, want %q", c.CORSOrigins, want)
+	}
+	r := api.NewRouter(api.Deps{AuthDisabled: true, CORSOrigins: c.CORSOrigins}) // panicked on HTTPS://
+	for _, o := range want {
+		req := httptest.NewRequest(http.MethodGet, "/health", nil)
+		req.Header.Set("Origin", o)
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		if got := w.Header().Get("Access-Control-Allow-Origin"); w.Code != 200 || got != o {
+			t.Errorf("Origin %s: %d, Access-Control-Allow-Origin %q", o, w.Code, got)
+		}
 	}
 }
