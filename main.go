@@ -62,6 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
+	setMemoryLimit(getenv, log)
 	metrics := api.NewMetrics()
 
 	srv, err := server.New(server.Options{Addr: net.JoinHostPort(cfg.ListenAddr, cfg.Port), MaxConns: cfg.MaxConns,
