@@ -38,6 +38,16 @@ func main() {
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP's default is to exit at once, no drain: a terminal closing or a
+	// habit of "reload" must not take the service down. Settings are read
+	// only at start, so there is nothing to reload.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			slog.Warn("SIGHUP ignored: settings are read only at start; restart to change them (SIGTERM drains first)")
+		}
+	}()
 	err := run(ctx, os.Args, os.Getenv, os.Stderr)
 	stop()
 	if err != nil {
