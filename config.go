@@ -282,7 +282,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		min, max time.Duration
 	}{
 		{"OAUTH2_JWKS_MIN_REFRESH", c.JWKSRefresh, time.Second, time.Hour},
-		{"OAUTH2_LEEWAY", c.Leeway, 0, 5 * time.Minute},
+		{"OAUTH2_LEEWAY", c.Leeway, 0, 10 * time.Minute},
 		{"DECODE_TIMEOUT", c.DecodeTimeout, 100 * time.Millisecond, time.Minute},
 		{"SHUTDOWN_DRAIN_DELAY", c.DrainDelay, 0, 10 * time.Minute},
 	} {

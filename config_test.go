@@ -112,7 +112,7 @@ func TestBadSettingsMessages(t *testing.T) {
 		{"ORT_INTRA_OP_THREADS", strconv.Itoa(threadsPerCPU + 1), "ORT_INTRA_OP_THREADS: " + strconv.Itoa(threadsPerCPU+1) + " per run times " + strconv.Itoa(cpus) + " runners"},
 		{"OAUTH2_JWKS_MIN_REFRESH", "1ns", `OAUTH2_JWKS_MIN_REFRESH: 1ns is out of range (want 1s to 1h0m0s)`},
 		{"OAUTH2_JWKS_MIN_REFRESH", "2h", `OAUTH2_JWKS_MIN_REFRESH: 2h0m0s is out of range`},
-		{"OAUTH2_LEEWAY", "24h", `OAUTH2_LEEWAY: 24h0m0s is out of range (want 0s to 5m0s)`},
+		{"OAUTH2_LEEWAY", "24h", `OAUTH2_LEEWAY: 24h0m0s is out of range (want 0s to 10m0s)`},
 		{"DECODE_TIMEOUT", "1us", `DECODE_TIMEOUT: 1µs is out of range`},
 		{"SHUTDOWN_DRAIN_DELAY", "1h", `SHUTDOWN_DRAIN_DELAY: 1h0m0s is out of range`},
 		{"MAX_CONNECTIONS", "2000000", `MAX_CONNECTIONS: 2000000 is too large (want at most 1048576)`},
@@ -153,7 +153,7 @@ func TestBadSettingsMessages(t *testing.T) {
 			"OAUTH2_LEEWAY": "0s", "SHUTDOWN_DRAIN_DELAY": "0"},
 		// The edges of the ranges.
 		{"AUTH_DISABLED": "true", "INFERENCE_WORKERS": "1", "ORT_INTRA_OP_THREADS": strconv.Itoa(maxThreads),
-			"OAUTH2_JWKS_MIN_REFRESH": "1s", "OAUTH2_LEEWAY": "5m", "DECODE_TIMEOUT": "1m", "PREDICT_MAX_FILES": "1024"},
+			"OAUTH2_JWKS_MIN_REFRESH": "1s", "OAUTH2_LEEWAY": "10m", "DECODE_TIMEOUT": "1m", "PREDICT_MAX_FILES": "1024"},
 	} {
 		c, err := loadConfig(func(k string) string { return ok[k] })
 		if err != nil {
