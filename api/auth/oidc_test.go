@@ -218,14 +218,16 @@ func TestUnknownKidRefetchIsRateLimited(t *testing.T) {
 	if n := p.JWKSFetches(); n != 1 {
 		t.Fatalf("first verify fetched JWKS %d times", n)
 	}
+	start := time.Now()
 	for i := 0; i < 50; i++ {
 		_, err := v.Verify(context.Background(), issuer.Sign(jose.RS256, rsaKey2, "unknown-kid", claimsWith(nil)))
 		if !errors.Is(err, ErrInvalidToken) {
 			t.Fatalf("unknown kid: %v", err)
 		}
 	}
-	if n := p.JWKSFetches() - 1; n > RefetchBurst {
-		t.Errorf("50 unknown-kid tokens caused %d JWKS refetches, want at most %d", n, RefetchBurst)
+	// One more per RotationGap, should this machine be slow enough to see one.
+	if n, bound := p.JWKSFetches()-1, RefetchBurst+int(time.Since(start)/RotationGap); n > bound {
+		t.Errorf("50 unknown-kid tokens caused %d JWKS refetches, want at most %d", n, bound)
 	}
 	// Good tokens keep working from the cache.
 	if _, err := v.Verify(context.Background(), rs256(t, nil)); err != nil {
