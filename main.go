@@ -100,7 +100,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 	}}
 	var authn auth.Authenticator
 	if cfg.AuthDisabled {
-		log.Warn("AUTHENTICATION IS DISABLED (AUTH_DISABLED=true): /upload accepts requests without a token. Never do this in production.")
+		msg := "AUTHENTICATION IS DISABLED (AUTH_DISABLED=true): /upload and /predict accept requests without a token. Never do this in production."
+		if cfg.Issuer != "" || len(cfg.Audiences) > 0 {
+			// A leftover AUTH_DISABLED must not pass for a working issuer setup.
+			msg += " OAUTH2_ISSUER and OAUTH2_AUDIENCE are set but IGNORED."
+		}
+		log.Warn(msg)
 	} else {
 		v, err := auth.NewVerifier(auth.Config{Issuer: cfg.Issuer, Audiences: cfg.Audiences, JWKSURI: cfg.JWKSURI, Leeway: cfg.Leeway, MinRefresh: cfg.JWKSRefresh})
 		if err != nil {
