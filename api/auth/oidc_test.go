@@ -181,6 +181,11 @@ func TestVerifyRejects(t *testing.T) {
 		if !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s: %q should mention %q", c.name, err, c.msg)
 		}
+		// Issue 22: the detail goes to the caller; it must not teach a
+		// forger which issuer and audience to write.
+		if strings.Contains(err.Error(), testIssuer) || strings.Contains(err.Error(), testAudience) {
+			t.Errorf("%s: %q repeats the expected issuer or audience", c.name, err)
+		}
 	}
 }
 
