@@ -519,3 +519,32 @@ func TestDocsRedirects(t *testing.T) {
 		t.Errorf("GET /docs/index.html: %d", w.Code)
 	}
 }
+
+// Issue 22: a trailing-slash redirect passes through the middleware like any
+// answer: request id and security headers, a 301 for GET and a 308 for POST.
+func TestTrailingSlashRedirects(t *testing.T) {
+	r := newTestRouter(&fakeClassifier{}, &fakeAuth{})
+	for _, c := range []struct{ method, path, to string }{
+		{http.MethodGet, "/health/", "/health"},
+		{http.MethodGet, "/version/?x=1", "/version?x=1"},
+		{http.MethodPost, "/upload/", "/upload"},
+	} {
+		w := do(r, httptest.NewRequest(c.method, c.path, nil))
+		want := http.StatusMovedPermanently
+		if c.method == http.MethodPost {
+			want = http.StatusPermanentRedirect
+		}
+		if w.Code != want || w.Header().Get("Location") != c.to {
+			t.Errorf("%s %s: %d to %q, want %d to %q", c.method, c.path, w.Code, w.Header().Get("Location"), want, c.to)
+		}
+		if w.Header().Get(RequestIDHeader) == "" || w.Header().Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s %s: redirect without request id or security headers: %v", c.method, c.path, w.Header())
+		}
+	}
+	// Only registered routes redirect: never off-site, never to a 404.
+	for _, p := range []string{"//evil.example/", "/nope/", "/static/"} {
+		if w := do(r, httptest.NewRequest(http.MethodGet, p, nil)); w.Code != http.StatusNotFound {
+			t.Errorf("GET %s: %d %v, want 404", p, w.Code, w.Header())
+		}
+	}
+}
