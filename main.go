@@ -114,7 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 		authn = v
 		ready = append(ready, func() error {
 			if err := v.KeysReady(); err != nil {
-				return fmt.Errorf("no signing keys from the identity provider (OAUTH2_ISSUER) yet: %w", err)
+				return &api.NotReady{Reason: "no signing keys from the identity provider (OAUTH2_ISSUER) yet", Err: err}
 			}
 			return nil
 		})

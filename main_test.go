@@ -18,8 +18,8 @@ import (
 func TestRunServesUntilCancelled(t *testing.T) {
 	env := map[string]string{
 		"AUTH_DISABLED": "true", "LISTEN_ADDR": "127.0.0.1", "PORT": "0", "SHUTDOWN_DRAIN_DELAY": "3s",
-		"OAUTH2_ISSUER": "https://idp.example/", // overridden by AUTH_DISABLED: the warning must say so
 		"MODEL_PATH": testmodel.Require(t, "."), "ONNXRUNTIME_LIB": testmodel.Library(t, "."),
+		"OAUTH2_ISSUER": "https://idp.example/", // ignored with AUTH_DISABLED, which must say so
 	}
 	getenv := func(k string) string { return env[k] }
 	logs := &testlog.Buffer{}

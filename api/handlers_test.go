@@ -548,3 +548,29 @@ func TestTrailingSlashRedirects(t *testing.T) {
 		}
 	}
 }
+
+// Issue 22: /ready tells anyone only what is not ready; the cause (the
+// IdP's address, a dial error) goes to the log.
+func TestReadyHidesCauses(t *testing.T) {
+	var logs bytes.Buffer
+	cause := errors.New("Get \"http://10.1.2.3:8443/.well-known/openid-configuration\": dial tcp 10.1.2.3:8443: connect: connection refused")
+	ready := func() error {
+		return errors.Join(errors.New("the model is loading and warming up"), &NotReady{Reason: "no signing keys yet", Err: cause})
+	}
+	for name, r := range map[string]http.Handler{
+		"router":   newTestRouter(&fakeClassifier{}, &fakeAuth{}, func(d *Deps) { d.Ready = ready; d.Logger = slog.New(slog.NewTextHandler(&logs, nil)) }),
+		"starting": Starting(Deps{Ready: ready, Metrics: NewMetrics(), Logger: slog.New(slog.NewTextHandler(&logs, nil))}),
+	} {
+		logs.Reset()
+		w := do(r, httptest.NewRequest(http.MethodGet, "/ready", nil))
+		if e := errorBody(t, w); w.Code != 503 || e.Detail != "the model is loading and warming up; no signing keys yet" {
+			t.Errorf("%s: /ready %d %q", name, w.Code, e.Detail)
+		}
+		if strings.Contains(w.Body.String(), "10.1.2.3") || strings.Contains(w.Body.String(), "dial") {
+			t.Errorf("%s: /ready shows the cause: %s", name, w.Body)
+		}
+		if !strings.Contains(logs.String(), "connection refused") {
+			t.Errorf("%s: the cause is not in the log:\n%s", name, logs.String())
+		}
+	}
+}

@@ -183,10 +183,16 @@ func TestReadyFollowsIdentityProvider(t *testing.T) {
 	wantPrediction(t, resp, body)
 }
 
-// The instance launched with an unreachable issuer is not ready, for that reason.
+// The instance launched with an unreachable issuer is not ready, for that
+// reason, which the log details.
 func TestReadyWithIdentityProviderDown(t *testing.T) {
 	if st, detail := ready(t, downSrv); st != 503 || !strings.Contains(detail, "signing keys") {
 		t.Errorf("/ready %d %q, want 503 naming the signing keys", st, detail)
+	} else if strings.Contains(detail, "127.0.0.1") || strings.Contains(detail, "refused") {
+		t.Errorf("/ready shows anyone the IdP's address or error: %q", detail) // issue 22: the log has them
+	}
+	if !strings.Contains(downSrv.logs.String(), `msg="not ready"`) {
+		t.Error("no not-ready log line with the cause")
 	}
 	if st, _ := ready(t, jwksSrv); st != 200 {
 		t.Errorf("JWKS-URI instance: /ready %d", st)
