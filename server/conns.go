@@ -11,18 +11,24 @@ import (
 	"time"
 )
 
+// PressureIdleTimeout is the idle timeout near MaxConns, instead of
+// IdleTimeout's 120 s: long enough for a client's next request on the same
+// connection, short enough that idle connections cannot hold the slots.
+const PressureIdleTimeout = time.Second
+
 // conns tracks the server's connections by state (http.Server.ConnState)
 // so that idle keep-alive connections cannot hold every MaxConns slot: from
-// high open connections on, the oldest idle ones are closed to make room,
-// and a connection that turns idle then is closed at once. Clients simply
-// reconnect; a connection in a request is never touched.
+// high open connections on, those idle for PressureIdleTimeout are closed,
+// oldest first, until there is room. Clients simply reconnect; a
+// connection in a request is never touched.
 type conns struct {
 	high int // 0: no cap, never close
 
-	mu   sync.Mutex
-	open int                    // accepted and not yet closed
-	idle map[net.Conn]time.Time // since when, for the oldest first
-	shed map[net.Conn]bool      // closed here, not yet reported closed
+	mu    sync.Mutex
+	open  int                    // accepted and not yet closed
+	idle  map[net.Conn]time.Time // since when, for the oldest first
+	shed  map[net.Conn]bool      // closed here, not yet reported closed
+	timer *time.Timer            // runs shed when the oldest idle one is due
 }
 
 // pressure is where closing idle connections starts: 7/8 of the cap (448
@@ -55,8 +61,9 @@ func (t *conns) state(c net.Conn, s http.ConnState) {
 	}
 }
 
-// shedLocked closes idle connections, oldest first, until fewer than high
-// remain open (or none is idle).
+// shedLocked closes connections idle for PressureIdleTimeout, oldest first,
+// until fewer than high remain open; if a younger idle one could go, it
+// looks again when that one is due.
 func (t *conns) shedLocked() {
 	excess := t.open - len(t.shed) - t.high + 1
 	if excess <= 0 || len(t.idle) == 0 {
@@ -67,11 +74,29 @@ func (t *conns) shedLocked() {
 		oldest = append(oldest, c)
 	}
 	slices.SortFunc(oldest, func(a, b net.Conn) int { return t.idle[a].Compare(t.idle[b]) })
+	now := time.Now()
 	for _, c := range oldest[:min(excess, len(oldest))] {
+		if wait := PressureIdleTimeout - now.Sub(t.idle[c]); wait > 0 {
+			t.wakeLocked(wait)
+			return
+		}
 		delete(t.idle, c)
 		t.shed[c] = true
 		c.Close()
 	}
+}
+
+// wakeLocked runs shedLocked again after d.
+func (t *conns) wakeLocked(d time.Duration) {
+	if t.timer == nil {
+		t.timer = time.AfterFunc(d, func() {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			t.shedLocked()
+		})
+		return
+	}
+	t.timer.Reset(d)
 }
 
 // scanListener's connections watch their bytes for a Content-Length header,

@@ -93,7 +93,7 @@ func (s *Server) Serve(ctx context.Context, h http.Handler) error {
 		ReadHeaderTimeout: HeaderTimeout,
 		ReadTimeout:       60 * time.Second, // slow uploads end; no goroutine waits forever
 		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second, // shorter near MaxConns: see conns
+		IdleTimeout:       120 * time.Second, // PressureIdleTimeout near MaxConns
 		MaxHeaderBytes:    64 << 10,
 		ConnState:         newConns(s.opt.MaxConns).state,
 		ConnContext:       withConn,

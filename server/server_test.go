@@ -150,7 +150,8 @@ func roundTrip(t *testing.T, c net.Conn, br *bufio.Reader, req string) *http.Res
 
 // Issue 22: clients that each send one request and then keep their
 // connection open fill every MaxConns slot; a new client still gets its
-// answer, because near the cap idle connections are closed, oldest first.
+// answer, because near the cap connections idle for PressureIdleTimeout
+// are closed, oldest first.
 func TestIdleConnsMakeRoom(t *testing.T) {
 	const maxConns = 16
 	addr := serve(t, Options{MaxConns: maxConns}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
