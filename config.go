@@ -8,11 +8,13 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"catsdogs/admission"
 	"catsdogs/model/decode"
@@ -70,6 +72,10 @@ type Config struct {
 	DrainDelay  time.Duration // SHUTDOWN_DRAIN_DELAY, default 5s: /ready says 503 this long before the listener closes
 	CORSOrigins []string      // CORS_ALLOWED_ORIGINS: browser origins allowed to call the API; default none
 }
+
+// threadsPerCPU bounds INFERENCE_WORKERS, ORT_INTRA_OP_THREADS and their
+// product: more ONNX Runtime threads than this per CPU only contend.
+const threadsPerCPU = 4
 
 // setting is one environment variable as --help shows it.
 type setting struct{ name, def, help string }
@@ -244,6 +250,46 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if c.BatchMaxDelay > time.Second {
 		bad("BATCH_MAX_DELAY", "%s is too long (want at most 1s; a few ms is typical)", c.BatchMaxDelay)
 	}
+	// Past these a value is a typo or a hazard, not a choice: every ONNX
+	// Runtime thread is an OS thread (ORT_INTRA_OP_THREADS=5000 hung
+	// start-up), and a JWKS_MIN_REFRESH of 1ns let each forged token fetch.
+	cpus := runtime.GOMAXPROCS(0)
+	maxThreads := threadsPerCPU * cpus
+	if c.Workers > maxThreads {
+		bad("INFERENCE_WORKERS", "%d is too many for %d CPUs (want at most %d; unset: one per CPU)", c.Workers, cpus, maxThreads)
+	}
+	if c.IntraThreads > maxThreads {
+		bad("ORT_INTRA_OP_THREADS", "%d is too many for %d CPUs (want at most %d; unset: CPUs / INFERENCE_WORKERS)", c.IntraThreads, cpus, maxThreads)
+	} else if n := cmp.Or(c.Workers, cpus) * c.IntraThreads; n > maxThreads {
+		bad("ORT_INTRA_OP_THREADS", "%d per run times %d runners (INFERENCE_WORKERS) is %d ONNX Runtime threads, too many for %d CPUs (want at most %d in all)",
+			c.IntraThreads, cmp.Or(c.Workers, cpus), n, cpus, maxThreads)
+	}
+	for _, r := range []struct {
+		name   string
+		n, max int
+	}{
+		{"MAX_CONNECTIONS", c.MaxConns, 1 << 20},
+		{"INFERENCE_QUEUE", c.QueueSize, 1 << 16},
+		{"PREDICT_MAX_FILES", c.PredictMaxFiles, 1024},
+	} {
+		if r.n > r.max {
+			bad(r.name, "%d is too large (want at most %d)", r.n, r.max)
+		}
+	}
+	for _, r := range []struct {
+		name     string
+		d        time.Duration
+		min, max time.Duration
+	}{
+		{"OAUTH2_JWKS_MIN_REFRESH", c.JWKSRefresh, time.Second, time.Hour},
+		{"OAUTH2_LEEWAY", c.Leeway, 0, 10 * time.Minute},
+		{"DECODE_TIMEOUT", c.DecodeTimeout, 100 * time.Millisecond, time.Minute},
+		{"SHUTDOWN_DRAIN_DELAY", c.DrainDelay, 0, 10 * time.Minute},
+	} {
+		if r.d > 0 && (r.d < r.min || r.d > r.max) { // 0: refused or meant above
+			bad(r.name, "%s is out of range (want %s to %s)", r.d, r.min, r.max)
+		}
+	}
 
 	if p, err := strconv.Atoi(c.Port); err != nil || p < 0 || p > 65535 {
 		bad("PORT", "%q is not a port (want a number from 0 to 65535)", c.Port)
@@ -269,8 +315,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			bad("TRUSTED_PROXIES", "%q is not an IP or CIDR (want e.g. 10.0.0.1 or 10.0.0.0/8, comma-separated)", p)
 		}
 	}
-	for _, o := range c.CORSOrigins {
-		if err := checkOrigin(o); err != nil {
+	for i, o := range c.CORSOrigins {
+		var err error
+		if c.CORSOrigins[i], err = origin(o); err != nil {
 			bad("CORS_ALLOWED_ORIGINS", "%q %v (want * or origins like https://app.example, comma-separated)", o, err)
 		}
 	}
@@ -360,21 +407,46 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// checkOrigin accepts "*" or a bare origin: scheme, host, optional port.
-func checkOrigin(o string) error {
+// origin accepts "*" or a bare origin (scheme, host, optional port) and
+// returns it as a browser sends it in Origin, which the CORS middleware
+// compares byte for byte: scheme and host in lower case, no default port.
+// Anything it would never match (a wildcard host, a Unicode one) or would
+// refuse at start-up (an upper-case scheme: a panic) is an error here.
+func origin(o string) (string, error) {
 	if o == "*" {
-		return nil
+		return o, nil
 	}
 	u, err := url.Parse(o)
 	switch {
 	case err != nil || u.Host == "":
-		return errors.New("is not an origin")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return errors.New("has no http or https scheme")
-	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-		return errors.New("has more than scheme://host[:port]")
+		return o, errors.New("is not an origin")
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "":
+		return o, errors.New("has more than scheme://host[:port]")
 	}
-	return nil
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	switch {
+	case scheme != "http" && scheme != "https":
+		return o, errors.New("has no http or https scheme")
+	case strings.Contains(host, "*"):
+		return o, errors.New("has a wildcard (not supported: list each origin)")
+	case strings.ContainsFunc(host, func(r rune) bool { return r > unicode.MaxASCII }):
+		return o, errors.New("has a non-ASCII host (want its punycode form, xn--..., as browsers send it)")
+	case strings.HasSuffix(u.Host, ":") && port == "":
+		return o, errors.New("has an empty port")
+	}
+	if n, err := strconv.Atoi(port); port != "" && (err != nil || n < 1 || n > 65535) {
+		return o, errors.New("has no valid port")
+	}
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = "" // browsers leave the default port out
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host, nil
 }
 
 // parseBytes reads a byte count, optionally with a KiB, MiB or GiB suffix.

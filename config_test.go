@@ -3,12 +3,18 @@ package main
 import (
 	"bytes"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"reflect"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"catsdogs/admission"
+	"catsdogs/api"
 	"catsdogs/model/spec"
 )
 
@@ -49,6 +55,8 @@ func TestModelOverridesFromEnv(t *testing.T) {
 // Each bad setting is refused with its variable's name and the form it
 // wants, and all of them at once.
 func TestBadSettingsMessages(t *testing.T) {
+	cpus := runtime.GOMAXPROCS(0)
+	maxThreads := threadsPerCPU * cpus
 	cases := []struct{ name, value, want string }{
 		{"PORT", "abc", `PORT: "abc" is not a port (want a number from 0 to 65535)`},
 		{"PORT", "70000", `PORT: "70000" is not a port`},
@@ -74,6 +82,10 @@ func TestBadSettingsMessages(t *testing.T) {
 		{"CORS_ALLOWED_ORIGINS", "app.example", `CORS_ALLOWED_ORIGINS: "app.example" is not an origin`},
 		{"CORS_ALLOWED_ORIGINS", "https://app.example/", `CORS_ALLOWED_ORIGINS: "https://app.example/" has more than scheme://host[:port]`},
 		{"CORS_ALLOWED_ORIGINS", "ftp://app.example", `CORS_ALLOWED_ORIGINS: "ftp://app.example" has no http or https scheme`},
+		{"CORS_ALLOWED_ORIGINS", "https://*.example", `CORS_ALLOWED_ORIGINS: "https://*.example" has a wildcard (not supported: list each origin)`},
+		{"CORS_ALLOWED_ORIGINS", "https://bücher.example", `CORS_ALLOWED_ORIGINS: "https://bücher.example" has a non-ASCII host (want its punycode form`},
+		{"CORS_ALLOWED_ORIGINS", "https://app.example:", `CORS_ALLOWED_ORIGINS: "https://app.example:" has an empty port`},
+		{"CORS_ALLOWED_ORIGINS", "https://app.example:70000", `CORS_ALLOWED_ORIGINS: "https://app.example:70000" has no valid port`},
 		{"TRUSTED_PROXIES", "10.0.0.0/8, proxy.lan", `TRUSTED_PROXIES: "proxy.lan" is not an IP or CIDR (want e.g. 10.0.0.1 or 10.0.0.0/8, comma-separated)`},
 		{"TRUSTED_PROXIES", "10.0.0.0/33", `TRUSTED_PROXIES: "10.0.0.0/33" is not an IP or CIDR`},
 		// 0 would read as "no limit" but silently meant the default: refused.
@@ -95,6 +107,18 @@ func TestBadSettingsMessages(t *testing.T) {
 		{"OAUTH2_JWKS_URI", "http://10.0.0.1/jwks", `OAUTH2_JWKS_URI: "http://10.0.0.1/jwks" uses http on a non-loopback host`},
 		{"OAUTH2_AUDIENCE", " , ", `OAUTH2_AUDIENCE: not set (want the API identifier`},
 		{"OAUTH2_SCOPE", "a b", `OAUTH2_SCOPE: "a b" is not one scope`},
+		// Issue 22: in range, named before anything binds.
+		{"ORT_INTRA_OP_THREADS", "5000", "ORT_INTRA_OP_THREADS: 5000 is too many for " + strconv.Itoa(cpus) + " CPUs (want at most " + strconv.Itoa(maxThreads)},
+		{"INFERENCE_WORKERS", strconv.Itoa(maxThreads + 1), "INFERENCE_WORKERS: " + strconv.Itoa(maxThreads+1) + " is too many for"},
+		{"ORT_INTRA_OP_THREADS", strconv.Itoa(threadsPerCPU + 1), "ORT_INTRA_OP_THREADS: " + strconv.Itoa(threadsPerCPU+1) + " per run times " + strconv.Itoa(cpus) + " runners"},
+		{"OAUTH2_JWKS_MIN_REFRESH", "1ns", `OAUTH2_JWKS_MIN_REFRESH: 1ns is out of range (want 1s to 1h0m0s)`},
+		{"OAUTH2_JWKS_MIN_REFRESH", "2h", `OAUTH2_JWKS_MIN_REFRESH: 2h0m0s is out of range`},
+		{"OAUTH2_LEEWAY", "24h", `OAUTH2_LEEWAY: 24h0m0s is out of range (want 0s to 10m0s)`},
+		{"DECODE_TIMEOUT", "1us", `DECODE_TIMEOUT: 1µs is out of range`},
+		{"SHUTDOWN_DRAIN_DELAY", "1h", `SHUTDOWN_DRAIN_DELAY: 1h0m0s is out of range`},
+		{"MAX_CONNECTIONS", "2000000", `MAX_CONNECTIONS: 2000000 is too large (want at most 1048576)`},
+		{"INFERENCE_QUEUE", "100000", `INFERENCE_QUEUE: 100000 is too large`},
+		{"PREDICT_MAX_FILES", "5000", `PREDICT_MAX_FILES: 5000 is too large`},
 	}
 	good := map[string]string{"OAUTH2_ISSUER": "https://idp.example/", "OAUTH2_AUDIENCE": "api"}
 	all := map[string]string{}
@@ -128,6 +152,9 @@ func TestBadSettingsMessages(t *testing.T) {
 		// 0 where it has a meaning of its own: no cap, the CPU quota, no leeway, no drain.
 		{"AUTH_DISABLED": "true", "MAX_CONNECTIONS": "0", "INFERENCE_WORKERS": "0", "ORT_INTRA_OP_THREADS": "0",
 			"OAUTH2_LEEWAY": "0s", "SHUTDOWN_DRAIN_DELAY": "0"},
+		// The edges of the ranges.
+		{"AUTH_DISABLED": "true", "INFERENCE_WORKERS": "1", "ORT_INTRA_OP_THREADS": strconv.Itoa(maxThreads),
+			"OAUTH2_JWKS_MIN_REFRESH": "1s", "OAUTH2_LEEWAY": "10m", "DECODE_TIMEOUT": "1m", "PREDICT_MAX_FILES": "1024"},
 	} {
 		c, err := loadConfig(func(k string) string { return ok[k] })
 		if err != nil {
@@ -189,5 +216,31 @@ func TestPredictMaxBytesFitsTheBudget(t *testing.T) {
 	_, err = load(map[string]string{"MEMORY_BUDGET": "16MiB", "PREDICT_MAX_BYTES": "20MiB"})
 	if err == nil || !strings.Contains(err.Error(), "PREDICT_MAX_BYTES") {
 		t.Fatalf("PREDICT_MAX_BYTES over MEMORY_BUDGET: %v, want an error naming it", err)
+	}
+}
+
+// Issue 22: CORS origins are kept as browsers send them, which is how the
+// middleware compares them: an upper-case scheme used to pass the check and
+// then panic in gin-contrib/cors, a default port to match nothing.
+func TestCORSOriginsNormalised(t *testing.T) {
+	env := map[string]string{"AUTH_DISABLED": "true",
+		"CORS_ALLOWED_ORIGINS": "HTTPS://APP.EXAMPLE, https://b.example:443, http://C.example:80, http://localhost:3000, http://[::1]:8080"}
+	c, err := loadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"https://app.example", "https://b.example", "http://c.example", "http://localhost:3000", "http://[::1]:8080"}
+	if !slices.Equal(c.CORSOrigins, want) {
+		t.Fatalf("CORS origins %q, want %q", c.CORSOrigins, want)
+	}
+	r := api.NewRouter(api.Deps{AuthDisabled: true, CORSOrigins: c.CORSOrigins, Admission: admission.New(admission.Config{})}) // panicked on HTTPS://
+	for _, o := range want {
+		req := httptest.NewRequest(http.MethodGet, "/health", nil)
+		req.Header.Set("Origin", o)
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		if got := w.Header().Get("Access-Control-Allow-Origin"); w.Code != 200 || got != o {
+			t.Errorf("Origin %s: %d, Access-Control-Allow-Origin %q", o, w.Code, got)
+		}
 	}
 }

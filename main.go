@@ -47,6 +47,16 @@ func main() {
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP's default is to exit at once, no drain: a terminal closing or a
+	// habit of "reload" must not take the service down. Settings are read
+	// only at start, so there is nothing to reload.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			slog.Warn("SIGHUP ignored: settings are read only at start; restart to change them (SIGTERM drains first)")
+		}
+	}()
 	err = run(ctx, os.Args, os.Getenv, os.Stderr)
 	stop()
 	if err != nil {
@@ -100,6 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
+	setMemoryLimit(getenv, log)
 	metrics := api.NewMetrics()
 
 	srv, err := server.New(server.Options{Addr: net.JoinHostPort(cfg.ListenAddr, cfg.Port), MaxConns: cfg.MaxConns,
@@ -127,7 +138,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 	}}
 	var authn auth.Authenticator
 	if cfg.AuthDisabled {
-		log.Warn("AUTHENTICATION IS DISABLED (AUTH_DISABLED=true): /upload accepts requests without a token. Never do this in production.")
+		msg := "AUTHENTICATION IS DISABLED (AUTH_DISABLED=true): /upload and /predict accept requests without a token. Never do this in production."
+		if cfg.Issuer != "" || len(cfg.Audiences) > 0 {
+			// A leftover AUTH_DISABLED must not pass for a working issuer setup.
+			msg += " OAUTH2_ISSUER and OAUTH2_AUDIENCE are set but IGNORED."
+		}
+		log.Warn(msg)
 	} else {
 		v, err := auth.NewVerifier(auth.Config{Issuer: cfg.Issuer, Audiences: cfg.Audiences, JWKSURI: cfg.JWKSURI, Leeway: cfg.Leeway, MinRefresh: cfg.JWKSRefresh})
 		if err != nil {
@@ -136,7 +152,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 		authn = v
 		ready = append(ready, func() error {
 			if err := v.KeysReady(); err != nil {
-				return fmt.Errorf("no signing keys from the identity provider (OAUTH2_ISSUER) yet: %w", err)
+				return &api.NotReady{Reason: "no signing keys from the identity provider (OAUTH2_ISSUER) yet", Err: err}
 			}
 			return nil
 		})

@@ -19,6 +19,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	env := map[string]string{
 		"AUTH_DISABLED": "true", "LISTEN_ADDR": "127.0.0.1", "PORT": "0", "SHUTDOWN_DRAIN_DELAY": "3s",
 		"MODEL_PATH": testmodel.Require(t, "."), "ONNXRUNTIME_LIB": testmodel.Library(t, "."),
+		"OAUTH2_ISSUER": "https://idp.example/", // ignored with AUTH_DISABLED, which must say so
 	}
 	getenv := func(k string) string { return env[k] }
 	logs := &testlog.Buffer{}
@@ -47,6 +48,12 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	env["PORT"] = port
 	if err := run(context.Background(), []string{"catsdogs", "healthcheck"}, getenv, logs); err != nil {
 		t.Errorf("healthcheck: %v", err)
+	}
+
+	// Issue 22: auth off names both open routes, and the issuer it ignores.
+	if l := logs.String(); !strings.Contains(l, "/upload and /predict accept requests without a token") ||
+		!strings.Contains(l, "OAUTH2_ISSUER and OAUTH2_AUDIENCE are set but IGNORED") {
+		t.Errorf("the auth-off warning names neither both routes nor the ignored issuer:\n%s", l)
 	}
 
 	// Build info is in the start line and on /version.

@@ -8,7 +8,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"strings"
 	"time"
 
 	"catsdogs/model"
@@ -61,8 +60,8 @@ type ReadyResponse struct {
 func (h *handlers) ready(c *gin.Context) {
 	if h.d.Ready != nil {
 		if err := h.d.Ready(); err != nil {
-			// errors.Join puts one reason per line.
-			abort(c, http.StatusServiceUnavailable, codeNotReady, strings.ReplaceAll(err.Error(), "\n", "; "))
+			requestLogger(c, h.d.Logger).Warn("not ready", "reasons", err)
+			abort(c, http.StatusServiceUnavailable, codeNotReady, publicReasons(err))
 			return
 		}
 	}

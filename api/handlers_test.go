@@ -544,3 +544,58 @@ func TestTimingsHaveNoFloatNoise(t *testing.T) {
 		t.Errorf("/predict item total not rounded: %s", out)
 	}
 }
+
+// Issue 22: a trailing-slash redirect passes through the middleware like any
+// answer: request id and security headers, a 301 for GET and a 308 for POST.
+func TestTrailingSlashRedirects(t *testing.T) {
+	r := newTestRouter(&fakeClassifier{}, &fakeAuth{})
+	for _, c := range []struct{ method, path, to string }{
+		{http.MethodGet, "/health/", "/health"},
+		{http.MethodGet, "/version/?x=1", "/version?x=1"},
+		{http.MethodPost, "/upload/", "/upload"},
+	} {
+		w := do(r, httptest.NewRequest(c.method, c.path, nil))
+		want := http.StatusMovedPermanently
+		if c.method == http.MethodPost {
+			want = http.StatusPermanentRedirect
+		}
+		if w.Code != want || w.Header().Get("Location") != c.to {
+			t.Errorf("%s %s: %d to %q, want %d to %q", c.method, c.path, w.Code, w.Header().Get("Location"), want, c.to)
+		}
+		if w.Header().Get(RequestIDHeader) == "" || w.Header().Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s %s: redirect without request id or security headers: %v", c.method, c.path, w.Header())
+		}
+	}
+	// Only registered routes redirect: never off-site, never to a 404.
+	for _, p := range []string{"//evil.example/", "/nope/", "/static/"} {
+		if w := do(r, httptest.NewRequest(http.MethodGet, p, nil)); w.Code != http.StatusNotFound {
+			t.Errorf("GET %s: %d %v, want 404", p, w.Code, w.Header())
+		}
+	}
+}
+
+// Issue 22: /ready tells anyone only what is not ready; the cause (the
+// IdP's address, a dial error) goes to the log.
+func TestReadyHidesCauses(t *testing.T) {
+	var logs bytes.Buffer
+	cause := errors.New("Get \"http://10.1.2.3:8443/.well-known/openid-configuration\": dial tcp 10.1.2.3:8443: connect: connection refused")
+	ready := func() error {
+		return errors.Join(errors.New("the model is loading and warming up"), &NotReady{Reason: "no signing keys yet", Err: cause})
+	}
+	for name, r := range map[string]http.Handler{
+		"router":   newTestRouter(&fakeClassifier{}, &fakeAuth{}, func(d *Deps) { d.Ready = ready; d.Logger = slog.New(slog.NewTextHandler(&logs, nil)) }),
+		"starting": Starting(Deps{Ready: ready, Metrics: NewMetrics(), Logger: slog.New(slog.NewTextHandler(&logs, nil))}),
+	} {
+		logs.Reset()
+		w := do(r, httptest.NewRequest(http.MethodGet, "/ready", nil))
+		if e := errorBody(t, w); w.Code != 503 || e.Detail != "the model is loading and warming up; no signing keys yet" {
+			t.Errorf("%s: /ready %d %q", name, w.Code, e.Detail)
+		}
+		if strings.Contains(w.Body.String(), "10.1.2.3") || strings.Contains(w.Body.String(), "dial") {
+			t.Errorf("%s: /ready shows the cause: %s", name, w.Body)
+		}
+		if !strings.Contains(logs.String(), "connection refused") {
+			t.Errorf("%s: the cause is not in the log:\n%s", name, logs.String())
+		}
+	}
+}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -198,6 +199,20 @@ func answered(c *gin.Context) []*PredictionResponse {
 	return list
 }
 
+// methods are the method label's values besides "other": Go accepts any
+// token as a method (up to the header limit), so a raw one would let each
+// request mint a series.
+var methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace}
+
+// methodLabel is method if it is a standard verb, else "other".
+func methodLabel(method string) string {
+	if slices.Contains(methods, method) {
+		return method
+	}
+	return "other"
+}
+
 // instrument counts and times every request; it runs inside requestLog, so
 // both see the same status.
 func (m *Metrics) instrument(c *gin.Context) {
@@ -214,7 +229,7 @@ func (m *Metrics) instrument(c *gin.Context) {
 	if c.Request.Context().Err() != nil {
 		status = statusClientGone
 	}
-	m.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(status)).Inc()
+	m.requests.WithLabelValues(route, methodLabel(c.Request.Method), strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(route).Observe(time.Since(t).Seconds())
 
 	err, _ := c.Get(failedKey)

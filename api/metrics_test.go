@@ -1,11 +1,16 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -345,4 +350,81 @@ func TestMetricsBuildInfoAndElsewhere(t *testing.T) {
 	if !strings.Contains(w.Body.String(), "catsdogs_build_info") {
 		t.Error("the separate handler lacks the metrics")
 	}
+}
+
+// Issue 22: any token is a method to Go. Random 40 KB methods over real
+// HTTP count as method="other", so /metrics stays small, and the request log
+// and the 405 keep only the start of them.
+func TestMetricsMethodLabelBounded(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+	srv := httptest.NewServer(newTestRouter(&fakeClassifier{res: okResult()}, &fakeAuth{}, func(d *Deps) { d.Logger = log }))
+	defer srv.Close()
+	size := func() int {
+		resp, err := srv.Client().Get(srv.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return len(b)
+	}
+	before := size()
+	const n, long = 50, 40 << 10
+	rnd := rand.New(rand.NewPCG(22, 1))
+	for i := range n {
+		m := make([]byte, long)
+		for j := range m {
+			m[j] = 'A' + byte(rnd.IntN(26))
+		}
+		req, _ := http.NewRequest(string(m), srv.URL+"/health", nil)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if len(body) > 1024 {
+			t.Errorf("a %d-byte answer repeats the method", len(body))
+		}
+	}
+	if grown := size() - before; grown > 4096 {
+		t.Errorf("/metrics grew by %d bytes after %d requests with random %d-byte methods", grown, n, long)
+	}
+	resp, err := srv.Client().Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := promtext.Parse(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var other float64
+	for k, v := range m {
+		if strings.HasPrefix(k, "catsdogs_http_requests_total{") && strings.Contains(k, `method="other"`) {
+			other += v
+		}
+	}
+	if other != n {
+		t.Errorf(`method="other" counted %g requests, want %d (%d request series)`, other, n, len(keysWith(m, "catsdogs_http_requests_total")))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if logs.Len() > n*2048 {
+		t.Errorf("the request log took %d bytes for %d requests: methods not clipped", logs.Len(), n)
+	}
+}
+
+// lockedWriter lets a test read what a server's goroutines log.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

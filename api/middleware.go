@@ -55,12 +55,14 @@ func requireScope(scope string, log *slog.Logger) gin.HandlerFunc {
 // with client_gone=true, not as whatever nobody received. The request id
 // comes with the logger (requestID); route is the pattern matched, "" for
 // a 404; auth_reason is auth.Reason's bounded word for a 401/403/503.
+// method and path are clipped: Go takes either up to the header limit.
 func requestLog(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		t := time.Now()
 		c.Next()
 		status := c.Writer.Status()
-		attrs := []any{"method", c.Request.Method, "path", c.Request.URL.Path, "route", c.FullPath()}
+		attrs := []any{"method", clip(c.Request.Method, maxLoggedMethod), "path", clip(c.Request.URL.Path, maxLoggedPath),
+			"route", c.FullPath()}
 		if c.Request.Context().Err() != nil {
 			attrs = append(attrs, "status", statusClientGone, "client_gone", true)
 		} else {
@@ -87,6 +89,13 @@ func requestLog(log *slog.Logger) gin.HandlerFunc {
 		requestLogger(c, log).Info("request", attrs...)
 	}
 }
+
+// How much of a request's method and path the log keeps (and a 405's detail
+// repeats): enough to recognise it.
+const (
+	maxLoggedMethod = 32
+	maxLoggedPath   = 512
+)
 
 // statusClientGone is nginx's "client closed request", for logs only.
 const statusClientGone = 499

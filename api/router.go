@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 
 	"catsdogs/admission"
 	"catsdogs/api/auth"
@@ -99,6 +100,10 @@ func NewRouter(d Deps) *gin.Engine {
 	if d.Admission == nil {
 		panic("api: no admission controller given")
 	}
+	// gin's own trailing-slash redirect answers before any middleware:
+	// no request id, no security headers. NoRoute redirects instead.
+	r.RedirectTrailingSlash = false
+	routes := map[string]bool{} // "METHOD /path" of every route without parameters
 	if d.Metrics == nil {
 		d.Metrics = NewMetrics()
 	}
@@ -110,9 +115,15 @@ func NewRouter(d Deps) *gin.Engine {
 		r.Use(corsFor(d.CORSOrigins))
 	}
 	r.Use(opaqueBody)
-	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, codeNotFound, "no such route; see /docs") })
+	r.NoRoute(func(c *gin.Context) {
+		if to := otherSlash(c.Request.URL.Path); routes[c.Request.Method+" "+to] {
+			redirectSlash(c, to)
+			return
+		}
+		abort(c, http.StatusNotFound, codeNotFound, "no such route; see /docs")
+	})
 	r.NoMethod(func(c *gin.Context) {
-		abort(c, http.StatusMethodNotAllowed, codeMethodNotAllowed, c.Request.Method+" is not allowed here; see /docs")
+		abort(c, http.StatusMethodNotAllowed, codeMethodNotAllowed, clip(c.Request.Method, maxLoggedMethod)+" is not allowed here; see /docs")
 	})
 
 	h := &handlers{d: d}
@@ -141,5 +152,33 @@ func NewRouter(d Deps) *gin.Engine {
 
 	// The OpenAPI document, Swagger UI, ReDoc and the drop-an-image page (web.go).
 	registerWeb(r, d)
+	for _, rt := range r.Routes() {
+		if !strings.ContainsAny(rt.Path, ":*") {
+			routes[rt.Method+" "+rt.Path] = true
+		}
+	}
 	return r
+}
+
+// otherSlash is path with its trailing slash removed, or with one added.
+func otherSlash(path string) string {
+	if p, ok := strings.CutSuffix(path, "/"); ok && p != "" {
+		return p
+	}
+	return path + "/"
+}
+
+// redirectSlash sends the client to the route's own spelling, as gin would:
+// 301 for GET and HEAD, 308 (method and body kept) for the rest. to is a
+// registered path, never the client's bytes, so it cannot point off-site.
+func redirectSlash(c *gin.Context, to string) {
+	status := http.StatusPermanentRedirect
+	if c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead {
+		status = http.StatusMovedPermanently
+	}
+	if q := c.Request.URL.RawQuery; q != "" {
+		to += "?" + q
+	}
+	c.Redirect(status, to)
+	c.Abort()
 }

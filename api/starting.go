@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -23,7 +22,10 @@ func Starting(d Deps) http.Handler {
 	notReady := func(c *gin.Context) {
 		detail := "starting"
 		if err := ready(); err != nil {
-			detail = strings.ReplaceAll(err.Error(), "\n", "; ")
+			detail = publicReasons(err)
+			if c.FullPath() != "" { // /ready itself; other routes would flood the log
+				requestLogger(c, log).Warn("not ready", "reasons", err)
+			}
 		}
 		c.Header("Retry-After", "1")
 		abort(c, http.StatusServiceUnavailable, codeNotReady, detail)

@@ -36,6 +36,11 @@ type Options struct {
 	Logger     *slog.Logger
 }
 
+// HeaderTimeout is how long a client has to send a request's headers, from
+// its connection or the request's first byte: a client that holds a
+// connection slot without finishing its headers (slowloris) loses it then.
+const HeaderTimeout = 5 * time.Second
+
 // Server is one listener and the HTTP server on it.
 type Server struct {
 	ln       net.Listener
@@ -63,7 +68,7 @@ func New(o Options) (*Server, error) {
 	if o.MaxConns > 0 {
 		ln = netutil.LimitListener(ln, o.MaxConns)
 	}
-	return &Server{ln: ln, opt: o, stop: make(chan struct{})}, nil
+	return &Server{ln: scanListener{ln}, opt: o, stop: make(chan struct{})}, nil
 }
 
 // Addr is where the server listens.
@@ -84,12 +89,14 @@ func (s *Server) Ready() error {
 // nil; the listener is closed either way.
 func (s *Server) Serve(ctx context.Context, h http.Handler) error {
 	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           closeOnConflict(h),
+		ReadHeaderTimeout: HeaderTimeout,
 		ReadTimeout:       60 * time.Second, // slow uploads end; no goroutine waits forever
 		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       120 * time.Second, // PressureIdleTimeout near MaxConns
 		MaxHeaderBytes:    64 << 10,
+		ConnState:         newConns(s.opt.MaxConns).state,
+		ConnContext:       withConn,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(s.ln) }()

@@ -183,10 +183,16 @@ func TestReadyFollowsIdentityProvider(t *testing.T) {
 	wantPrediction(t, resp, body)
 }
 
-// The instance launched with an unreachable issuer is not ready, for that reason.
+// The instance launched with an unreachable issuer is not ready, for that
+// reason, which the log details.
 func TestReadyWithIdentityProviderDown(t *testing.T) {
 	if st, detail := ready(t, downSrv); st != 503 || !strings.Contains(detail, "signing keys") {
 		t.Errorf("/ready %d %q, want 503 naming the signing keys", st, detail)
+	} else if strings.Contains(detail, "127.0.0.1") || strings.Contains(detail, "refused") {
+		t.Errorf("/ready shows anyone the IdP's address or error: %q", detail) // issue 22: the log has them
+	}
+	if !strings.Contains(downSrv.logs.String(), `msg="not ready"`) {
+		t.Error("no not-ready log line with the cause")
 	}
 	if st, _ := ready(t, jwksSrv); st != 200 {
 		t.Errorf("JWKS-URI instance: /ready %d", st)
@@ -195,8 +201,8 @@ func TestReadyWithIdentityProviderDown(t *testing.T) {
 
 // SIGTERM: /ready turns 503 at once while the listener still serves (an
 // upload still succeeds) for SHUTDOWN_DRAIN_DELAY, then the process exits 0.
-// The same instance serves /metrics on METRICS_ADDR only, and allows CORS
-// from one origin.
+// The same instance serves /metrics on METRICS_ADDR only, allows CORS
+// from one origin, and outlives a SIGHUP.
 func TestDrainMetricsAddrAndCORS(t *testing.T) {
 	_, mport, _ := net.SplitHostPort(closedAddr())
 	s, err := launch("drain", map[string]string{"AUTH_DISABLED": "true", "INFERENCE_WORKERS": "1",
@@ -240,6 +246,17 @@ func TestDrainMetricsAddrAndCORS(t *testing.T) {
 	// CORS is off by default: the main instance answers OPTIONS with 405.
 	if resp, _ := do(t, mainSrv, "OPTIONS", "/upload", "", nil, ""); resp.StatusCode != 405 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Errorf("CORS off: OPTIONS %d %v", resp.StatusCode, resp.Header)
+	}
+
+	// Issue 22: SIGHUP is logged and ignored; it used to kill the process.
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the SIGHUP log line", 10*time.Second, func() bool { return strings.Contains(s.logs.String(), "SIGHUP ignored") })
+	select {
+	case <-s.done:
+		t.Fatalf("exited after SIGHUP: %v", s.err)
+	default:
 	}
 
 	// Drain.

@@ -43,7 +43,8 @@ func (v *Verifier) checkClaims(payload []byte, now time.Time) (*Principal, error
 		}
 	}
 	if !slices.ContainsFunc(v.audiences, func(a string) bool { return slices.Contains(c.Audience, a) }) {
-		return nil, because(ReasonAudience, fmt.Errorf("%w: audience %v is not %v", ErrInvalidToken, []string(c.Audience), v.audiences))
+		// Never our audiences: the detail goes to anyone who sends a token.
+		return nil, because(ReasonAudience, fmt.Errorf("%w: the token's audience (aud) is not this API", ErrInvalidToken))
 	}
 	return &Principal{Subject: c.Subject, Scopes: mergeScopes(c.Scope, c.Scp, c.Permissions)}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"net/http"
 	"strconv"
@@ -21,6 +22,11 @@ const (
 	// RefetchBurst is how many JWKS fetches tokens may cause back to back; the
 	// budget then refills at one per MinRefresh. README states the bound.
 	RefetchBurst = 2
+	// RotationGap paces unknown kids once the budget is spent: one of them
+	// may still refetch when no fetch has started for this long. A trickle
+	// of forged kids spends every refill, and a key rotated in meanwhile
+	// went unseen for up to MinRefresh; now any such fetch finds it.
+	RotationGap = 2 * time.Second
 	// DefaultMaxAge is the longest fetched keys are used before a background
 	// refresh: the JWKS response's Cache-Control max-age may shorten it.
 	DefaultMaxAge = time.Hour
@@ -34,8 +40,11 @@ const (
 //     the background, one at a time;
 //   - an unknown kid (key rotation, or a forged token) refetches at once if
 //     the refetch budget (a token bucket: RefetchBurst, refilled one per
-//     minRefresh) allows, so rotation costs no 401s and a flood of forged
-//     kids costs the IdP at most RefetchBurst + t/minRefresh fetches in t;
+//     minRefresh) allows, so rotation costs no 401s; once it is spent, a kid
+//     not tried within minRefresh refetches if none started for RotationGap,
+//     so forged kids cannot hide a rotation for longer than that. A flood of
+//     them costs the IdP at most RefetchBurst + t/minRefresh + t/RotationGap
+//     fetches in t;
 //   - failed fetches back off exponentially, 1 s doubling up to minRefresh;
 //   - keys are refetched after the response's max-age, clamped to
 //     [minRefresh, maxAge], so keys the IdP removed stop working.
@@ -59,7 +68,13 @@ type keySet struct {
 	failures int        // consecutive failed fetches
 	retryAt  time.Time  // back-off: no fetch before this
 	budget   bucket     // fetches that tokens (not the refresh timer) may cause
-	timer    *time.Timer
+	started  time.Time  // of the latest fetch, for RotationGap
+	// tried holds the kids (hashed: a kid may be kilobytes) that refetched
+	// past the spent budget, and when: each may do so once per minRefresh.
+	// At most minRefresh/RotationGap+1 are younger than that.
+	tried map[uint64]time.Time
+	seed  maphash.Seed
+	timer *time.Timer
 }
 
 type fetchCall struct {
@@ -72,7 +87,7 @@ func newKeySet(client *http.Client, jwksURL func(context.Context) (string, error
 		maxAge = minRefresh
 	}
 	k := &keySet{client: client, jwksURL: jwksURL, algs: algs, minRefresh: minRefresh, maxAge: maxAge,
-		now: time.Now, budget: bucket{capacity: RefetchBurst, per: minRefresh}}
+		now: time.Now, budget: bucket{capacity: RefetchBurst, per: minRefresh}, tried: map[uint64]time.Time{}, seed: maphash.MakeSeed()}
 	k.schedule = func(d time.Duration) {
 		if k.timer == nil {
 			k.timer = time.AfterFunc(d, k.refreshIfDue)
@@ -104,7 +119,7 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 	if fresh || (kid != "" && hasKeyID(keys, kid)) {
 		return nil, errNoMatchingKey
 	}
-	if keys, err = k.refetch(ctx, gen); err != nil {
+	if keys, err = k.refetch(ctx, gen, kid); err != nil {
 		return nil, reportOutage(ctx, err)
 	}
 	if payload, ok := verifyWith(jws, keys, kid); ok {
@@ -147,7 +162,7 @@ func (k *keySet) cached(ctx context.Context) (keys []jose.JSONWebKey, gen int, f
 		defer k.mu.Unlock()
 		return k.keys, k.gen, false, nil
 	}
-	call, err := k.fetchForTokenLocked()
+	call, err := k.fetchForTokenLocked("")
 	k.mu.Unlock()
 	if err != nil {
 		return nil, 0, false, err
@@ -165,13 +180,13 @@ func (k *keySet) cached(ctx context.Context) (keys []jose.JSONWebKey, gen int, f
 // starts one if the back-off and the refetch budget allow. Without a fetch
 // it returns the cached keys (the kid is then unknown: 401), or the last
 // fetch's error while the IdP is failing (503: the kid may be a new key).
-func (k *keySet) refetch(ctx context.Context, gen int) ([]jose.JSONWebKey, error) {
+func (k *keySet) refetch(ctx context.Context, gen int, kid string) ([]jose.JSONWebKey, error) {
 	k.mu.Lock()
 	if k.gen != gen {
 		defer k.mu.Unlock()
 		return k.keys, nil
 	}
-	call, err := k.fetchForTokenLocked()
+	call, err := k.fetchForTokenLocked(kid)
 	if call == nil {
 		defer k.mu.Unlock()
 		if k.lastErr != nil {
@@ -189,9 +204,9 @@ func (k *keySet) refetch(ctx context.Context, gen int) ([]jose.JSONWebKey, error
 }
 
 // fetchForTokenLocked joins the fetch in flight or starts one that a token
-// asked for, if the back-off and the budget allow; otherwise it returns a nil
-// call and why.
-func (k *keySet) fetchForTokenLocked() (*fetchCall, error) {
+// with an unknown kid asked for, if the back-off and the budget or
+// RotationGap allow; otherwise it returns a nil call and why.
+func (k *keySet) fetchForTokenLocked(kid string) (*fetchCall, error) {
 	if k.inflight != nil {
 		return k.inflight, nil
 	}
@@ -199,13 +214,33 @@ func (k *keySet) fetchForTokenLocked() (*fetchCall, error) {
 	// The very first fetch is free: every later one, failed first tries
 	// included, spends budget, so the README's bound holds from the start.
 	first := k.gen == 0 && k.failures == 0
-	if now.Before(k.retryAt) || (!first && !k.budget.take(now)) {
+	if now.Before(k.retryAt) || (!first && !k.budget.take(now) && !k.paceLocked(kid, now)) {
 		if k.lastErr != nil {
 			return nil, k.lastErr
 		}
 		return nil, fmt.Errorf("%w: JWKS refetch budget spent", ErrUnavailable)
 	}
 	return k.startLocked(), nil
+}
+
+// paceLocked reports whether kid may refetch with the budget spent: no
+// fetch started within RotationGap, and kid has not done so within
+// minRefresh (a forged kid sent again never refetches twice).
+func (k *keySet) paceLocked(kid string, now time.Time) bool {
+	if now.Sub(k.started) < RotationGap {
+		return false
+	}
+	h := maphash.String(k.seed, kid)
+	if at, ok := k.tried[h]; ok && now.Sub(at) < k.minRefresh {
+		return false
+	}
+	for old, at := range k.tried {
+		if now.Sub(at) >= k.minRefresh {
+			delete(k.tried, old)
+		}
+	}
+	k.tried[h] = now
+	return true
 }
 
 // ready is nil once keys are cached, else why not.
@@ -278,7 +313,7 @@ func (k *keySet) refreshIfDueLocked() {
 // that a client hanging up does not cancel what other requests wait for.
 func (k *keySet) startLocked() *fetchCall {
 	call := &fetchCall{done: make(chan struct{})}
-	k.inflight = call
+	k.inflight, k.started = call, k.now()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 		keys, ttl, err := k.fetch(ctx)

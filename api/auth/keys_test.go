@@ -95,7 +95,8 @@ func TestRotatedKeyAcceptedOnFirstRequest(t *testing.T) {
 }
 
 // Issue 14: 1,000 forged kids cost at most RefetchBurst fetches at once and
-// one more per testMinRefresh; valid tokens are unaffected throughout.
+// one more per testMinRefresh, plus (issue 22) one per RotationGap once the
+// budget is spent; valid tokens are unaffected throughout.
 func TestForgedKidFloodIsBounded(t *testing.T) {
 	p := newIDP(t)
 	k, clk, _ := newTestKeySet(t, p)
@@ -115,13 +116,13 @@ func TestForgedKidFloodIsBounded(t *testing.T) {
 	}
 	clk.Add(testMinRefresh / 2)
 	flood(100)
-	if n := p.JWKSFetches() - 1; n != RefetchBurst {
-		t.Errorf("half a refill period later: %d refetches, want still %d", n, RefetchBurst)
+	if n := p.JWKSFetches() - 1; n != RefetchBurst+1 {
+		t.Errorf("half a refill period later: %d refetches, want %d (the budget's and one paced)", n, RefetchBurst+1)
 	}
 	clk.Add(testMinRefresh / 2)
 	flood(100)
-	if n := p.JWKSFetches() - 1; n != RefetchBurst+1 {
-		t.Errorf("one refill period later: %d refetches, want %d", n, RefetchBurst+1)
+	if n := p.JWKSFetches() - 1; n != RefetchBurst+2 {
+		t.Errorf("one refill period later: %d refetches, want %d", n, RefetchBurst+2)
 	}
 	// A known kid with a bad signature never costs a fetch.
 	clk.Add(10 * testMinRefresh)
@@ -136,6 +137,78 @@ func TestForgedKidFloodIsBounded(t *testing.T) {
 	}
 	if err := verifyKid(t, k, rsaKey1, "k1"); err != nil {
 		t.Errorf("valid token after the flood: %v", err)
+	}
+}
+
+// Issue 22: a trickle of forged kids (20 a second) spends every refill of
+// the budget; a key rotated in meanwhile is still accepted within 3 s, and
+// the trickle costs the IdP no more than the stated bound.
+func TestRotationSeenDuringForgedTrickle(t *testing.T) {
+	p := newIDP(t)
+	k, clk, _ := newTestKeySet(t, p)
+	if err := verifyKid(t, k, rsaKey1, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	start := clk.Now()
+	const tick = 50 * time.Millisecond
+	trickle := func(i int) {
+		settle(k)
+		if err := verifyKid(t, k, rsaKey2, fmt.Sprintf("forged-%d", i)); !errors.Is(err, errNoMatchingKey) {
+			t.Fatalf("forged kid: %v", err)
+		}
+	}
+	i := 0
+	for ; clk.Now().Sub(start) < 2*testMinRefresh; i++ {
+		trickle(i)
+		clk.Add(tick)
+	}
+	// The worst moment to rotate: just after a forged kid caused a fetch.
+	for n := p.JWKSFetches(); p.JWKSFetches() == n; i++ {
+		trickle(i)
+		settle(k)
+		clk.Add(tick)
+	}
+	p.Publish(pub(rsaKey1, "k1", "RS256"), pub(rsaKey2, "k2", "RS256")) // the IdP rotates
+	rotated := clk.Now()
+	for ; ; i++ {
+		trickle(i)
+		settle(k)
+		if verifyKid(t, k, rsaKey2, "k2") == nil {
+			break
+		}
+		if clk.Now().Sub(rotated) > 3*time.Second {
+			t.Fatalf("the rotated-in key was refused for %s under the trickle", clk.Now().Sub(rotated))
+		}
+		clk.Add(tick)
+	}
+	elapsed := clk.Now().Sub(start)
+	bound := 1 + RefetchBurst + int(elapsed/testMinRefresh) + int(elapsed/RotationGap) // the first fetch is free
+	if n := p.JWKSFetches(); n > bound {
+		t.Errorf("%d JWKS fetches in %s of forged kids, bound %d", n, elapsed, bound)
+	}
+	t.Logf("rotated-in key accepted %s after the rotation; %d fetches in %s", clk.Now().Sub(rotated), p.JWKSFetches(), elapsed)
+}
+
+// Issue 22: a forged kid sent again refetches past the spent budget only
+// once per OAUTH2_JWKS_MIN_REFRESH.
+func TestRepeatedForgedKidPacedOnce(t *testing.T) {
+	p := newIDP(t)
+	k, clk, _ := newTestKeySet(t, p)
+	if err := verifyKid(t, k, rsaKey1, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	for range RefetchBurst { // spend the budget
+		_ = verifyKid(t, k, rsaKey2, "other")
+		settle(k)
+	}
+	before := p.JWKSFetches()
+	for range 10 {
+		clk.Add(RotationGap)
+		_ = verifyKid(t, k, rsaKey2, "same")
+		settle(k)
+	}
+	if n := p.JWKSFetches() - before; n != 1 {
+		t.Errorf("one forged kid sent 10 times, RotationGap apart: %d fetches, want 1", n)
 	}
 }
 

@@ -89,7 +89,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 		return nil, outage
 	}
 	if err != nil {
-		return nil, because(oidcReason(err), fmt.Errorf("%w: %s", ErrInvalidToken, strings.TrimPrefix(err.Error(), "oidc: ")))
+		reason, detail := oidcReason(err), strings.TrimPrefix(err.Error(), "oidc: ")
+		if reason == ReasonIssuer { // go-oidc's text names the issuer we expect
+			detail = "token issued by a different provider (iss) than this API trusts"
+		}
+		return nil, because(reason, fmt.Errorf("%w: %s", ErrInvalidToken, detail))
 	}
 	var payload json.RawMessage
 	if err := tok.Claims(&payload); err != nil {

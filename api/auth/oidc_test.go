@@ -181,6 +181,11 @@ func TestVerifyRejects(t *testing.T) {
 		if !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s: %q should mention %q", c.name, err, c.msg)
 		}
+		// Issue 22: the detail goes to the caller; it must not teach a
+		// forger which issuer and audience to write.
+		if strings.Contains(err.Error(), testIssuer) || strings.Contains(err.Error(), testAudience) {
+			t.Errorf("%s: %q repeats the expected issuer or audience", c.name, err)
+		}
 	}
 }
 
@@ -218,14 +223,16 @@ func TestUnknownKidRefetchIsRateLimited(t *testing.T) {
 	if n := p.JWKSFetches(); n != 1 {
 		t.Fatalf("first verify fetched JWKS %d times", n)
 	}
+	start := time.Now()
 	for i := 0; i < 50; i++ {
 		_, err := v.Verify(context.Background(), issuer.Sign(jose.RS256, rsaKey2, "unknown-kid", claimsWith(nil)))
 		if !errors.Is(err, ErrInvalidToken) {
 			t.Fatalf("unknown kid: %v", err)
 		}
 	}
-	if n := p.JWKSFetches() - 1; n > RefetchBurst {
-		t.Errorf("50 unknown-kid tokens caused %d JWKS refetches, want at most %d", n, RefetchBurst)
+	// One more per RotationGap, should this machine be slow enough to see one.
+	if n, bound := p.JWKSFetches()-1, RefetchBurst+int(time.Since(start)/RotationGap); n > bound {
+		t.Errorf("50 unknown-kid tokens caused %d JWKS refetches, want at most %d", n, bound)
 	}
 	// Good tokens keep working from the cache.
 	if _, err := v.Verify(context.Background(), rs256(t, nil)); err != nil {
