@@ -1,7 +1,10 @@
 // Command soak runs the real binary with auth on against the test issuer and
 // sends it mixed, partly hostile traffic for a bounded time (issue 7):
 // valid photos, garbage bodies, image bombs, slow clients, bad tokens and
-// duplicate Authorization headers, all at once. Every -every it prints status
+// duplicate Authorization headers, all at once; and the attacks of hardening
+// II: random HTTP methods (every 8th 40 KB), keep-alive connections left
+// idle, /predict bodies that announce 32 MiB and stall, a heavy client
+// sending 32-image /predict requests, and tokens with random unknown kids. Every -every it prints status
 // counts and p50/p99 latency per kind and the server's RSS; results go to
 // -out (report.txt, results.json, server.log).
 //
@@ -15,7 +18,8 @@
 //   - RSS at the end exceeds RSS after warm-up by more than -max-rss-growth
 //     (both the median of the samples in the last 10 s of their phase, under
 //     the same traffic, so a request in flight does not decide it);
-//   - no valid upload succeeded.
+//   - no valid upload succeeded;
+//   - peak RSS exceeds -max-rss-mib (512: the container the defaults suit).
 package main
 
 import (
@@ -23,6 +27,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -45,18 +50,22 @@ import (
 	"catsdogs/tests/bombs"
 	"catsdogs/tests/issuer"
 	"catsdogs/tools/internal/loadkit"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 var (
-	flagBin       = flag.String("bin", "bin/catsdogs", "service binary")
-	flagImages    = flag.String("images", "tests/testdata/images", "folder of real photos (searched recursively for .jpg)")
-	flagOut       = flag.String("out", "build/soak", "where report.txt, results.json and server.log go")
-	flagDuration  = flag.Duration("d", 10*time.Minute, "how long to send traffic")
-	flagWarmup    = flag.Duration("warmup", 0, "warm-up before the RSS baseline (default: a fifth of -d, at most 1m)")
-	flagEvery     = flag.Duration("every", 30*time.Second, "print the tables this often")
-	flagMix       = flag.String("mix", "valid=3,trickle=1,garbage=1,bomb=1,slow-headers=2,slow-body=2,token=1,dup-auth=1", "workers per traffic kind")
+	flagBin      = flag.String("bin", "bin/catsdogs", "service binary")
+	flagImages   = flag.String("images", "tests/testdata/images", "folder of real photos (searched recursively for .jpg)")
+	flagOut      = flag.String("out", "build/soak", "where report.txt, results.json and server.log go")
+	flagDuration = flag.Duration("d", 10*time.Minute, "how long to send traffic")
+	flagWarmup   = flag.Duration("warmup", 0, "warm-up before the RSS baseline (default: a fifth of -d, at most 1m)")
+	flagEvery    = flag.Duration("every", 30*time.Second, "print the tables this often")
+	flagMix      = flag.String("mix", "valid=3,trickle=1,garbage=1,bomb=1,slow-headers=2,slow-body=2,token=1,dup-auth=1,"+
+		"method=1,idle=64,stalled-predict=8,heavy=2,forged-kid=1", "workers per traffic kind")
 	flagPause     = flag.Duration("pause", 20*time.Millisecond, "pause between one worker's requests")
 	flagRSSGrowth = flag.Float64("max-rss-growth", 0.20, "allowed growth of RSS from the end of warm-up to the end")
+	flagMaxRSS    = flag.Int64("max-rss-mib", 512, "peak RSS allowed: the container size the defaults are sized for (0: no limit)")
 )
 
 func main() {
@@ -239,6 +248,9 @@ loop:
 	}
 	fmt.Fprintf(out, "RSS: after warm-up (%s) %.0f MiB, end %.0f MiB (%+.1f %%, limit %+.0f %%), peak %.0f MiB\n",
 		warmup, mib(base), mib(end), 100*growth, 100**flagRSSGrowth, mib(hwm))
+	if *flagMaxRSS > 0 && hwm > *flagMaxRSS<<10 {
+		failures = append(failures, fmt.Sprintf("peak RSS %.0f MiB, over %d MiB", mib(hwm), *flagMaxRSS))
+	}
 	if base == 0 || end == 0 {
 		failures = append(failures, "RSS was not sampled over warm-up and end (run longer than the warm-up + 10 s)")
 	} else if growth > *flagRSSGrowth {
@@ -339,7 +351,7 @@ type upload struct {
 
 func buildKinds(srv *loadkit.Service, iss *issuer.Issuer) ([]kind, error) {
 	good := []string{"Bearer " + iss.Token(nil)}
-	photos, err := photoBodies(*flagImages)
+	photos, photoData, err := photoBodies(*flagImages)
 	if err != nil {
 		return nil, err
 	}
@@ -408,6 +420,23 @@ func buildKinds(srv *loadkit.Service, iss *issuer.Issuer) ([]kind, error) {
 			return do(ctx, client, srv.Base+"/upload", list[rng.IntN(len(list))], nil)
 		}
 	}
+	// A second client, by its token's subject: admission shares the
+	// pipeline fairly between it and the valid uploads.
+	heavyAuth := []string{"Bearer " + iss.Token(map[string]any{"sub": "soak-heavy"})}
+	var names []string
+	var datas [][]byte
+	for i := 0; i < 32; i++ {
+		names, datas = append(names, fmt.Sprintf("%d.jpg", i)), append(datas, photoData[i%len(photoData)])
+	}
+	heavyBody, heavyType, err := loadkit.FormFiles(names, datas)
+	if err != nil {
+		return nil, err
+	}
+	heavy := upload{heavyBody, heavyType, heavyAuth}
+	rogue, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
 	return []kind{
 		{"valid", pick(photos)},
 		{"trickle", func(ctx context.Context, rng *mrand.Rand) outcome {
@@ -422,11 +451,117 @@ func buildKinds(srv *loadkit.Service, iss *issuer.Issuer) ([]kind, error) {
 		{"slow-body", func(ctx context.Context, rng *mrand.Rand) outcome {
 			return slowBody(ctx, srv.Addr, photos[rng.IntN(len(photos))])
 		}},
+		{"method", func(ctx context.Context, rng *mrand.Rand) outcome { return oddMethod(ctx, srv.Addr, rng) }},
+		{"idle", func(ctx context.Context, _ *mrand.Rand) outcome { return idleKeepAlive(ctx, srv.Addr) }},
+		{"stalled-predict", func(ctx context.Context, _ *mrand.Rand) outcome { return stalledPredict(ctx, srv.Addr, good[0]) }},
+		{"heavy", func(ctx context.Context, _ *mrand.Rand) outcome {
+			return do(ctx, client, srv.Base+"/predict", heavy, nil)
+		}},
+		{"forged-kid", func(ctx context.Context, rng *mrand.Rand) outcome {
+			kid := fmt.Sprintf("forged-%016x", rng.Uint64())
+			u := photos[0]
+			u.auth = []string{"Bearer " + issuer.Sign(jose.RS256, rogue, kid, issuer.Claims(iss.URL, nil))}
+			return do(ctx, client, srv.Base+"/upload", u, nil)
+		}},
 	}, nil
 }
 
-func photoBodies(dir string) ([]upload, error) {
+// oddMethod sends GET /health's request line with a random method token
+// (every 8th 40 KB long): none may become a metric label or a 5xx.
+func oddMethod(ctx context.Context, addr string, rng *mrand.Rand) outcome {
+	n := 3 + rng.IntN(10)
+	if rng.IntN(8) == 0 {
+		n = 40 << 10
+	}
+	m := make([]byte, n)
+	for i := range m {
+		m[i] = 'A' + byte(rng.IntN(26))
+	}
+	t0 := time.Now()
+	conn, err := dial(ctx, addr)
+	if err != nil {
+		return outcome{label: "dial error", bad: err.Error()}
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Minute))
+	fmt.Fprintf(conn, "%s /health HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n", m)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return outcome{label: "closed", d: time.Since(t0)}
+	}
+	defer resp.Body.Close()
+	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	return judge(resp.StatusCode, rb, time.Since(t0))
+}
+
+// idleKeepAlive asks for /health on a keep-alive connection, then leaves it
+// idle for up to a minute: near MAX_CONNECTIONS the server closes such
+// connections first. Either way is fine; the valid uploads beside it must
+// still be served.
+func idleKeepAlive(ctx context.Context, addr string) outcome {
+	t0 := time.Now()
+	conn, err := dial(ctx, addr)
+	if err != nil {
+		return outcome{label: "dial error", bad: err.Error()}
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Minute))
+	io.WriteString(conn, "GET /health HTTP/1.1\r\nHost: soak\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return outcome{label: "closed before answering", d: time.Since(t0)}
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return outcome{label: strconv.Itoa(resp.StatusCode), d: time.Since(t0), bad: "/health answered " + resp.Status}
+	}
+	if _, err := br.ReadByte(); errors.Is(err, os.ErrDeadlineExceeded) {
+		return outcome{label: "idle 1m", d: time.Since(t0)}
+	}
+	return outcome{label: "closed by server", d: time.Since(t0)}
+}
+
+// stalledPredict announces a 32 MiB /predict body, sends its first 400
+// bytes and stalls until the server's read timeout ends it: it must hold
+// the memory budget for what it sent, not what it announced.
+func stalledPredict(ctx context.Context, addr, auth string) outcome {
+	const limit = 90 * time.Second
+	t0 := time.Now()
+	conn, err := dial(ctx, addr)
+	if err != nil {
+		return outcome{label: "dial error", bad: err.Error()}
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(limit))
+	part := "--" + loadkit.Boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n\r\n"
+	fmt.Fprintf(conn, "POST /predict HTTP/1.1\r\nHost: soak\r\nAuthorization: %s\r\n"+
+		"Content-Type: multipart/form-data; boundary=%s\r\nContent-Length: 33554000\r\n\r\n%s%s",
+		auth, loadkit.Boundary, part, strings.Repeat("x", 400-len(part)))
+	return awaitAnswer(conn, t0, "stalled /predict", limit)
+}
+
+// awaitAnswer reads the answer to a request that stalled: the server must
+// answer or hang up before conn's deadline (limit from t0).
+func awaitAnswer(conn net.Conn, t0 time.Time, what string, limit time.Duration) outcome {
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	switch {
+	case err == nil:
+		defer resp.Body.Close()
+		rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		return judge(resp.StatusCode, rb, time.Since(t0))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return outcome{label: "held open", d: time.Since(t0), bad: fmt.Sprintf("%s held open for %s", what, limit)}
+	case isClosed(err):
+		return outcome{label: "closed", d: time.Since(t0)}
+	}
+	return outcome{label: "read error", d: time.Since(t0), bad: err.Error()}
+}
+
+func photoBodies(dir string) ([]upload, [][]byte, error) {
 	var out []upload
+	var raw [][]byte
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.EqualFold(filepath.Ext(p), ".jpg") {
 			return err
@@ -436,13 +571,13 @@ func photoBodies(dir string) ([]upload, error) {
 			return err
 		}
 		b, ct, err := loadkit.FormFile(filepath.Base(p), data)
-		out = append(out, upload{body: b, ctype: ct})
+		out, raw = append(out, upload{body: b, ctype: ct}), append(raw, data)
 		return err
 	})
 	if err == nil && len(out) == 0 {
 		err = fmt.Errorf("no .jpg photos under %s (-images)", dir)
 	}
-	return out, err
+	return out, raw, err
 }
 
 // trickle sends a body in 10 pieces with a pause between them.
@@ -560,18 +695,7 @@ func slowBody(ctx context.Context, addr string, u upload) outcome {
 		return outcome{label: "closed", d: time.Since(t0)}
 	}
 	_, _ = conn.Write(u.body[:len(u.body)/2])
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	switch {
-	case err == nil:
-		defer resp.Body.Close()
-		rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-		return judge(resp.StatusCode, rb, time.Since(t0))
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return outcome{label: "held open", d: time.Since(t0), bad: fmt.Sprintf("stalled body held open for %s", bodyLimit)}
-	case isClosed(err):
-		return outcome{label: "closed", d: time.Since(t0)}
-	}
-	return outcome{label: "read error", d: time.Since(t0), bad: err.Error()}
+	return awaitAnswer(conn, t0, "stalled body", bodyLimit)
 }
 
 // dial connects to addr; the connection closes when ctx ends, so a stalled
