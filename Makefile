@@ -139,8 +139,11 @@ run: build
 # loopback (tools/devissuer), and prints an access token to paste into the
 # page at /, Swagger UI's Authorize box, Bruno or curl. Local use only.
 .PHONY: dev
+# Built, not `go run`: go run exits 1 when Ctrl-C reaches it, so make would
+# report an error for a normal stop.
 dev: build
-	$(GO) run ./tools/devissuer -- ./bin/catsdogs
+	$(GO) build -o bin/devissuer ./tools/devissuer
+	./bin/devissuer -- ./bin/catsdogs
 
 # ---- tests -------------------------------------------------------------------
 # `make test` is what README and CI (.ci/run) run: static checks, a smoke run of

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,14 +20,10 @@ import (
 
 // `make dev` as a user runs it: tools/devissuer starts the real binary with
 // auth ON against a loopback issuer and prints a token; that token gets a
-// prediction, no token gets 401, and Ctrl-C stops both.
+// prediction, its token without the scope 403 (Bruno's tokenNoScope), no
+// token 401, and Ctrl-C stops both.
 func TestDevIssuerFlow(t *testing.T) {
-	dev := filepath.Join(tmpDir, "devissuer")
-	build := exec.Command("go", "build", "-o", dev, "./tools/devissuer")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./tools/devissuer: %v\n%s", err, out)
-	}
+	dev := buildDevIssuer(t)
 	_, port, _ := net.SplitHostPort(closedAddr())
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	cmd := exec.Command(dev, "-token-file", tokenFile, "--", binPath)
@@ -51,7 +48,7 @@ func TestDevIssuerFlow(t *testing.T) {
 		sc.Buffer(make([]byte, 64<<10), 64<<10)
 		for sc.Scan() {
 			out.WriteString(sc.Text() + "\n")
-			if strings.HasPrefix(sc.Text(), "  curl ") {
+			if strings.HasPrefix(sc.Text(), "  Bruno CLI") {
 				printed <- out.String()
 			}
 		}
@@ -80,6 +77,15 @@ func TestDevIssuerFlow(t *testing.T) {
 	wantPrediction(t, resp, body)
 	resp, body = upload(t, s, "", "cat.jpg", photo(t, "cat", 0))
 	wantError(t, resp, body, http.StatusUnauthorized, "invalid_token")
+	lines := strings.Split(banner, "\n")
+	noScope := ""
+	for i, l := range lines {
+		if strings.HasPrefix(l, "A token without that scope") && i+2 < len(lines) {
+			noScope = lines[i+2]
+		}
+	}
+	resp, body = upload(t, s, "Bearer "+noScope, "cat.jpg", photo(t, "cat", 0))
+	wantError(t, resp, body, http.StatusForbidden, "insufficient_scope")
 
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -93,5 +99,44 @@ func TestDevIssuerFlow(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
 		c.Close()
 		t.Error("the service still listens after devissuer stopped")
+	}
+}
+
+func buildDevIssuer(t *testing.T) string {
+	t.Helper()
+	dev := filepath.Join(tmpDir, "devissuer")
+	build := exec.Command("go", "build", "-o", dev, "./tools/devissuer")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./tools/devissuer: %v\n%s", err, out)
+	}
+	return dev
+}
+
+// With another server on the port, the service cannot bind; that server's
+// 200 on /ready must not make devissuer announce success and print a token
+// for a service that is not running. The command here never answers (as a
+// service still failing to bind), so only devissuer's own check can tell.
+func TestDevIssuerPortTaken(t *testing.T) {
+	dev := buildDevIssuer(t)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+	defer other.Close()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(other.URL, "http://"))
+	cmd := exec.Command(dev, "--", "sleep", "300")
+	cmd.Dir = root
+	cmd.Env = serviceEnv(map[string]string{"PORT": port, "INFERENCE_WORKERS": "1"})
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stdout strings.Builder
+	logs := &testlog.Buffer{}
+	cmd.Stdout, cmd.Stderr = &stdout, logs
+	err := cmd.Run()
+	if err == nil {
+		t.Fatalf("devissuer succeeded with the port taken:\n%s", stdout.String())
+	}
+	if strings.Contains(stdout.String(), "auth ON") || strings.Contains(stdout.String(), "Access token") {
+		t.Errorf("devissuer announced a service that is not running:\n%s", stdout.String())
+	}
+	if !strings.Contains(logs.String(), "not as the service started here") {
+		t.Errorf("devissuer did not say why:\n%s", logs.String())
 	}
 }

@@ -1,7 +1,8 @@
 // Command devissuer is a throwaway OpenID provider for trying the service
 // with authentication ON, on one machine: it serves discovery and a JWKS on
-// 127.0.0.1 (never another interface), mints one access token with the scope
-// /upload needs, and prints it with the settings that point the service at it.
+// 127.0.0.1 (never another interface), mints an access token with the scope
+// /upload needs (and one without it, which the Bruno collection's 403 request
+// uses), and prints them with the settings that point the service at it.
 //
 //	go run ./tools/devissuer                       # print the settings and a token, keep serving keys
 //	go run ./tools/devissuer -- ./bin/catsdogs     # also run the service with them (what `make dev` does)
@@ -55,7 +56,9 @@ func run(ctx context.Context, scope string, ttl time.Duration, tokenFile string,
 		return 1, err
 	}
 	defer iss.Close()
-	token := iss.Token(map[string]any{"sub": "dev", "scope": scope, "exp": time.Now().Add(ttl).Unix()})
+	exp := time.Now().Add(ttl).Unix()
+	token := iss.Token(map[string]any{"sub": "dev", "scope": scope, "exp": exp})
+	noScope := iss.Token(map[string]any{"sub": "dev", "scope": "openid", "exp": exp})
 	if tokenFile != "" {
 		if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
 			return 1, err
@@ -66,7 +69,7 @@ func run(ctx context.Context, scope string, ttl time.Duration, tokenFile string,
 	if len(command) == 0 {
 		fmt.Printf("Dev issuer at %s (loopback only; Ctrl-C stops it and its keys are gone).\n\n"+
 			"Start the service against it, auth ON:\n\n  %s ./bin/catsdogs\n\n", iss.URL, strings.Join(settings, " "))
-		printToken(token, scope, ttl, "http://localhost:8080")
+		printToken(token, noScope, scope, ttl, "http://localhost:8080")
 		<-ctx.Done()
 		return 0, nil
 	}
@@ -78,6 +81,9 @@ func run(ctx context.Context, scope string, ttl time.Duration, tokenFile string,
 	}
 	if os.Getenv("AUTH_DISABLED") != "" {
 		cmd.Env = append(cmd.Env, "AUTH_DISABLED=false") // the point is auth ON
+	}
+	if os.Getenv("SHUTDOWN_DRAIN_DELAY") == "" {
+		cmd.Env = append(cmd.Env, "SHUTDOWN_DRAIN_DELAY=0s") // no load balancer to drain from: Ctrl-C stops at once
 	}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -98,9 +104,15 @@ func run(ctx context.Context, scope string, ttl time.Duration, tokenFile string,
 		return stopChild(cmd, exited), nil
 	case <-waitReady(ctx, base):
 	}
+	// Something answered ready on PORT; make sure it is the service started
+	// here, not another one that held the port while ours failed to bind.
+	if err := trustsToken(base, token); err != nil {
+		code := stopChild(cmd, exited)
+		return max(code, 1), fmt.Errorf("%s answers on %s, but not as the service started here: %v", base, port, err)
+	}
 	fmt.Printf("\nThe service runs with auth ON against the dev issuer %s.\n"+
 		"  try it:  %s/   API docs: %s/docs  (Authorize: paste the token)  ReDoc: %s/redoc\n", iss.URL, base, base, base)
-	printToken(token, scope, ttl, base)
+	printToken(token, noScope, scope, ttl, base)
 	select {
 	case err := <-exited:
 		return exitCode(err), nil
@@ -109,10 +121,30 @@ func run(ctx context.Context, scope string, ttl time.Duration, tokenFile string,
 	}
 }
 
-func printToken(token, scope string, ttl time.Duration, base string) {
+func printToken(token, noScope, scope string, ttl time.Duration, base string) {
 	fmt.Printf("\nAccess token (scope %q, valid %s):\n\n%s\n\n"+
 		"  curl -H \"Authorization: Bearer $TOKEN\" -F file=@tests/testdata/images/test/cat/<a photo>.jpg %s/upload\n"+
-		"  (with TOKEN=<the token above>)\n\n", scope, ttl, token, base)
+		"  (with TOKEN=<the token above>)\n\n"+
+		"A token without that scope (Bruno's tokenNoScope; /upload answers it 403):\n\n%s\n\n"+
+		"  Bruno CLI: bru run --env local --env-var token=$TOKEN --env-var tokenNoScope=<the token above>\n\n",
+		scope, ttl, token, base, noScope)
+}
+
+// trustsToken checks that the service at base accepts this issuer's token:
+// an empty upload with it gets past authentication (a 4xx about the body),
+// where any other server answers 401, 404 or something else.
+func trustsToken(base, token string) error {
+	req, _ := http.NewRequest(http.MethodPost, base+"/upload", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusUnsupportedMediaType || resp.StatusCode == http.StatusBadRequest {
+		return nil
+	}
+	return fmt.Errorf("POST /upload with the dev token answered %s, not the 4xx about a missing file", resp.Status)
 }
 
 // waitReady closes its channel once base/ready answers 200: the model is
