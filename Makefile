@@ -79,7 +79,12 @@ SWAGGER_UI_SHA256  := 1b8e891893404ea4c3558b6a87e2a3e494e7eedba41168c2ece5800a39
 REDOC_VERSION      := 2.5.4
 REDOC_SHA256       := 44922df4d0eb45c1b066c09ec251e6bd9bd7ded16bc69e87613337b9d911a56e
 WEB_VENDOR := api/web/static/vendor
-WEB_STAMP  := $(WEB_VENDOR)/.swagger-ui-$(SWAGGER_UI_VERSION)-redoc-$(REDOC_VERSION)
+WEB_STAMP  := $(WEB_VENDOR)/.swagger-ui-$(SWAGGER_UI_VERSION)-redoc-$(REDOC_VERSION)-nologo
+# ReDoc's "API docs by Redocly" footer loads a logo from the vendor's CDN,
+# which the pages' CSP refuses (a console error, and a request that must not
+# leave the machine). The one URL is replaced by an empty inline SVG.
+REDOC_LOGO_URL := https://cdn.redoc.ly/redoc/logo-mini.svg
+REDOC_LOGO_NONE := data:image/svg+xml,%3Csvg xmlns=%27http://www.w3.org/2000/svg%27/%3E
 .PHONY: web-assets
 web-assets: $(WEB_STAMP)
 $(WEB_STAMP):
@@ -94,7 +99,8 @@ $(WEB_STAMP):
 	  rm -rf $(WEB_VENDOR) && mkdir -p $(WEB_VENDOR); \
 	  mv "$$tmp"/s/package/swagger-ui-bundle.js "$$tmp"/s/package/swagger-ui.css $(WEB_VENDOR)/; \
 	  mv "$$tmp"/s/package/LICENSE $(WEB_VENDOR)/LICENSE.swagger-ui; \
-	  mv "$$tmp"/r/package/bundles/redoc.standalone.js $(WEB_VENDOR)/; \
+	  grep -qF '$(REDOC_LOGO_URL)' "$$tmp"/r/package/bundles/redoc.standalone.js; \
+	  sed 's|$(REDOC_LOGO_URL)|$(REDOC_LOGO_NONE)|' "$$tmp"/r/package/bundles/redoc.standalone.js > $(WEB_VENDOR)/redoc.standalone.js; \
 	  mv "$$tmp"/r/package/LICENSE $(WEB_VENDOR)/LICENSE.redoc; \
 	  touch $@
 	@echo "Swagger UI $(SWAGGER_UI_VERSION), ReDoc $(REDOC_VERSION) -> $(WEB_VENDOR)"

@@ -38,6 +38,10 @@ func TestCORSPreflight(t *testing.T) {
 	if w.Code != http.StatusForbidden || w.Header().Get("Access-Control-Allow-Origin") != "" {
 		t.Errorf("other origin: %d %v", w.Code, w.Header())
 	}
+	// Refused with a body that says why, like every other error.
+	if e := errorBody(t, w); e.Error != codeOriginNotAllowed || !strings.Contains(e.Detail, "CORS_ALLOWED_ORIGINS") {
+		t.Errorf("refused preflight body: %+v", e)
+	}
 
 	// The real request from the allowed origin can read the id and challenges.
 	body, ct := multipartBody(t, [2]string{"file", "x"})

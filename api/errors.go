@@ -48,6 +48,7 @@ const (
 	codeNotReady          = "not_ready"
 	codeNotFound          = "not_found"
 	codeMethodNotAllowed  = "method_not_allowed"
+	codeOriginNotAllowed  = "cors_origin_not_allowed"
 	codeInternal          = "internal_error"
 )
 

@@ -169,6 +169,16 @@ func (m *Metrics) watch(info model.Info, adm *admission.Controller, ready func()
 	m.source.Store(src)
 }
 
+// routeLabel is the route a request matched, or "unmatched" (404s, 405s):
+// never the raw path, or scanners would mint series. The request log says
+// the same.
+func routeLabel(c *gin.Context) string {
+	if r := c.FullPath(); r != "" {
+		return r
+	}
+	return "unmatched"
+}
+
 // orZero is get(v), or 0 when v is nil.
 func orZero[T any, N int | int64](v *T, get func(*T) N) N {
 	if v == nil {
@@ -220,10 +230,7 @@ func (m *Metrics) instrument(c *gin.Context) {
 	m.inFlight.Inc()
 	defer m.inFlight.Dec()
 	c.Next()
-	route := c.FullPath()
-	if route == "" {
-		route = "unmatched" // never the raw path: scanners would mint series
-	}
+	route := routeLabel(c)
 	written := c.Writer.Status() // what fail answered; nobody reads it if the client left
 	status := written
 	if c.Request.Context().Err() != nil {

@@ -53,8 +53,8 @@ func requireScope(scope string, log *slog.Logger) gin.HandlerFunc {
 // follows X-Forwarded-For only from TRUSTED_PROXIES (gin's ClientIP); a
 // request whose client hung up before the answer is logged as status 499
 // with client_gone=true, not as whatever nobody received. The request id
-// comes with the logger (requestID); route is the pattern matched, "" for
-// a 404; auth_reason is auth.Reason's bounded word for a 401/403/503.
+// comes with the logger (requestID); route is the pattern matched, as the
+// metrics label it ("unmatched" for a 404 or 405); auth_reason is auth.Reason's bounded word for a 401/403/503.
 // method and path are clipped: Go takes either up to the header limit.
 func requestLog(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -62,7 +62,7 @@ func requestLog(log *slog.Logger) gin.HandlerFunc {
 		c.Next()
 		status := c.Writer.Status()
 		attrs := []any{"method", clip(c.Request.Method, maxLoggedMethod), "path", clip(c.Request.URL.Path, maxLoggedPath),
-			"route", c.FullPath()}
+			"route", routeLabel(c)}
 		if c.Request.Context().Err() != nil {
 			attrs = append(attrs, "status", statusClientGone, "client_gone", true)
 		} else {

@@ -274,3 +274,19 @@ func TestRequestLogFields(t *testing.T) {
 		t.Errorf("client gone: %q, want status=499 client_gone=true", s)
 	}
 }
+
+// A 404 or 405 is logged under the route label the metrics count it under.
+func TestLogRouteMatchesMetrics(t *testing.T) {
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	r := newTestRouter(&fakeClassifier{res: okResult()}, &fakeAuth{}, func(d *Deps) { d.Logger = log })
+	do(r, httptest.NewRequest(http.MethodDelete, "/health", nil))
+	do(r, httptest.NewRequest(http.MethodGet, "/nowhere", nil))
+	if n := strings.Count(logs.String(), "route=unmatched"); n != 2 {
+		t.Errorf("%d log lines with route=unmatched, want the 405 and the 404:\n%s", n, logs.String())
+	}
+	m := scrape(t, r)
+	if m[`catsdogs_http_requests_total{method="DELETE",route="unmatched",status="405"}`] != 1 {
+		t.Errorf("the 405 is not counted under route=unmatched")
+	}
+}

@@ -321,8 +321,8 @@ func (c *Classifier) inspect(data []byte) (decode.Header, int64, error) {
 	}
 	cost := decode.Cost(hdr, data, c.decode)
 	if n := cost + c.tensorBytes(); !c.budget.Fits(n) {
-		return hdr, 0, fmt.Errorf("%w: decoding this image needs about %d MiB, over the %d MiB memory budget (MEMORY_BUDGET)",
-			ErrImageTooLarge, n>>20, c.budget.Total()>>20)
+		return hdr, 0, decode.OverLimit("decoding this image needs about %d MiB, over the %d MiB memory budget (MEMORY_BUDGET)",
+			n>>20, c.budget.Total()>>20)
 	}
 	return hdr, cost, nil
 }

@@ -3,6 +3,8 @@ package decode
 import (
 	"catsdogs/tests/bombs"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -39,6 +41,11 @@ func TestDecodeSideAndAspectLimits(t *testing.T) {
 		if refused == c.ok {
 			t.Errorf("%dx%d: err %v, want refused=%v", c.w, c.h, err, !c.ok)
 		}
+	}
+	// Each refusal names its own limit: a panorama is not "too many pixels".
+	_, _, err := Decode(bombs.PNGHeader(1000, 100), opt)
+	if msg := fmt.Sprint(err); !strings.Contains(msg, "longer than wide") || strings.Contains(msg, "pixels") {
+		t.Errorf("panorama: %q, want the aspect ratio as the reason", msg)
 	}
 	// Zero means unlimited, as for MaxPixels.
 	if _, _, err := Decode(bombs.PNGHeader(100_000, 1), Options{}); errors.Is(err, ErrImageTooLarge) {

@@ -33,8 +33,18 @@ type RGB struct {
 var (
 	ErrUnsupportedFormat = errors.New("not an image in a supported format (JPEG, PNG, GIF, WebP, BMP, TIFF)")
 	ErrCorruptImage      = errors.New("image data is corrupt or truncated")
-	ErrImageTooLarge     = errors.New("image has too many pixels")
+	ErrImageTooLarge     = errors.New("image over a size, shape, time or memory limit")
 )
+
+// overLimit is an ErrImageTooLarge whose text is the whole explanation, so
+// a panorama is not announced as "too many pixels" before its real reason.
+type overLimit string
+
+func (e overLimit) Error() string        { return string(e) }
+func (e overLimit) Is(target error) bool { return target == ErrImageTooLarge }
+
+// OverLimit is an ErrImageTooLarge that says, in its own words, which limit.
+func OverLimit(format string, a ...any) error { return overLimit(fmt.Sprintf(format, a...)) }
 
 // IsClientError reports whether err is the uploader's fault (a bad image).
 func IsClientError(err error) bool {
@@ -133,7 +143,7 @@ func Pixels(ctx context.Context, data []byte, h Header, opt Options) (*RGB, erro
 		return nil, ctx.Err() // nobody waits for the answer: skip the rest too
 	}
 	if errors.Is(err, errDecodeStopped) {
-		return nil, fmt.Errorf("%w: decoding took longer than %s", ErrImageTooLarge, opt.Timeout)
+		return nil, OverLimit("decoding the image took longer than %s", opt.Timeout)
 	}
 	return img, err
 }
@@ -162,11 +172,11 @@ func (o Options) checkShape(w, h int) error {
 	long, short := max(w, h), min(w, h)
 	switch {
 	case o.MaxPixels > 0 && w*h > o.MaxPixels:
-		return fmt.Errorf("%w: %dx%d is over the limit of %d pixels", ErrImageTooLarge, w, h, o.MaxPixels)
+		return OverLimit("the image has too many pixels: %dx%d is over the limit of %d", w, h, o.MaxPixels)
 	case o.MaxSide > 0 && long > o.MaxSide:
-		return fmt.Errorf("%w: %dx%d has a side over the limit of %d pixels", ErrImageTooLarge, w, h, o.MaxSide)
+		return OverLimit("the image is too large: %dx%d has a side over the limit of %d pixels", w, h, o.MaxSide)
 	case o.MaxAspect > 0 && long > o.MaxAspect*short:
-		return fmt.Errorf("%w: %dx%d is more than %d times longer than wide", ErrImageTooLarge, w, h, o.MaxAspect)
+		return OverLimit("the image is too narrow: %dx%d is more than %d times longer than wide", w, h, o.MaxAspect)
 	}
 	return nil
 }

@@ -82,8 +82,8 @@ func checkJPEGScans(data []byte, w, h int) error {
 		return fmt.Errorf("%w: JPEG has more than %d scans", ErrCorruptImage, MaxJPEGScans)
 	}
 	if n*w*h > maxJPEGScanWork {
-		return fmt.Errorf("%w: %dx%d progressive JPEG with %d scans is over the decode budget; re-save it as baseline JPEG or send it smaller",
-			ErrImageTooLarge, w, h, n)
+		return OverLimit("a %dx%d progressive JPEG with %d scans is over the decode budget; re-save it as baseline JPEG or send it smaller",
+			w, h, n)
 	}
 	return nil
 }

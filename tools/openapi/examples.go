@@ -36,7 +36,7 @@ var responseExamples = map[string][]example{
 	"classifyImage 403": {{"insufficient_scope", "Valid token without the scope", `{"error":"insufficient_scope","detail":"token is valid but lacks the scope \"get::prediction\"","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 	"classifyImage 413": {
 		{"payload_too_large", "Body over MAX_UPLOAD_BYTES (default 10 MiB)", `{"error":"payload_too_large","detail":"request body is over the 10485760-byte limit (MAX_UPLOAD_BYTES)","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
-		{"image_too_large", "Image over MAX_IMAGE_PIXELS (read from its header)", `{"error":"image_too_large","detail":"image has too many pixels: 10000x10000 is over the limit of 50000000 pixels","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
+		{"image_too_large", "Image over MAX_IMAGE_PIXELS (read from its header)", `{"error":"image_too_large","detail":"the image has too many pixels: 10000x10000 is over the limit of 50000000","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 	},
 	"classifyImage 415": {
 		{"unsupported_media_type", "Body not multipart/form-data", `{"error":"unsupported_media_type","detail":"send multipart/form-data with the image in the field \"file\" (got Content-Type \"application/json\")","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},

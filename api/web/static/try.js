@@ -19,7 +19,7 @@
     multiple_files: 'Send one image at a time.',
     bad_request: 'The upload was malformed.',
     unsupported_media_type: 'The upload was not sent as a form.',
-    unsupported_image: 'That file is not an image this service reads (JPEG, PNG, GIF, WebP, BMP or TIFF).',
+    unsupported_image: 'That file is not an image this service reads.',
     corrupt_image: 'The image data is damaged or cut short.',
     payload_too_large: 'That file is too large.',
     image_too_large: 'That image is too large.',
