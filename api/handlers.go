@@ -91,11 +91,16 @@ type ModelRef struct {
 	Version string `json:"version" example:"1"`
 }
 
-// ImageInfo describes the decoded upload.
+// ImageInfo describes the upload.
 type ImageInfo struct {
 	Format string `json:"format" example:"jpeg"`
-	Width  int    `json:"width" example:"500"`
-	Height int    `json:"height" example:"375"`
+	// Width and Height are the uploaded image's, upright (after EXIF orientation).
+	Width  int `json:"width" example:"4032"`
+	Height int `json:"height" example:"3024"`
+	// DecodedWidth and DecodedHeight are what the service decoded before
+	// resizing: a large JPEG is decoded at a reduced DCT scale (here 1/8).
+	DecodedWidth  int `json:"decoded_width" example:"504"`
+	DecodedHeight int `json:"decoded_height" example:"378"`
 }
 
 // Timings in milliseconds.
@@ -173,8 +178,9 @@ func (h *handlers) prediction(res *model.Result, totalMS float64) *PredictionRes
 		Prediction: res.Label, Values: res.Probabilities, Labels: h.d.Model.Labels,
 		Confidence: res.Probabilities[res.Index],
 		Model:      ModelRef{Name: h.d.Model.Name, Version: h.d.Model.Version},
-		Image:      ImageInfo{Format: res.Format, Width: res.Width, Height: res.Height},
-		TimingsMS:  ms, InferenceBatch: res.Batch,
+		Image: ImageInfo{Format: res.Format, Width: res.Width, Height: res.Height,
+			DecodedWidth: res.DecodedWidth, DecodedHeight: res.DecodedHeight},
+		TimingsMS: ms, InferenceBatch: res.Batch,
 	}
 	for _, i := range model.Ranked(res.Probabilities) {
 		p.Scores = append(p.Scores, Score{Label: h.d.Model.Labels[i], Probability: res.Probabilities[i]})

@@ -172,8 +172,8 @@ func errorBody(t testing.TB, w *httptest.ResponseRecorder) ErrorResponse {
 }
 
 func okResult() *model.Result {
-	return &model.Result{Label: "Dog", Index: 1, Probabilities: []float32{0.2, 0.7, 0.1}, Format: "jpeg", Width: 500, Height: 375,
-		QueueMS: 0.1, DecodeMS: 1, PreprocessMS: 0.5, InferenceMS: 4}
+	return &model.Result{Label: "Dog", Index: 1, Probabilities: []float32{0.2, 0.7, 0.1}, Format: "jpeg", Width: 4032, Height: 3024,
+		DecodedWidth: 504, DecodedHeight: 378, QueueMS: 0.1, DecodeMS: 1, PreprocessMS: 0.5, InferenceMS: 4}
 }
 
 func TestUploadSuccessBody(t *testing.T) {
@@ -209,7 +209,7 @@ func TestUploadSuccessBody(t *testing.T) {
 	if !reflect.DeepEqual(resp.Scores, wantScores) {
 		t.Errorf("scores %v, want %v (descending)", resp.Scores, wantScores)
 	}
-	if resp.Model != (ModelRef{"fake-model", "3"}) || resp.Image != (ImageInfo{"jpeg", 500, 375}) {
+	if resp.Model != (ModelRef{"fake-model", "3"}) || resp.Image != (ImageInfo{"jpeg", 4032, 3024, 504, 378}) {
 		t.Errorf("model %+v image %+v", resp.Model, resp.Image)
 	}
 	if resp.TimingsMS.Inference != 4 || resp.TimingsMS.Total < 0 {

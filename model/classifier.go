@@ -108,8 +108,11 @@ type Result struct {
 	InferenceMS   float64 // the Run this image was part of
 	QueueMS       float64 // waiting for admission, a CPU slot and the batch
 	Batch         int     // images in that Run (1 without batching)
-	Width, Height int     // of the decoded, upright image
-	Format        string
+	Width, Height int     // of the upload, upright (after EXIF orientation)
+	// DecodedWidth and DecodedHeight are what was decoded: smaller than the
+	// upload for a large JPEG, which libjpeg-turbo decodes at a DCT scale.
+	DecodedWidth, DecodedHeight int
+	Format                      string
 }
 
 // Load opens the model, derives its preprocessing, checks it is an image
@@ -332,6 +335,7 @@ func (c *Classifier) tensorBytes() int64 { return int64(c.sess.ImageSize()) * 4 
 // classify runs one admitted image through decode → preprocess → batcher.
 func (c *Classifier) classify(ctx context.Context, data []byte, hdr decode.Header, cost int64, queuedMS float64) (*Result, error) {
 	r := &Result{QueueMS: queuedMS, Format: hdr.Format}
+	r.Width, r.Height = hdr.Upright()
 	c.batch.pending.Add(1)
 	in, err := c.prepare(ctx, data, hdr, cost, r)
 	if err != nil {
@@ -364,7 +368,7 @@ func (c *Classifier) prepare(ctx context.Context, data []byte, hdr decode.Header
 	if err != nil {
 		return nil, err
 	}
-	r.Width, r.Height = img.W, img.H
+	r.DecodedWidth, r.DecodedHeight = img.W, img.H
 	r.DecodeMS = msSince(t1)
 	return c.preprocess(r, img)
 }
@@ -420,7 +424,7 @@ func (c *Classifier) ClassifyRGB(img *decode.RGB) (*Result, error) {
 		return nil, err
 	}
 	defer release()
-	r := &Result{Width: img.W, Height: img.H}
+	r := &Result{Width: img.W, Height: img.H, DecodedWidth: img.W, DecodedHeight: img.H}
 	c.batch.pending.Add(1)
 	in, err := c.preprocess(r, img)
 	if err != nil {

@@ -1,11 +1,13 @@
 package model
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"image/jpeg"
 	"io"
 	"log/slog"
 	"math"
@@ -22,6 +24,7 @@ import (
 	"catsdogs/model/spec"
 	"catsdogs/tests/pets"
 	"catsdogs/tests/poll"
+	"catsdogs/tests/testimg"
 	"catsdogs/tests/testmodel"
 )
 
@@ -449,5 +452,25 @@ func TestLoadIsQuick(t *testing.T) {
 	unitLoad(t, Options{Workers: 1})
 	if d := time.Since(t0); d > 30*time.Second {
 		t.Errorf("Load took %v", d)
+	}
+}
+
+// The result reports the upload's size, upright; a large JPEG is decoded at
+// a DCT scale, and that smaller size is reported apart.
+func TestClassifyReportsUploadSize(t *testing.T) {
+	c := unitLoad(t, Options{Workers: 1})
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, testimg.PatternImage(4000, 3000), &jpeg.Options{Quality: 80}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Classify(context.Background(), buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Width != 4000 || r.Height != 3000 {
+		t.Errorf("size %dx%d, want the upload's 4000x3000", r.Width, r.Height)
+	}
+	if decode.LibjpegTurbo && (r.DecodedWidth >= 4000 || r.DecodedWidth*3 != r.DecodedHeight*4) {
+		t.Errorf("decoded %dx%d, want a DCT-scaled 4:3 size", r.DecodedWidth, r.DecodedHeight)
 	}
 }

@@ -89,6 +89,15 @@ type Header struct {
 	Model         color.Model
 }
 
+// Upright is the image's size as it is shown: after EXIF orientation, which
+// swaps the sides for the four transposing orientations (5-8).
+func (h Header) Upright() (w, ht int) {
+	if h.Orientation >= 5 && h.Orientation <= 8 {
+		return h.Height, h.Width
+	}
+	return h.Width, h.Height
+}
+
 // Inspect sniffs the format from the content and applies opt's bounds to the
 // header's dimensions. It is cheap (no pixel is decoded), so callers run it
 // before queueing for a worker: garbage and oversized uploads never take a slot.

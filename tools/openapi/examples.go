@@ -74,5 +74,5 @@ const modelInfo = `{"name":"catsdogs-resnet","version":"3","file":"catsdogs-resn
 // /predict's.
 const catAnswer = `{"prediction":"Cat","values":[0.677084,0.228651,0.09426496],"labels":["Cat","Dog","Other"],"confidence":0.677084,` +
 	`"scores":[{"label":"Cat","probability":0.677084},{"label":"Dog","probability":0.228651},{"label":"Other","probability":0.09426496}],` +
-	`"model":{"name":"catsdogs-resnet","version":"3"},"image":{"format":"jpeg","width":160,"height":169},` +
+	`"model":{"name":"catsdogs-resnet","version":"3"},"image":{"format":"jpeg","width":160,"height":169,"decoded_width":160,"decoded_height":169},` +
 	`"timings_ms":{"queue":0.011,"decode":0.617,"preprocess":0.584,"inference":3.633,"total":5.437},"inference_batch":1}`
