@@ -179,8 +179,9 @@ func TestFailClosed(t *testing.T) {
 			if !errors.As(err, &exit) || exit.ExitCode() <= 0 {
 				t.Fatalf("want a non-zero exit, got err=%v after %s\n%s", err, took, out)
 			}
-			if took > 10*time.Second {
-				t.Errorf("took %s to fail, want a quick exit", took)
+			// Refused before anything heavy: the model never loaded.
+			if strings.Contains(string(out), "model ready") {
+				t.Errorf("the model loaded before the settings were refused:\n%s", out)
 			}
 			for _, w := range c.want {
 				if !strings.Contains(string(out), w) {
