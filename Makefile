@@ -155,8 +155,9 @@ dev: build
 # `make test` is what README and CI (.ci/run) run: static checks, a smoke run of
 # the training pipeline (its ONNX must load and match Go preprocessing), unit
 # tests, parity + served accuracy of the default model, end-to-end tests
-# against the built binary with a real OIDC issuer over HTTP, and a few
-# seconds of fuzzing per fuzz target (fuzz-short, below).
+# against the built binary with a real OIDC issuer over HTTP. The fuzz
+# targets' seed corpora run as plain tests; the fuzzing itself (fuzz-short,
+# below: minutes, mostly building instrumented binaries) is CI's (.ci/run).
 # Checks that need the full dataset (served accuracy over its whole test/
 # split, parity images that are not among the fixtures) run when DATA holds it
 # and are skipped otherwise, with one line saying so.
@@ -168,7 +169,6 @@ test: export CATSDOGS_REQUIRE_BROWSER := 1
 test: $(if $(filter 1,$(REQUIRE_DATASET)),need-data) deps train-deps browser node-tools docs-check vet smoke-train
 	CATSDOGS_SMOKE_EXPORT=$(CURDIR)/$(SMOKE)/export $(GO) test -count=1 ./...
 	$(GO) test -count=1 -tags purego ./model/...
-	@$(MAKE) --no-print-directory fuzz-short
 	@$(has_data) || echo "SKIPPED (no dataset at DATA=$(DATA)): served accuracy over the dataset's test/ split and parity images not in $(FIXTURES); run them with: make test DATA=/path/to/pets"
 
 # The browser tests (tests/browser_e2e_test.go) drive Debian's chromium.
@@ -294,8 +294,9 @@ clean:
 # ---- fuzzing -----------------------------------------------------------------
 # Short native fuzz runs of every `func Fuzz*` in the repository (issue 7:
 # decoding, multipart reading, claims, EXIF orientation), found by grep so a
-# new target is fuzzed without editing this list. `make test` runs this with
-# FUZZTIME each. It is a count of executions, not a duration: Go 1.26's fuzz
+# new target is fuzzed without editing this list. .ci/run runs this after
+# `make test` (which leaves it out: it took 230 s of a loaded 2-core
+# machine's 530 s, building the instrumented binaries), FUZZTIME each. It is a count of executions, not a duration: Go 1.26's fuzz
 # coordinator can report a spurious "context deadline exceeded" when a
 # duration ends while a CPU-starved worker is mid-input (golang/go#75804,
 # fixed in 1.27; seen here with two make tests at once). 20000 executions take
