@@ -166,10 +166,17 @@ test: export CATSDOGS_DATA := $(abspath $(DATA))
 test: export CATSDOGS_REQUIRE_DATA := $(REQUIRE_DATASET)
 test: export CATSDOGS_BRU := $(CURDIR)/$(BRU)
 test: export CATSDOGS_REQUIRE_BROWSER := 1
-test: $(if $(filter 1,$(REQUIRE_DATASET)),need-data) deps train-deps browser node-tools docs-check vet smoke-train
+test: $(if $(filter 1,$(REQUIRE_DATASET)),need-data) deps train-deps browser client-deps node-tools docs-check vet smoke-train
 	CATSDOGS_SMOKE_EXPORT=$(CURDIR)/$(SMOKE)/export $(GO) test -count=1 ./...
 	$(GO) test -count=1 -tags purego ./model/...
 	@$(has_data) || echo "SKIPPED (no dataset at DATA=$(DATA)): served accuracy over the dataset's test/ split and parity images not in $(FIXTURES); run them with: make test DATA=/path/to/pets"
+
+# The README's Python and JavaScript examples run in tests/readme_e2e_test.go:
+# requests from Debian, Node from npm's own dependency.
+.PHONY: client-deps
+client-deps:
+	@$(PYTHON) -c 'import requests' 2>/dev/null || $(call apt_install,python3-requests)
+	@command -v node >/dev/null || $(call need_npm,Node.js for the README's JavaScript example)
 
 # The browser tests (tests/browser_e2e_test.go) drive Debian's chromium.
 .PHONY: browser
@@ -279,7 +286,7 @@ $(PEER_NPM_DONE): $(PEER_SRC)/fastify/package.json $(PEER_SRC)/fastify/package-l
 
 # Mixed, partly hostile traffic against the real binary with auth on (issue 7):
 # prints status counts, p50/p99 per kind and RSS every 30 s; fails on a 5xx
-# other than a deliberate 503, a dead process or RSS growth. README "Soak".
+# other than a deliberate 503, a dead process or RSS growth. docs/OPERATING.md, "Soak".
 SOAK_DURATION ?= 10m
 .PHONY: soak
 soak: build

@@ -24,7 +24,7 @@ import (
 
 // Config is every setting the service reads, all from the environment.
 // settings (below) lists the same names with their defaults for --help, and
-// README.md's "Configuration" table documents them.
+// docs/CONFIGURATION.md's table documents them.
 type Config struct {
 	Port       string // PORT, default 8080
 	ListenAddr string // LISTEN_ADDR: host or IP to bind; default all interfaces
@@ -81,7 +81,7 @@ const threadsPerCPU = 4
 type setting struct{ name, def, help string }
 
 // settings lists every variable loadConfig reads (TestSettingsListed keeps
-// the two, and README's table, in step), in --help's order.
+// the two, and docs/CONFIGURATION.md's table, in step), in --help's order.
 var settings = []setting{
 	{"PORT", "8080", "listen port (0: any free port)"},
 	{"LISTEN_ADDR", "all interfaces", "host or IP to bind, without a port"},
@@ -116,7 +116,7 @@ var settings = []setting{
 	{"METRICS_ADDR", "(on the API port)", "host:port to serve /metrics on instead, e.g. :9090"},
 	{"SHUTDOWN_DRAIN_DELAY", "5s", "after SIGTERM, /ready says 503 this long while still serving, then requests in flight finish"},
 	{"CORS_ALLOWED_ORIGINS", "none (CORS off)", "comma-separated origins (https://app.example) or *, allowed to call from a browser"},
-	{"MODEL_LABELS, ...", "from the model's metadata", "preprocessing overrides (README: Serving another model)"},
+	{"MODEL_LABELS, ...", "from the model's metadata", "preprocessing overrides (docs/MODELS.md: Serving another model)"},
 }
 
 // printHelp writes every setting with its default.

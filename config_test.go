@@ -167,7 +167,7 @@ func TestBadSettingsMessages(t *testing.T) {
 }
 
 // Every variable loadConfig reads is in settings (so --help shows it) and
-// in README's Configuration table, and --help prints each with its default.
+// in docs/CONFIGURATION.md's table, and --help prints each with its default.
 func TestSettingsListed(t *testing.T) {
 	read := map[string]bool{}
 	_, _ = loadConfig(func(k string) string { read[k] = true; return "" })
@@ -177,7 +177,7 @@ func TestSettingsListed(t *testing.T) {
 			t.Errorf("%s is read but not in settings (--help)", k)
 		}
 	}
-	readme, err := os.ReadFile("README.md")
+	readme, err := os.ReadFile("docs/CONFIGURATION.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestSettingsListed(t *testing.T) {
 	}
 	for _, n := range names {
 		if !strings.Contains(string(readme), "`"+n+"`") {
-			t.Errorf("README does not document %s", n)
+			t.Errorf("docs/CONFIGURATION.md does not document %s", n)
 		}
 		if !read[n] {
 			t.Errorf("%s is in settings but never read", n)

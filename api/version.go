@@ -21,7 +21,7 @@ func (h *handlers) version(c *gin.Context) { c.JSON(http.StatusOK, h.d.Build) }
 //
 //	@Summary		Prometheus metrics
 //	@ID				getMetrics
-//	@Description	Requests, latency per stage, queue, rejections, auth failures, predictions, model and build info, Go and process metrics, in Prometheus' text format (README, "Operating"). No authentication; absent here when METRICS_ADDR serves them on a separate listener.
+//	@Description	Requests, latency per stage, queue, rejections, auth failures, predictions, model and build info, Go and process metrics, in Prometheus' text format (docs/OPERATING.md). No authentication; absent here when METRICS_ADDR serves them on a separate listener.
 //	@Tags			service
 //	@Produce		plain
 //	@Success		200	{string}	string	"Prometheus text exposition format"

@@ -89,7 +89,7 @@ func benchImages(b *testing.B) (small, large []byte) {
 	return bench.small, bench.large
 }
 
-// benchPhotoDir is the full dataset when present (the README's figures were
+// benchPhotoDir is the full dataset when present (docs/PERFORMANCE.md's figures were
 // measured on its photos), else the committed fixtures, so benchmarks also
 // run on a bare clone.
 func benchPhotoDir() string {

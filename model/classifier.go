@@ -42,7 +42,7 @@ type Options struct {
 	// quota/Workers), so the two together never oversubscribe the CPU quota.
 	// Decoding and preprocessing run on up to the CPU quota's goroutines at
 	// once, apart from inference. (Measured on 2 cores: two single-thread
-	// runs of batches beat one two-thread run per image; README.)
+	// runs of batches beat one two-thread run per image; docs/PERFORMANCE.md.)
 	Workers        int
 	IntraOpThreads int
 	// MaxBatch > 1 turns on dynamic batching: concurrent images share one

@@ -89,7 +89,7 @@ func TestRotationAcceptedOnFirstRequest(t *testing.T) {
 }
 
 // Issue 14: 1,000 tokens with random kids over 10 s cost the IdP at most the
-// number of JWKS fetches README's "Tokens and scopes" states:
+// number of JWKS fetches docs/API.md's "Tokens and scopes" states:
 // 2 + t / OAUTH2_JWKS_MIN_REFRESH (30 s by default) + t / 2 s (issue 22:
 // paced refetches once the budget is spent), i.e. 7 here.
 func TestForgedKidFlood(t *testing.T) {

@@ -20,7 +20,7 @@ var errNoMatchingKey = errors.New("failed to verify signature: no matching key")
 
 const (
 	// RefetchBurst is how many JWKS fetches tokens may cause back to back; the
-	// budget then refills at one per MinRefresh. README states the bound.
+	// budget then refills at one per MinRefresh. docs/API.md states the bound.
 	RefetchBurst = 2
 	// RotationGap paces unknown kids once the budget is spent: one of them
 	// may still refetch when no fetch has started for this long. A trickle
@@ -212,7 +212,7 @@ func (k *keySet) fetchForTokenLocked(kid string) (*fetchCall, error) {
 	}
 	now := k.now()
 	// The very first fetch is free: every later one, failed first tries
-	// included, spends budget, so the README's bound holds from the start.
+	// included, spends budget, so docs/API.md's bound holds from the start.
 	first := k.gen == 0 && k.failures == 0
 	if now.Before(k.retryAt) || (!first && !k.budget.take(now) && !k.paceLocked(kid, now)) {
 		if k.lastErr != nil {
