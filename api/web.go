@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"embed"
 	"io/fs"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"catsdogs/docs"
@@ -30,13 +32,42 @@ var web embed.FS
 const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; " +
 	"font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
+// specWithServer serves the OpenAPI document with its server's URL (the
+// committed file says "/", the instance serving it) made absolute: the
+// scheme and host the client used. Importers such as Insomnium and Postman
+// need an absolute base URL; Swagger UI and ReDoc, on the same origin, are
+// unaffected. The document is cut once around that URL; each answer splices
+// in the quoted base URL (a quoted string is valid JSON and YAML alike).
+func specWithServer(ctype string, doc []byte, url, key, end string) gin.HandlerFunc {
+	before, after, ok := bytes.Cut(doc, []byte(url))
+	if !ok {
+		panic("api: the OpenAPI document has no server " + url)
+	}
+	return func(c *gin.Context) {
+		base := strconv.Quote(baseURL(c))
+		out := make([]byte, 0, len(before)+len(key)+len(base)+len(end)+len(after))
+		out = append(append(append(append(append(out, before...), key...), base...), end...), after...)
+		c.Data(http.StatusOK, ctype, out)
+	}
+}
+
+// baseURL is the scheme and host the client addressed. X-Forwarded-Proto
+// counts only from a trusted proxy (one whose X-Forwarded-For gin believed).
+func baseURL(c *gin.Context) string {
+	scheme := "http"
+	if c.Request.TLS != nil {
+		scheme = "https"
+	}
+	if p := c.GetHeader("X-Forwarded-Proto"); (p == "https" || p == "http") && c.ClientIP() != c.RemoteIP() {
+		scheme = p
+	}
+	return scheme + "://" + c.Request.Host
+}
+
 // registerWeb adds the spec, the pages and their static files.
 func registerWeb(r *gin.Engine, d Deps) {
-	spec := func(ctype string, body []byte) gin.HandlerFunc {
-		return func(c *gin.Context) { c.Data(http.StatusOK, ctype, body) }
-	}
-	r.GET("/openapi.json", spec("application/json", docs.OpenAPIJSON))
-	r.GET("/openapi.yaml", spec("application/yaml", docs.OpenAPIYAML))
+	r.GET("/openapi.json", specWithServer("application/json", docs.OpenAPIJSON, `"url": "/"`, `"url": `, ""))
+	r.GET("/openapi.yaml", specWithServer("application/yaml", docs.OpenAPIYAML, "url: /\n", "url: ", "\n"))
 
 	auth := "on"
 	if d.AuthDisabled {

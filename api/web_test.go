@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v4"
 )
 
 func TestOpenAPIServed(t *testing.T) {
@@ -32,6 +34,47 @@ func TestOpenAPIServed(t *testing.T) {
 	w = do(r, httptest.NewRequest(http.MethodGet, "/openapi.yaml", nil))
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "openapi: 3.0") {
 		t.Errorf("GET /openapi.yaml: %d", w.Code)
+	}
+}
+
+// The served document names the address the client used as its server, so
+// importers that need an absolute base URL (Insomnium, Postman) get one;
+// X-Forwarded-Proto counts only from a trusted proxy.
+func TestOpenAPIServerIsTheAddressUsed(t *testing.T) {
+	r := newTestRouter(&fakeClassifier{}, &fakeAuth{}, func(d *Deps) { d.TrustedProxies = []string{"10.0.0.1"} })
+	for _, c := range []struct {
+		remote, proto, want string
+	}{
+		{"192.0.2.1:1234", "", "http://api.example:8080"},
+		{"192.0.2.1:1234", "https", "http://api.example:8080"}, // not from a trusted proxy
+		{"10.0.0.1:1234", "https", "https://api.example:8080"},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/openapi.json", nil)
+		req.Host, req.RemoteAddr = "api.example:8080", c.remote
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		if c.proto != "" {
+			req.Header.Set("X-Forwarded-Proto", c.proto)
+		}
+		var doc struct {
+			Servers []struct{ URL string } `json:"servers"`
+		}
+		if err := json.Unmarshal(do(r, req).Body.Bytes(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if len(doc.Servers) != 1 || doc.Servers[0].URL != c.want {
+			t.Errorf("from %s proto %q: servers %+v, want %s", c.remote, c.proto, doc.Servers, c.want)
+		}
+	}
+	req := httptest.NewRequest(http.MethodGet, "/openapi.yaml", nil)
+	req.Host = "api.example"
+	var doc struct {
+		Servers []struct{ URL string } `yaml:"servers"`
+	}
+	if err := yaml.Unmarshal(do(r, req).Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Servers) != 1 || doc.Servers[0].URL != "http://api.example" {
+		t.Errorf("yaml servers %+v", doc.Servers)
 	}
 }
 
