@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The import rules of docs/ARCHITECTURE.md ("What may import what"), checked
+// with `go list` over the production code of every package (test files may
+// import what they need).
+var (
+	// leaves import no package of the service.
+	leaves = []string{"admission", "api/auth", "docs", "model/decode", "model/onnx", "model/spec", "resources", "server"}
+	// owners: each heavy dependency is imported by these packages only, so
+	// a change of library touches one room.
+	owners = map[string][]string{
+		"github.com/yalue/onnxruntime_go":                         {"model/onnx"},
+		"github.com/coreos/go-oidc/v3/oidc":                       {"api/auth"},
+		"github.com/gin-gonic/gin":                                {"api"},
+		"github.com/gin-contrib/cors":                             {"api"},
+		"github.com/prometheus/client_golang/prometheus":          {"api"},
+		"github.com/prometheus/client_golang/prometheus/promhttp": {"api"},
+	}
+)
+
+type goPackage struct {
+	ImportPath string
+	Imports    []string
+}
+
+// listPackages runs `go list -json ./...` and returns the service's packages
+// with their production imports, paths relative to the module.
+func listPackages(t *testing.T) []goPackage {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-json", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []goPackage
+	dec := json.NewDecoder(bufio.NewReader(strings.NewReader(string(out))))
+	for {
+		var p goPackage
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 10 {
+		t.Fatalf("go list found %d packages", len(pkgs))
+	}
+	return pkgs
+}
+
+func TestImportRules(t *testing.T) {
+	const mod = "catsdogs/"
+	for _, p := range listPackages(t) {
+		name := strings.TrimPrefix(p.ImportPath, mod)
+		if p.ImportPath == "catsdogs" {
+			name = "main"
+		}
+		for _, imp := range p.Imports {
+			own := strings.TrimPrefix(imp, mod)
+			isOwn := strings.HasPrefix(imp, mod)
+			switch {
+			case isOwn && slices.Contains(leaves, name):
+				t.Errorf("%s imports %s: it is a leaf and imports no package of the service", name, own)
+			case isOwn && strings.HasPrefix(name, "model") && (own == "api" || strings.HasPrefix(own, "api/") || own == "server"):
+				t.Errorf("%s imports %s: nothing under model/ knows HTTP", name, own)
+			case isOwn && strings.HasPrefix(own, "tests/") && !strings.HasPrefix(name, "tests/") && !strings.HasPrefix(name, "tools/") && name != "tests":
+				t.Errorf("%s imports %s: only tests and tools use the test helpers", name, own)
+			}
+			if allowed, heavy := owners[imp]; heavy && !slices.Contains(allowed, name) && !strings.HasPrefix(name, "tests") && !strings.HasPrefix(name, "tools/") {
+				t.Errorf("%s imports %s, which only %v may import", name, imp, allowed)
+			}
+		}
+	}
+}
