@@ -39,7 +39,7 @@ SWAG_VERSION := v1.16.6
 
 export CGO_ENABLED := 1
 
-.PHONY: build run test bench train train-deps smoke-train docs docs-check deps ort fmt vet clean need-data need-pretrained
+.PHONY: build run test bench train train-deps smoke-train card-bench docs docs-check deps ort fmt vet clean need-data need-pretrained
 
 deps: ort jpeg-dev web-assets
 
@@ -226,6 +226,17 @@ train: need-data need-pretrained train-deps
 	@mkdir -p $(TRAIN_OUT)
 	nice -n 10 $(PYTHON) model/training/train.py --data $(DATA) --people $(PEOPLE) --pretrained $(PRETRAINED) \
 	  --out $(TRAIN_OUT) --export resources --stint-minutes $(STINT_MINUTES) $(TRAIN_ARGS) 2>&1 | tee -a $(TRAIN_OUT)/train.log
+
+# Inference time of the default model next to the previous default (from
+# git: PREVIOUS_REF's copy of the file metrics.json's "previous" names), in one
+# benchmark run, into resources/metrics.json and the card.
+PREVIOUS_REF ?= HEAD~1
+card-bench: ort train-deps
+	@mkdir -p build
+	@prev=$$($(PYTHON) -c 'import json; m = json.load(open("resources/metrics.json")); print((m.get("previous") or {}).get("onnx_file") or "")'); \
+	  test -n "$$prev" || { echo "resources/metrics.json names no previous model" >&2; exit 1; }; \
+	  git show $(PREVIOUS_REF):resources/$$prev > build/previous.onnx
+	PYTHONPATH=model/training $(PYTHON) model/training/card_bench.py --export resources --previous build/previous.onnx
 
 # The API description is generated from the swag annotations in main.go and
 # api/ (Swagger 2.0, docs/swagger.json), then converted to OpenAPI 3.0 and
