@@ -24,7 +24,7 @@ type PredictItem struct {
 	// Error is the code /upload would answer for this image alone, e.g.
 	// unsupported_image; absent when it was classified.
 	Error  string `json:"error,omitempty" example:"unsupported_image"`
-	Detail string `json:"detail,omitempty" example:"not an image format we read (JPEG, PNG, GIF, WebP, BMP, TIFF)"`
+	Detail string `json:"detail,omitempty" example:"this \"file\" part is empty"`
 	// Status is the HTTP status /upload would answer for this image alone.
 	Status int `json:"status,omitempty" example:"415"`
 }

@@ -16,6 +16,7 @@ import (
 	_ "image/gif" // registered decoders: formats are sniffed from the bytes
 	_ "image/jpeg"
 	_ "image/png"
+	"strings"
 	"time"
 
 	_ "golang.org/x/image/bmp"
@@ -29,9 +30,19 @@ type RGB struct {
 	Pix  []uint8
 }
 
+// Formats are the image formats the service reads, recognised from their
+// bytes. The one list: the unsupported-format error, the OpenAPI document
+// (tools/openapi) and the page's message all come from it.
+var Formats = []string{"JPEG", "PNG", "GIF", "WebP", "BMP", "TIFF"}
+
+// FormatList is Formats in prose: "JPEG, PNG, ... or TIFF".
+func FormatList() string {
+	return strings.Join(Formats[:len(Formats)-1], ", ") + " or " + Formats[len(Formats)-1]
+}
+
 // Client-side problems with an uploaded image. The HTTP layer maps them to 4xx.
 var (
-	ErrUnsupportedFormat = errors.New("not an image in a supported format (JPEG, PNG, GIF, WebP, BMP, TIFF)")
+	ErrUnsupportedFormat = errors.New("not an image in a supported format (" + strings.Join(Formats, ", ") + ")")
 	ErrCorruptImage      = errors.New("image data is corrupt or truncated")
 	ErrImageTooLarge     = errors.New("image over a size, shape, time or memory limit")
 )

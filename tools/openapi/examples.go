@@ -1,5 +1,7 @@
 package main
 
+import "catsdogs/model/decode"
+
 // example is one documented answer. JSON is the body as the server sends it
 // (error bodies carry the request's X-Request-Id, random unless the client
 // sent one);
@@ -40,13 +42,13 @@ var responseExamples = map[string][]example{
 	},
 	"classifyImage 415": {
 		{"unsupported_media_type", "Body not multipart/form-data", `{"error":"unsupported_media_type","detail":"send multipart/form-data with the image in the field \"file\" (got Content-Type \"application/json\")","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
-		{"unsupported_image", "The file is not an image", `{"error":"unsupported_image","detail":"not an image in a supported format (JPEG, PNG, GIF, WebP, BMP, TIFF)","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
+		{"unsupported_image", "The file is not an image", `{"error":"unsupported_image","detail":"` + unsupported + `","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 	},
 	"classifyImage 422": {{"corrupt_image", "A truncated JPEG", `{"error":"corrupt_image","detail":"image data is corrupt or truncated: Corrupt JPEG data: premature end of data segment","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 	"classifyImage 503": {{"auth_unavailable", "Identity provider unreachable (Retry-After: 5)", `{"error":"auth_unavailable","detail":"cannot reach the identity provider to verify tokens; try again shortly","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 	"classifyImages 200": {{"one_cat_one_text_file", "A cat photo and a text file: the text file's item has its own error", `{"results":[` +
 		`{"index":0,"filename":"cat.jpg",` + catAnswer[1:len(catAnswer)-1] + `},` +
-		`{"index":1,"filename":"notes.txt","error":"unsupported_image","detail":"not an image in a supported format (JPEG, PNG, GIF, WebP, BMP, TIFF)","status":415}],` +
+		`{"index":1,"filename":"notes.txt","error":"unsupported_image","detail":"` + unsupported + `","status":415}],` +
 		`"count":2,"failed":1,"model":{"name":"catsdogs-resnet","version":"3"},"timings_ms":{"total":12.994}}`}},
 	"classifyImages 400": {{"predict_file_missing", "No part named \"file\"", `{"error":"file_missing","detail":"send one or more images, each in a multipart part named \"file\"","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 	"classifyImages 401": {{"predict_no_token", "No Authorization header", `{"error":"invalid_token","detail":"missing bearer token: send \"Authorization: Bearer <access token>\"","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
@@ -61,6 +63,10 @@ var defaultExamples = []example{
 	{"not_found", "404: no such path", `{"error":"not_found","detail":"no such route; see /docs","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 	{"method_not_allowed", "405: e.g. DELETE /health (Allow: GET, HEAD)", `{"error":"method_not_allowed","detail":"DELETE is not allowed here; see /docs","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 }
+
+// unsupported is the service's answer detail for a file that is not an image
+// (it lists decode.Formats).
+var unsupported = decode.ErrUnsupportedFormat.Error()
 
 const modelInfo = `{"name":"catsdogs-resnet","version":"3","file":"catsdogs-resnet.onnx",` +
 	`"sha256":"d28839d24f9d43d15714e7ed1596d135f9c70f0ea0bbe0226738b18945c9d422","labels":["Cat","Dog","Other"],` +

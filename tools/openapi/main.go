@@ -21,6 +21,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"catsdogs/model/decode"
+
 	"github.com/getkin/kin-openapi/openapi2"
 	"github.com/getkin/kin-openapi/openapi2conv"
 	"github.com/getkin/kin-openapi/openapi3"
@@ -181,7 +183,7 @@ func fixUpload(where string, body *openapi3.RequestBody) error {
 		s.Format = "binary"
 		delete(s.Extensions, "x-formData-name") // the converter's bookkeeping
 	}
-	const formats = "JPEG, PNG, GIF, WebP, BMP or TIFF, recognised from its bytes"
+	formats := decode.FormatList() + ", recognised from its bytes"
 	if file.Value.Items != nil && file.Value.Items.Value != nil {
 		binary(file.Value.Items.Value)
 		file.Value.Type = &openapi3.Types{openapi3.TypeArray}
