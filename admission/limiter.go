@@ -12,7 +12,8 @@ import (
 //
 // Waiting requests are served fairly between clients (the key Acquire is
 // given): when room frees up, the next request admitted is the oldest one of
-// the client with the least weight in flight. A client with nothing running
+// the client with the least weight in flight, and while several clients are
+// present none is given more than its share of the slots. A client with nothing running
 // gets in ahead of one that already holds half the pipeline, so one heavy
 // client cannot make everyone else wait behind its queue. The chosen request
 // is never overtaken: if it does not fit yet, nothing is admitted until it
@@ -135,18 +136,27 @@ func (l *Limiter) give(key string, n int) {
 }
 
 // grant admits waiters while the next one, by the fairness rule, fits.
+// While several clients are present (running or waiting), a client that
+// already has weight in flight gets more only within its share of the
+// slots (slots ÷ clients): otherwise a heavy client refills the pipeline
+// each time it drains, and a light client's one image, once admitted, still
+// waits behind all of the heavy client's images for the CPU.
 func (l *Limiter) grant() {
+	share := l.slots / max(1, len(l.clients))
 	for l.waiting > 0 {
 		var key string
 		var next *client
 		for k, cl := range l.clients {
-			if cl.waiters.Len() == 0 {
+			if cl.waiters.Len() == 0 || (cl.inFlight > 0 && cl.inFlight+head(cl).n > share) {
 				continue
 			}
 			if next == nil || cl.inFlight < next.inFlight ||
 				(cl.inFlight == next.inFlight && head(cl).seq < head(next).seq) {
 				key, next = k, cl
 			}
+		}
+		if next == nil {
+			return // every waiting client is at its share: wait for releases
 		}
 		w := head(next)
 		if l.used+w.n > l.slots {

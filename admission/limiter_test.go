@@ -257,3 +257,26 @@ func TestRetry(t *testing.T) {
 		t.Fatalf("cancelled: %v", err)
 	}
 }
+
+// While another client is present, a client with weight in flight is held to
+// its share of the slots even when there is room: the heavy client cannot
+// refill the pipeline around a light client's image. Alone, it may use all.
+func TestLimiterShareWhileOthersPresent(t *testing.T) {
+	l := NewLimiter(8, 10, 4)
+	ctx := context.Background()
+	h1, _ := l.Acquire(ctx, "heavy", 4) // alone: takes what it likes
+	light, _ := l.Acquire(ctx, "light", 1)
+	got := make(chan int, 1)
+	go func() { n, _ := l.Acquire(ctx, "heavy", 4); got <- n }() // 4 + 4 > 8/2 with light present
+	poll.Until(t, "the heavy request to wait", func() bool { return l.Waiting() == 1 })
+	if l.InFlight() != 5 {
+		t.Fatalf("in flight %d: the heavy client went past its share while another was present", l.InFlight())
+	}
+	l.Release("light", light) // alone again: it may use the room
+	n := <-got
+	if l.InFlight() != 8 {
+		t.Fatalf("in flight %d after the light client left, want 8", l.InFlight())
+	}
+	l.Release("heavy", h1)
+	l.Release("heavy", n)
+}
