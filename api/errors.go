@@ -56,6 +56,7 @@ const (
 var (
 	errNotMultipart  = errors.New("not multipart/form-data")
 	errMalformedBody = errors.New("malformed multipart body")
+	errBadJSON       = errors.New("malformed JSON body")
 	errFileMissing   = errors.New("no file part")
 	errFileEmpty     = errors.New("empty file part")
 	errFileMultiple  = errors.New("more than one file part")
@@ -128,6 +129,8 @@ func describe(err error) answer {
 		return answer{status: http.StatusUnsupportedMediaType, code: codeNotMultipart, detail: err.Error()}
 	case errors.Is(err, errMalformedBody):
 		return answer{status: http.StatusBadRequest, code: codeBadRequest, detail: malformedDetail(err)}
+	case errors.Is(err, errBadJSON):
+		return answer{status: http.StatusBadRequest, code: codeBadRequest, detail: err.Error()}
 	case errors.Is(err, errFileMissing):
 		return answer{status: http.StatusBadRequest, code: codeFileMissing, detail: err.Error()}
 	case errors.Is(err, errFileEmpty):
