@@ -45,6 +45,8 @@ type fakeClassifier struct {
 	// ClassifyMany: gotMany records its images; an image that is exactly
 	// "not an image" gets ErrUnsupportedFormat, the others res (or err).
 	gotMany [][]byte
+	// gotTensor is what ClassifyTensor was given.
+	gotTensor []float32
 }
 
 func (f *fakeClassifier) ClassifyMany(ctx context.Context, images [][]byte) ([]model.Item, error) {
@@ -64,6 +66,20 @@ func (f *fakeClassifier) ClassifyMany(ctx context.Context, images [][]byte) ([]m
 		default:
 			out[i].Result = f.res
 		}
+	}
+	return out, nil
+}
+
+// ClassifyTensor answers res for every image of oipInfo's 3×2×2 size.
+func (f *fakeClassifier) ClassifyTensor(ctx context.Context, in []float32) ([]model.Item, error) {
+	f.calls.Add(1)
+	f.gotTensor = in
+	if f.err != nil {
+		return nil, f.err
+	}
+	out := make([]model.Item, len(in)/12)
+	for i := range out {
+		out[i].Result = f.res
 	}
 	return out, nil
 }

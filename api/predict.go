@@ -67,11 +67,7 @@ func (h *handlers) predict(c *gin.Context) {
 	start := time.Now()
 	parts, err := readPredictBody(c.Request, bodyOf(c), h.d.PredictMaxFiles)
 	if err != nil {
-		// The cap may be hit inside the multipart reader, which wraps it.
-		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-			err = fmt.Errorf("%w: %w", errPredictBody, err)
-		}
-		fail(c, h.d.Logger, err)
+		fail(c, h.d.Logger, predictCap(err))
 		return
 	}
 	// Empty parts get their error here; the rest go to the model together.
@@ -116,6 +112,15 @@ func (h *handlers) predict(c *gin.Context) {
 	resp.TimingsMS.Total = msSince(start)
 	c.Set(resultsKey, answered) // labels and timings for the metrics and the request log
 	c.JSON(http.StatusOK, resp)
+}
+
+// predictCap marks a body over PREDICT_MAX_BYTES so the answer names that
+// setting; the cap may be hit inside the multipart reader, which wraps it.
+func predictCap(err error) error {
+	if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
+		return fmt.Errorf("%w: %w", errPredictBody, err)
+	}
+	return err
 }
 
 // itemError words one image's error as /upload would answer it.
