@@ -219,7 +219,7 @@ SWAG_FLAGS := --parseDependency=false --parseInternal -g main.go --outputTypes j
 DOCS_FILES := swagger.json openapi.json openapi.yaml
 
 docs: $(SWAG)
-	$(SWAG) fmt -g main.go >/dev/null
+	$(SWAG) fmt -g main.go --exclude oip/inferencepb >/dev/null
 	$(SWAG) init $(SWAG_FLAGS) -o docs >/dev/null
 	$(GO) run ./tools/openapi -in docs/swagger.json -out docs
 

@@ -196,35 +196,10 @@ func fixUpload(where string, body *openapi3.RequestBody) error {
 	mt.Schema.Value.Required = []string{"file"}
 	mt.Encoding = map[string]*openapi3.Encoding{"file": {ContentType: "image/*, application/octet-stream"}}
 	body.Required = true
-	addBodyForms(body, file.Value.Items != nil)
+	// The raw and JSON forms (api/forms.go) are in the operations'
+	// descriptions, not here: Swagger UI opens a request body on its first
+	// content type, and JSON sorts before multipart.
 	return nil
-}
-
-// addBodyForms adds the other forms an image may come in (api/forms.go),
-// which Swagger 2.0 cannot put beside a form: the raw image as the body, and
-// JSON with base64 ({"image": ...}, or {"images": [...]} where many).
-func addBodyForms(body *openapi3.RequestBody, many bool) {
-	str := func(desc string) *openapi3.Schema {
-		return &openapi3.Schema{Type: &openapi3.Types{openapi3.TypeString}, Description: desc}
-	}
-	const b64 = "Base64 of the image's bytes (standard or URL-safe alphabet, padding optional; a data: URL is accepted too)."
-	field, value := "image", openapi3.NewSchemaRef("", str(b64))
-	example := map[string]any{"image": "/9j/4AAQSkZJRgABAQAAAQABAAD"}
-	if many {
-		arr := &openapi3.Schema{Type: &openapi3.Types{openapi3.TypeArray}, Items: value, MinItems: 1,
-			Description: "The images, up to PREDICT_MAX_FILES; one that is not base64 gets its own error in the answer."}
-		field, value = "images", openapi3.NewSchemaRef("", arr)
-		example = map[string]any{"images": []any{"/9j/4AAQSkZJRgABAQAAAQABAAD", "iVBORw0KGgoAAAANSUhEUgAA"}}
-	}
-	body.Content["application/json"] = &openapi3.MediaType{
-		Schema: openapi3.NewSchemaRef("", &openapi3.Schema{Type: &openapi3.Types{openapi3.TypeObject},
-			Required: []string{field}, Properties: openapi3.Schemas{field: value}}),
-		Example: example,
-	}
-	raw := &openapi3.Schema{Type: &openapi3.Types{openapi3.TypeString}, Format: "binary",
-		Description: "The image's bytes as the whole body (curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg'); the format is recognised from the bytes."}
-	body.Content["image/*"] = &openapi3.MediaType{Schema: openapi3.NewSchemaRef("", raw)}
-	body.Content["application/octet-stream"] = &openapi3.MediaType{Schema: openapi3.NewSchemaRef("", raw)}
 }
 
 // sharedErrors is the `default` answer of every operation: what the router
