@@ -71,6 +71,10 @@ type Config struct {
 	MetricsAddr string        // METRICS_ADDR: host:port for /metrics alone; default: on the API port
 	DrainDelay  time.Duration // SHUTDOWN_DRAIN_DELAY, default 5s: /ready says 503 this long before the listener closes
 	CORSOrigins []string      // CORS_ALLOWED_ORIGINS: browser origins allowed to call the API; default none
+
+	// GRPC_ADDR: host:port of the Open Inference Protocol's gRPC service;
+	// default "" (off). GRPC_TLS_CERT and GRPC_TLS_KEY, both or neither: TLS.
+	GRPCAddr, GRPCTLSCert, GRPCTLSKey string
 }
 
 // threadsPerCPU bounds INFERENCE_WORKERS, ORT_INTRA_OP_THREADS and their
@@ -116,6 +120,9 @@ var settings = []setting{
 	{"METRICS_ADDR", "(on the API port)", "host:port to serve /metrics on instead, e.g. :9090"},
 	{"SHUTDOWN_DRAIN_DELAY", "5s", "after SIGTERM, /ready says 503 this long while still serving, then requests in flight finish"},
 	{"CORS_ALLOWED_ORIGINS", "none (CORS off)", "comma-separated origins (https://app.example) or *, allowed to call from a browser"},
+	{"GRPC_ADDR", "(off)", "host:port for the Open Inference Protocol's gRPC service, e.g. 127.0.0.1:8081"},
+	{"GRPC_TLS_CERT", "(none: plaintext)", "PEM certificate (chain) for gRPC TLS; with GRPC_TLS_KEY"},
+	{"GRPC_TLS_KEY", "(none: plaintext)", "PEM private key for gRPC TLS; with GRPC_TLS_CERT"},
 	{"MODEL_LABELS, ...", "from the model's metadata", "preprocessing overrides (docs/MODELS.md: Serving another model)"},
 }
 
@@ -215,6 +222,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		TrustedProxies: list(env("TRUSTED_PROXIES", "")),
 		MetricsAddr:    env("METRICS_ADDR", ""),
 		CORSOrigins:    list(env("CORS_ALLOWED_ORIGINS", "")),
+		GRPCAddr:       env("GRPC_ADDR", ""),
+		GRPCTLSCert:    env("GRPC_TLS_CERT", ""),
+		GRPCTLSKey:     env("GRPC_TLS_KEY", ""),
 	}
 	c.ListenAddr, c.Port = listenAddr(getenv)
 	c.AuthDisabled = boolean("AUTH_DISABLED")
@@ -303,6 +313,21 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			bad("METRICS_ADDR", "%q is not host:port (want e.g. :9090 or 127.0.0.1:9090)", c.MetricsAddr)
 		} else if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
 			bad("METRICS_ADDR", "%q has no valid port (want e.g. :9090)", c.MetricsAddr)
+		}
+	}
+	if c.GRPCAddr != "" {
+		if _, p, err := net.SplitHostPort(c.GRPCAddr); err != nil || p == "" {
+			bad("GRPC_ADDR", "%q is not host:port (want e.g. 127.0.0.1:8081 or :8081)", c.GRPCAddr)
+		} else if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
+			bad("GRPC_ADDR", "%q has no valid port (want e.g. :8081)", c.GRPCAddr)
+		}
+	}
+	if (c.GRPCTLSCert == "") != (c.GRPCTLSKey == "") {
+		bad("GRPC_TLS_CERT", "needs GRPC_TLS_KEY and the key needs it (set both PEM files, or neither for plaintext)")
+	}
+	for name, f := range map[string]string{"GRPC_TLS_CERT": c.GRPCTLSCert, "GRPC_TLS_KEY": c.GRPCTLSKey} {
+		if fi, err := os.Stat(f); f != "" && (err != nil || fi.IsDir()) {
+			bad(name, "%s: no such file (want a PEM file)", f)
 		}
 	}
 	switch c.LogFormat {

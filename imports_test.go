@@ -15,7 +15,7 @@ import (
 // import what they need).
 var (
 	// leaves import no package of the service.
-	leaves = []string{"admission", "api/auth", "docs", "model/decode", "model/onnx", "model/spec", "resources", "server"}
+	leaves = []string{"admission", "api/auth", "api/b64", "docs", "model/decode", "model/onnx", "model/spec", "resources", "server"}
 	// owners: each heavy dependency is imported by these packages only, so
 	// a change of library touches one room.
 	owners = map[string][]string{
@@ -25,6 +25,7 @@ var (
 		"github.com/gin-contrib/cors":                             {"api"},
 		"github.com/prometheus/client_golang/prometheus":          {"api"},
 		"github.com/prometheus/client_golang/prometheus/promhttp": {"api"},
+		"google.golang.org/grpc":                                  {"oip/grpcserver", "oip/inferencepb"},
 	}
 )
 
@@ -71,8 +72,10 @@ func TestImportRules(t *testing.T) {
 			switch {
 			case isOwn && slices.Contains(leaves, name):
 				t.Errorf("%s imports %s: it is a leaf and imports no package of the service", name, own)
-			case isOwn && strings.HasPrefix(name, "model") && (own == "api" || strings.HasPrefix(own, "api/") || own == "server"):
-				t.Errorf("%s imports %s: nothing under model/ knows HTTP", name, own)
+			case isOwn && strings.HasPrefix(name, "model") && (own == "api" || strings.HasPrefix(own, "api/") || own == "server" || strings.HasPrefix(own, "oip")):
+				t.Errorf("%s imports %s: nothing under model/ knows HTTP or the protocols", name, own)
+			case name == "oip" && (imp == "github.com/gin-gonic/gin" || strings.HasPrefix(imp, "google.golang.org/grpc")):
+				t.Errorf("oip imports %s: the protocol knows no transport", imp)
 			case isOwn && strings.HasPrefix(own, "tests/") && !strings.HasPrefix(name, "tests/") && !strings.HasPrefix(name, "tools/") && name != "tests":
 				t.Errorf("%s imports %s: only tests and tools use the test helpers", name, own)
 			}

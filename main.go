@@ -30,8 +30,14 @@ import (
 	"catsdogs/api"
 	"catsdogs/api/auth"
 	"catsdogs/model"
+	"catsdogs/oip"
+	"catsdogs/oip/grpcserver"
 	"catsdogs/server"
 )
+
+// drainGrace is how long gRPC calls in flight may finish after the drain
+// delay, as the HTTP server gives its requests.
+const drainGrace = 20 * time.Second
 
 func main() {
 	cmd, err := command(os.Args[1:])
@@ -128,6 +134,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 		servers = append(servers, metricsSrv)
 	}
 
+	// The gRPC listener is bound now too, so a bad GRPC_ADDR fails as fast.
+	var grpcLis net.Listener
+	if cfg.GRPCAddr != "" {
+		if grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+			for _, s := range servers {
+				s.Stop()
+			}
+			return fmt.Errorf("GRPC_ADDR: %w", err)
+		}
+		defer grpcLis.Close()
+	}
+
 	// Readiness: every check must pass; /ready lists those that do not.
 	var loaded atomic.Bool
 	ready := readiness{srv.Ready, func() error {
@@ -208,12 +226,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 		DocsPersistAuth: cfg.DocsPersistAuth, Logger: log, Metrics: metrics, MetricsElsewhere: metricsSrv != nil,
 		Build: build, CORSOrigins: cfg.CORSOrigins,
 	}))
+	if grpcLis != nil {
+		gs, err := grpcserver.New(grpcserver.Options{Model: oip.New(clf, info, cfg.PredictMaxFiles), Auth: authn, Scope: cfg.Scope,
+			Budget: adm.Budget, Ready: ready.check, MaxMessageBytes: int(cfg.PredictMaxBytes),
+			TLSCert: cfg.GRPCTLSCert, TLSKey: cfg.GRPCTLSKey, Version: build.Version, Metrics: metrics, Logger: log})
+		if err != nil {
+			return stopAll(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- gs.Serve(ctx, grpcLis, cfg.DrainDelay, drainGrace) }()
+		defer func() {
+			if ctx.Err() == nil { // the HTTP side failed: no drain
+				gs.Stop()
+			}
+			<-done
+		}()
+	}
 	loaded.Store(true)
 	attrs := []any{"addr", srv.Addr().String(), "startup_ms", time.Since(started).Milliseconds(),
 		"auth_disabled", cfg.AuthDisabled, "docs", "/docs", "version", build.Version, "commit", build.Commit,
 		"go", build.GoVersion, "onnxruntime_version", build.ONNXRuntime, "model", build.Model, "model_version", build.ModelVer}
 	if metricsSrv != nil {
 		attrs = append(attrs, "metrics_addr", metricsSrv.Addr().String())
+	}
+	if grpcLis != nil {
+		attrs = append(attrs, "grpc_addr", grpcLis.Addr().String(), "grpc_tls", cfg.GRPCTLSCert != "")
 	}
 	log.Info("listening", attrs...)
 	var first error

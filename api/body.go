@@ -58,9 +58,10 @@ const (
 // is reserved before it is allocated, doubling from 64 KiB up to the body's
 // cap, so what the request holds in the budget follows what it has sent.
 type bodyBuffer struct {
-	buf []byte
-	res *admission.Reservation
-	max int64
+	buf   []byte
+	res   *admission.Reservation
+	max   int64
+	extra int64 // reserved besides buf (reserve)
 }
 
 // readFrom appends r's bytes. A budget that cannot take the next chunk is
@@ -91,12 +92,22 @@ func (b *bodyBuffer) grow() error {
 	}
 	// The old slice becomes garbage once copied: the reservation follows
 	// the live buffer, not what the collector has yet to free.
-	if err := b.res.Resize(size); err != nil {
+	if err := b.res.Resize(size + b.extra); err != nil {
 		return errUploadsFull
 	}
 	next := make([]byte, len(b.buf), size)
 	copy(next, b.buf)
 	b.buf = next
+	return nil
+}
+
+// reserve adds n bytes to the reservation for what the handler makes from
+// the body (decoded base64): errUploadsFull when the budget cannot take them.
+func (b *bodyBuffer) reserve(n int64) error {
+	if err := b.res.Resize(int64(cap(b.buf)) + b.extra + n); err != nil {
+		return errUploadsFull
+	}
+	b.extra += n
 	return nil
 }
 

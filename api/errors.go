@@ -14,6 +14,7 @@ import (
 	"catsdogs/admission"
 	"catsdogs/api/auth"
 	"catsdogs/model"
+	"catsdogs/oip"
 
 	"github.com/gin-gonic/gin"
 )
@@ -50,6 +51,7 @@ const (
 	codeMethodNotAllowed  = "method_not_allowed"
 	codeOriginNotAllowed  = "cors_origin_not_allowed"
 	codeInternal          = "internal_error"
+	codeModelNotFound     = "model_not_found"
 )
 
 // Errors of the HTTP layer's own. The rest of the vocabulary is auth's
@@ -57,6 +59,7 @@ const (
 var (
 	errNotMultipart  = errors.New("not multipart/form-data")
 	errMalformedBody = errors.New("malformed multipart body")
+	errBadJSON       = errors.New("malformed JSON body")
 	errFileMissing   = errors.New("no file part")
 	errFileEmpty     = errors.New("empty file part")
 	errFileMultiple  = errors.New("more than one file part")
@@ -129,6 +132,14 @@ func describe(err error) answer {
 		return answer{status: http.StatusUnsupportedMediaType, code: codeNotMultipart, detail: err.Error()}
 	case errors.Is(err, errMalformedBody):
 		return answer{status: http.StatusBadRequest, code: codeBadRequest, detail: malformedDetail(err)}
+	case errors.Is(err, errBadJSON):
+		return answer{status: http.StatusBadRequest, code: codeBadRequest, detail: err.Error()}
+	case errors.Is(err, oip.ErrModelNotFound):
+		return answer{status: http.StatusNotFound, code: codeModelNotFound, detail: err.Error()}
+	case errors.Is(err, oip.ErrInvalid):
+		return answer{status: http.StatusBadRequest, code: codeBadRequest, detail: err.Error()}
+	case errors.Is(err, oip.ErrTooMany):
+		return answer{status: http.StatusRequestEntityTooLarge, code: codeTooManyFiles, detail: err.Error()}
 	case errors.Is(err, errFileMissing):
 		return answer{status: http.StatusBadRequest, code: codeFileMissing, detail: err.Error()}
 	case errors.Is(err, errFileEmpty):
@@ -205,9 +216,14 @@ func malformedDetail(err error) string {
 	return "the multipart body is malformed: each part must start with the boundary line from Content-Type, then headers such as Content-Disposition" + howTo
 }
 
-// abort ends the request with a JSON error body.
+// abort ends the request with a JSON error body: ours, or the Open
+// Inference Protocol's {"error": "<detail>"} on its routes (oipKey).
 func abort(c *gin.Context, status int, code, detail string) {
 	c.Set(errorCodeKey, code)
+	if c.GetBool(oipKey) {
+		c.AbortWithStatusJSON(status, oip.ErrorResponse{Error: detail})
+		return
+	}
 	c.AbortWithStatusJSON(status, ErrorResponse{Error: code, Detail: detail, RequestID: c.GetString(requestIDKey)})
 }
 

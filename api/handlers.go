@@ -133,7 +133,7 @@ type PredictionResponse struct {
 //
 //	@Summary		Classify an image as Cat, Dog or Other
 //	@ID				classifyImage
-//	@Description	Send one image as multipart/form-data in the field "file". JPEG, PNG, GIF, WebP, BMP and TIFF are detected from the bytes (name and declared type are ignored); EXIF orientation is applied and transparency is composited on white.
+//	@Description	Send one image as multipart/form-data in the field "file", as the raw body (Content-Type image/jpeg, image/png, ... or application/octet-stream), or as JSON {"image": "<base64>"} (e.g. curl --data-binary @photo.jpg -H "Content-Type: image/jpeg"); the body is capped by MAX_UPLOAD_BYTES whatever its form. Swagger UI offers the form. JPEG, PNG, GIF, WebP, BMP and TIFF are detected from the bytes (name and declared type are ignored); EXIF orientation is applied and transparency is composited on white.
 //	@Description	Requires a bearer token with the configured scope (default get::prediction). In Swagger UI, click Authorize and paste the token alone: the UI sends it as "Authorization: Bearer" plus the token. For a token on your machine, see "make dev" in the README.
 //	@Tags			prediction
 //	@Accept			multipart/form-data
@@ -141,17 +141,17 @@ type PredictionResponse struct {
 //	@Param			file	formData	file	true	"the image"
 //	@Security		BearerAuth
 //	@Success		200	{object}	PredictionResponse
-//	@Failure		400	{object}	ErrorResponse	"no \"file\" field, empty file, more than one \"file\" part or malformed multipart body"
+//	@Failure		400	{object}	ErrorResponse	"no \"file\" field (JSON: no \"image\"), empty file or body, more than one \"file\" part, malformed multipart or JSON body, or \"image\" not base64"
 //	@Failure		401	{object}	ErrorResponse	"invalid_token: no token (bare WWW-Authenticate: Bearer realm=\"catsdogs\", no error code), or a malformed, expired or otherwise invalid one (error=\"invalid_token\"); invalid_request: more than one Authorization header (error=\"invalid_request\")"
 //	@Failure		403	{object}	ErrorResponse	"valid token without the required scope (WWW-Authenticate: Bearer error=\"insufficient_scope\")"
 //	@Failure		413	{object}	ErrorResponse	"payload_too_large: body over MAX_UPLOAD_BYTES; image_too_large: pixels, a side or the aspect ratio over the limit, or a decode that would need more than MEMORY_BUDGET or take over DECODE_TIMEOUT"
-//	@Failure		415	{object}	ErrorResponse	"not multipart/form-data, or the file is not a supported image"
+//	@Failure		415	{object}	ErrorResponse	"a Content-Type other than multipart/form-data, image/*, application/octet-stream or application/json, or the file is not a supported image"
 //	@Failure		422	{object}	ErrorResponse	"a supported image format whose data is corrupt or truncated"
 //	@Failure		503	{object}	ErrorResponse	"busy: inference queue full, or MEMORY_BUDGET held by other requests' bodies and decodes; auth_unavailable: identity provider unreachable and the token's key not cached. See Retry-After"
 //	@Router			/upload [post]
 func (h *handlers) upload(c *gin.Context) {
 	start := time.Now()
-	data, err := readFilePart(c.Request, bodyOf(c))
+	data, err := readUploadBody(c.Request, bodyOf(c))
 	if err != nil {
 		fail(c, h.d.Logger, err)
 		return

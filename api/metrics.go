@@ -47,6 +47,7 @@ type Metrics struct {
 	batchSizes   prometheus.Histogram
 	modelInfo    *prometheus.GaugeVec
 	buildInfo    *prometheus.GaugeVec
+	rpcs         *prometheus.CounterVec // catsdogs_grpc_requests_total (rpc.go)
 	source       atomic.Pointer[metricSource]
 }
 
@@ -101,8 +102,9 @@ func NewMetrics() *Metrics {
 		Help: "The model being served (always 1)."}, []string{"name", "version", "file", "sha256", "input"})
 	m.buildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "catsdogs_build_info",
 		Help: "The running build (always 1)."}, []string{"version", "commit", "go_version", "onnxruntime_version"})
+	m.rpcs = newRPCCounter()
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.stages, m.rejected,
-		m.authFailures, m.predictions, m.batchSizes, m.modelInfo, m.buildInfo} {
+		m.authFailures, m.predictions, m.batchSizes, m.modelInfo, m.buildInfo, m.rpcs} {
 		f(c)
 	}
 	src := func(get func(*metricSource) float64) func() float64 {
@@ -241,22 +243,26 @@ func (m *Metrics) instrument(c *gin.Context) {
 
 	err, _ := c.Get(failedKey)
 	failed, _ := err.(error)
+	if route != "/ready" {
+		m.countFailure(failed, written)
+	}
+	for _, p := range answered(c) {
+		ms := p.TimingsMS
+		m.observe(p.Prediction, [5]float64{ms.Queue, ms.Decode, ms.Preprocess, ms.Inference, ms.Total}, p.InferenceBatch)
+	}
+}
+
+// countFailure counts an auth refusal by reason, and a 503 (a 499 too:
+// client_gone) by its reason.
+func (m *Metrics) countFailure(failed error, status int) {
 	if r := auth.Reason(failed); r != "" {
 		m.authFailures.WithLabelValues(r).Inc()
 	}
-	if written == http.StatusServiceUnavailable && route != "/ready" { // a 499 too: client_gone
+	if status == http.StatusServiceUnavailable {
 		reason := rejectNotReady // Starting's 503s answer no error
 		if failed != nil {
 			reason = describe(failed).reason
 		}
 		m.rejected.WithLabelValues(reason).Inc()
-	}
-	for _, p := range answered(c) {
-		m.predictions.WithLabelValues(p.Prediction).Inc()
-		ms := p.TimingsMS
-		for i, v := range []float64{ms.Queue, ms.Decode, ms.Preprocess, ms.Inference, ms.Total} {
-			m.stages.WithLabelValues(Stages[i]).Observe(v / 1000)
-		}
-		m.batchSizes.Observe(float64(p.InferenceBatch))
 	}
 }

@@ -295,6 +295,10 @@ func (g *gatedClassifier) ClassifyMany(ctx context.Context, images [][]byte) ([]
 	return out, nil
 }
 
+func (g *gatedClassifier) ClassifyTensor(ctx context.Context, in []float32) ([]model.Item, error) {
+	return g.ClassifyMany(ctx, make([][]byte, len(in)/12))
+}
+
 // The in-flight, queued and memory gauges read the live limiter and budget.
 func TestMetricsQueueGauges(t *testing.T) {
 	g := newGated()

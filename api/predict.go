@@ -48,7 +48,7 @@ type TotalTimings struct {
 //
 //	@Summary		Classify several images in one request
 //	@ID				classifyImages
-//	@Description	Send up to PREDICT_MAX_FILES images (default 32) as multipart/form-data, each in a part named "file"; the whole body is capped by PREDICT_MAX_BYTES (default 32 MiB). Answers 200 with one result per part, in order: each is /upload's answer for that image, or its own error (error, detail and the status /upload would have answered), so one bad image does not fail the others. The images are decoded in parallel and share ONNX Runtime runs (dynamic batching, BATCH_MAX_SIZE).
+//	@Description	Send up to PREDICT_MAX_FILES images (default 32) as multipart/form-data, each in a part named "file", or as JSON {"images": ["<base64>", ...]} (a raw image body is one image); the whole body is capped by PREDICT_MAX_BYTES (default 32 MiB). Answers 200 with one result per part, in order: each is /upload's answer for that image, or its own error (error, detail and the status /upload would have answered), so one bad image does not fail the others. The images are decoded in parallel and share ONNX Runtime runs (dynamic batching, BATCH_MAX_SIZE).
 //	@Description	Same token and scope as /upload.
 //	@Tags			prediction
 //	@Accept			multipart/form-data
@@ -56,22 +56,18 @@ type TotalTimings struct {
 //	@Param			file	formData	[]file	true	"the images: repeat the part for each image"	collectionFormat(multi)
 //	@Security		BearerAuth
 //	@Success		200	{object}	PredictResponse
-//	@Failure		400	{object}	ErrorResponse	"no \"file\" part or malformed multipart body"
+//	@Failure		400	{object}	ErrorResponse	"no \"file\" part (JSON: no \"images\"), or a malformed multipart or JSON body"
 //	@Failure		401	{object}	ErrorResponse	"no token, or an invalid one (as /upload)"
 //	@Failure		403	{object}	ErrorResponse	"valid token without the required scope"
 //	@Failure		413	{object}	ErrorResponse	"payload_too_large: body over PREDICT_MAX_BYTES; too_many_files: more than PREDICT_MAX_FILES parts"
-//	@Failure		415	{object}	ErrorResponse	"not multipart/form-data"
+//	@Failure		415	{object}	ErrorResponse	"a Content-Type other than multipart/form-data, image/*, application/octet-stream or application/json"
 //	@Failure		503	{object}	ErrorResponse	"busy: inference queue full or memory budget in use (the request as a whole); auth_unavailable. See Retry-After"
 //	@Router			/predict [post]
 func (h *handlers) predict(c *gin.Context) {
 	start := time.Now()
-	parts, err := readFileParts(c.Request, bodyOf(c), h.d.PredictMaxFiles)
+	parts, err := readPredictBody(c.Request, bodyOf(c), h.d.PredictMaxFiles)
 	if err != nil {
-		// The cap may be hit inside the multipart reader, which wraps it.
-		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-			err = fmt.Errorf("%w: %w", errPredictBody, err)
-		}
-		fail(c, h.d.Logger, err)
+		fail(c, h.d.Logger, predictCap(err))
 		return
 	}
 	// Empty parts get their error here; the rest go to the model together.
@@ -80,6 +76,10 @@ func (h *handlers) predict(c *gin.Context) {
 	items := make([]PredictItem, len(parts))
 	for i, p := range parts {
 		items[i] = PredictItem{Index: i, Filename: p.filename}
+		if p.err != nil {
+			h.itemError(c, &items[i], p.err)
+			continue
+		}
 		if len(p.data) == 0 {
 			h.itemError(c, &items[i], detailed{errFileEmpty, "this \"file\" part is empty"})
 			continue
@@ -114,6 +114,15 @@ func (h *handlers) predict(c *gin.Context) {
 	c.JSON(http.StatusOK, resp)
 }
 
+// predictCap marks a body over PREDICT_MAX_BYTES so the answer names that
+// setting; the cap may be hit inside the multipart reader, which wraps it.
+func predictCap(err error) error {
+	if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
+		return fmt.Errorf("%w: %w", errPredictBody, err)
+	}
+	return err
+}
+
 // itemError words one image's error as /upload would answer it.
 func (h *handlers) itemError(c *gin.Context, it *PredictItem, err error) {
 	a := describe(err)
@@ -126,6 +135,7 @@ func (h *handlers) itemError(c *gin.Context, it *PredictItem, err error) {
 type filePart struct {
 	filename string
 	data     []byte
+	err      error // this image's own (a JSON item that is not base64)
 }
 
 // readFileParts streams the multipart body and returns every "file" part,
@@ -174,7 +184,7 @@ func readFileParts(r *http.Request, buf *bodyBuffer, maxFiles int) ([]filePart, 
 	all := buf.bytes()
 	parts := make([]filePart, len(spans))
 	for i, s := range spans {
-		parts[i] = filePart{s.name, all[s.start:s.end:s.end]}
+		parts[i] = filePart{filename: s.name, data: all[s.start:s.end:s.end]}
 	}
 	return parts, nil
 }

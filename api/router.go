@@ -5,7 +5,6 @@
 package api
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -14,17 +13,15 @@ import (
 	"catsdogs/admission"
 	"catsdogs/api/auth"
 	"catsdogs/model"
+	"catsdogs/oip"
 
 	"github.com/gin-gonic/gin"
 )
 
-// Classifier is what the handlers need from the model package.
-type Classifier interface {
-	Classify(ctx context.Context, data []byte) (*model.Result, error)
-	// ClassifyMany classifies a /predict request's images, one Item each
-	// in order; its error is for the request as a whole.
-	ClassifyMany(ctx context.Context, images [][]byte) ([]model.Item, error)
-}
+// Classifier is what the handlers need from the model package: Classify
+// (/upload), ClassifyMany (/predict) and ClassifyTensor, which the Open
+// Inference Protocol's routes use besides the other two.
+type Classifier = oip.Classifier
 
 // Deps are everything the router needs; tests swap any of them.
 type Deps struct {
@@ -116,6 +113,7 @@ func NewRouter(d Deps) *gin.Engine {
 	}
 	r.Use(opaqueBody)
 	r.NoRoute(func(c *gin.Context) {
+		c.Set(oipKey, isOIPPath(c.Request.URL.Path))
 		if to := otherSlash(c.Request.URL.Path); routes[c.Request.Method+" "+to] {
 			redirectSlash(c, to)
 			return
@@ -123,6 +121,7 @@ func NewRouter(d Deps) *gin.Engine {
 		abort(c, http.StatusNotFound, codeNotFound, "no such route; see /docs")
 	})
 	r.NoMethod(func(c *gin.Context) {
+		c.Set(oipKey, isOIPPath(c.Request.URL.Path))
 		abort(c, http.StatusMethodNotAllowed, codeMethodNotAllowed, clip(c.Request.Method, maxLoggedMethod)+" is not allowed here; see /docs")
 	})
 
@@ -149,6 +148,9 @@ func NewRouter(d Deps) *gin.Engine {
 	budget := d.Admission.Budget
 	r.POST("/upload", append(slices.Clip(guard), admitBody(budget, d.MaxUploadBytes, d.Logger), h.upload)...)
 	r.POST("/predict", append(slices.Clip(guard), admitBody(budget, d.PredictMaxBytes, d.Logger), h.predict)...)
+
+	// The Open Inference Protocol's REST routes (oip.go).
+	registerOIP(r, d, guard)
 
 	// The OpenAPI document, Swagger UI, ReDoc and the drop-an-image page (web.go).
 	registerWeb(r, d)

@@ -28,8 +28,12 @@ func Starting(d Deps) http.Handler {
 			}
 		}
 		c.Header("Retry-After", "1")
+		c.Set(oipKey, isOIPPath(c.Request.URL.Path))
 		abort(c, http.StatusServiceUnavailable, codeNotReady, detail)
 	}
+	// The Open Inference Protocol's liveness, as /health's.
+	r.GET("/v2/health/live", live)
+	r.HEAD("/v2/health/live", live)
 	r.GET("/ready", notReady)
 	r.HEAD("/ready", notReady)
 	if !d.MetricsElsewhere {

@@ -64,3 +64,17 @@ func TestStartingTrustedProxies(t *testing.T) {
 		}
 	}
 }
+
+// While the model loads, the protocol's liveness is 200 and everything else
+// under /v2 is 503 in its error shape.
+func TestStartingOIP(t *testing.T) {
+	h := Starting(Deps{Ready: func() error { return errors.New("loading") }, Metrics: NewMetrics(), Logger: quietLog})
+	if w := do(h, httptest.NewRequest("GET", "/v2/health/live", nil)); w.Code != 200 {
+		t.Errorf("live: %d", w.Code)
+	}
+	for _, path := range []string{"/v2/health/ready", "/v2/models/m/infer"} {
+		if w := do(h, httptest.NewRequest("GET", path, nil)); w.Code != 503 || w.Body.String() != `{"error":"loading"}` {
+			t.Errorf("%s: %d %s", path, w.Code, w.Body)
+		}
+	}
+}

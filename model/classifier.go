@@ -416,6 +416,52 @@ func (c *Classifier) putTensor(in []float32) {
 	c.tensors.Put(&in)
 }
 
+// ImageSize is the number of float32s of one image's input tensor, in the
+// spec's layout (3 × height × width).
+func (c *Classifier) ImageSize() int { return c.sess.ImageSize() }
+
+// ClassifyTensor classifies images already preprocessed into the model's
+// input layout, ImageSize() float32s each, back to back: for callers that
+// preprocess themselves (the Open Inference Protocol's FP32 input). It skips
+// decode and preprocessing, and is admitted and batched like ClassifyMany.
+func (c *Classifier) ClassifyTensor(ctx context.Context, in []float32) ([]Item, error) {
+	size := c.sess.ImageSize()
+	if len(in) == 0 || len(in)%size != 0 {
+		return nil, fmt.Errorf("model: ClassifyTensor needs a multiple of %d values, got %d", size, len(in))
+	}
+	n := len(in) / size
+	t0 := time.Now()
+	release, err := c.adm.Admit(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	admitMS := msSince(t0)
+	out := make([]Item, n)
+	lanes := make(chan struct{}, c.lanes) // as ClassifyMany: tensors in flight
+	var wg sync.WaitGroup
+	for i := range n {
+		lanes <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-lanes }()
+			out[i].Result, out[i].Err = admission.Retry(ctx, func() (*Result, error) {
+				r := &Result{QueueMS: admitMS}
+				c.batch.pending.Add(1)
+				t, err := c.getTensor()
+				if err != nil {
+					c.batch.unpend()
+					return nil, err
+				}
+				defer c.putTensor(t)
+				copy(t, in[i*size:(i+1)*size])
+				return c.infer(r, t)
+			})
+		})
+	}
+	wg.Wait()
+	return out, nil
+}
+
 // ClassifyRGB classifies an already decoded image, skipping the decode and
 // its bounds; only tests use it (to compare with Classify).
 func (c *Classifier) ClassifyRGB(img *decode.RGB) (*Result, error) {

@@ -474,3 +474,49 @@ func TestClassifyReportsUploadSize(t *testing.T) {
 		t.Errorf("decoded %dx%d, want a DCT-scaled 4:3 size", r.DecodedWidth, r.DecodedHeight)
 	}
 }
+
+// ClassifyTensor on the tensors preprocessing makes gives Classify's scores,
+// several images in one call; a length that is not whole images is refused.
+func TestClassifyTensorMatchesClassify(t *testing.T) {
+	c := unitLoad(t, Options{Workers: 1, MaxBatch: 4})
+	photos := pets.Sample(t, repoRoot, 3)
+	var in []float32
+	var want [][]float32
+	for _, p := range photos {
+		r, err := c.Classify(context.Background(), pets.Read(t, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r.Probabilities)
+		img, _, err := decode.Decode(pets.Read(t, p), c.decode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tensor := make([]float32, c.ImageSize())
+		c.pre.Fill(tensor, img)
+		in = append(in, tensor...)
+	}
+	items, err := c.ClassifyTensor(context.Background(), in)
+	if err != nil || len(items) != len(photos) {
+		t.Fatalf("%d items, %v", len(items), err)
+	}
+	for i, it := range items {
+		if it.Err != nil {
+			t.Fatalf("image %d: %v", i, it.Err)
+		}
+		checkResult(t, c, it.Result)
+		for k := range want[i] {
+			// Batched runs may differ from a lone run in the last bits.
+			if d := math.Abs(float64(it.Result.Probabilities[k] - want[i][k])); d > 1e-5 {
+				t.Errorf("image %d: ClassifyTensor %v, Classify %v", i, it.Result.Probabilities, want[i])
+				break
+			}
+		}
+	}
+	if _, err := c.ClassifyTensor(context.Background(), in[:len(in)-1]); err == nil {
+		t.Error("a partial image was accepted")
+	}
+	if c.budget.InUse() != 0 {
+		t.Errorf("%d bytes of the budget still held", c.budget.InUse())
+	}
+}

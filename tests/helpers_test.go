@@ -93,11 +93,11 @@ func upload(t *testing.T, s *server, authz, filename string, data []byte) (*http
 	return do(t, s, "POST", "/upload", authz, body, ct)
 }
 
-// probeAuth POSTs an empty JSON body to /upload: 415 means the token passed
+// probeAuth POSTs a text body to /upload: 415 means the token passed
 // authentication and authorisation, 401/403 that it did not. No inference runs.
 func probeAuth(s *server, authz string) int {
 	req, _ := http.NewRequest("POST", s.URL+"/upload", strings.NewReader("{}"))
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", "text/plain")
 	req.Header.Set("Authorization", authz)
 	resp, err := client.Do(req)
 	if err != nil {

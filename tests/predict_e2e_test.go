@@ -142,13 +142,21 @@ func TestUploadErrors(t *testing.T) {
 		resp, rb := do(t, mainSrv, "POST", "/upload", tok, []byte("x"), "multipart/form-data")
 		wantError(t, resp, rb, http.StatusBadRequest, "bad_request")
 	})
-	t.Run("json body", func(t *testing.T) {
+	t.Run("json body without image", func(t *testing.T) {
 		resp, rb := do(t, mainSrv, "POST", "/upload", tok, []byte(`{"file":"aGVsbG8="}`), "application/json")
+		wantError(t, resp, rb, http.StatusBadRequest, "file_missing")
+	})
+	t.Run("text body", func(t *testing.T) {
+		resp, rb := do(t, mainSrv, "POST", "/upload", tok, jpg, "text/plain")
 		wantError(t, resp, rb, http.StatusUnsupportedMediaType, "unsupported_media_type")
 	})
-	t.Run("raw jpeg body", func(t *testing.T) {
-		resp, rb := do(t, mainSrv, "POST", "/upload", tok, jpg, "image/jpeg")
-		wantError(t, resp, rb, http.StatusUnsupportedMediaType, "unsupported_media_type")
+	t.Run("raw body, not an image", func(t *testing.T) {
+		resp, rb := do(t, mainSrv, "POST", "/upload", tok, []byte("these are notes"), "image/jpeg")
+		wantError(t, resp, rb, http.StatusUnsupportedMediaType, "unsupported_image")
+	})
+	t.Run("raw body over MAX_UPLOAD_BYTES", func(t *testing.T) {
+		resp, rb := do(t, mainSrv, "POST", "/upload", tok, make([]byte, maxUpload+1), "application/octet-stream")
+		wantError(t, resp, rb, http.StatusRequestEntityTooLarge, "payload_too_large")
 	})
 	t.Run("text file", func(t *testing.T) {
 		resp, rb := upload(t, mainSrv, tok, "notes.txt", []byte("these are notes, not an image\n"))

@@ -123,7 +123,10 @@ func TestSpecExamplesMatchServer(t *testing.T) {
 		"payload_too_large": post(openSrv, "", file(make([]byte, 10<<20+1))),
 		"image_too_large":   post(mainSrv, token, formPart{field: "file", filename: "big.png", data: bombs.PNGHeader(10000, 10000)}),
 		"unsupported_media_type": func(t *testing.T) (*http.Response, []byte) {
-			return do(t, mainSrv, "POST", "/upload", token, []byte(`{"file":"x"}`), "application/json")
+			return do(t, mainSrv, "POST", "/upload", token, []byte("cat.jpg"), "text/plain")
+		},
+		"image_not_base64": func(t *testing.T) (*http.Response, []byte) {
+			return do(t, mainSrv, "POST", "/upload", token, []byte(`{"image":"/9j/*4AAQ"}`), "application/json")
 		},
 		"unsupported_image": post(mainSrv, token, formPart{field: "file", filename: "a.txt", data: []byte("hello, not an image")}),
 		"corrupt_image":     post(mainSrv, token, file(fixedCat[:3000])),
@@ -135,7 +138,7 @@ func TestSpecExamplesMatchServer(t *testing.T) {
 		"predict_insufficient_scope": postTo("/predict", mainSrv, "Bearer "+iss.Token(map[string]any{"scope": "other"}), file(cat)),
 		"too_many_files":             postTo("/predict", mainSrv, token, slices.Repeat([]formPart{file([]byte("x"))}, 33)...),
 		"predict_unsupported_media_type": func(t *testing.T) (*http.Response, []byte) {
-			return do(t, mainSrv, "POST", "/predict", token, []byte(`{"file":"x"}`), "application/json")
+			return do(t, mainSrv, "POST", "/predict", token, []byte("cat.jpg"), "text/plain")
 		},
 		"predict_auth_unavailable": postTo("/predict", downSrv, token, file(cat)),
 		"not_found":                get(mainSrv, "GET", "/no/such/route"),

@@ -9,7 +9,8 @@
 //  2. HTTP load against the real binary with auth on (token from the test
 //     issuer): dynamic batching on (the default) and off (BATCH_MAX_SIZE=1),
 //     500×375 photos at c=1, 8, 32 and 12 MP photos at c=4; /predict with
-//     1 and 8 images per request; and the same photos against two peers
+//     1 and 8 images per request; the Open Inference Protocol's REST infer
+//     (base64 JPEG in JSON) at c=1 and 8 beside /upload; and the same photos against two peers
 //     serving the same ONNX model with the same preprocessing and no auth
 //     (tools/bench/peers.go: fastify + sharp + onnxruntime-node, FastAPI +
 //     uvicorn + OpenCV). Every server is started once; the phases run in
@@ -80,6 +81,7 @@ type phase struct {
 	photos      string // "500x375" or "12MP"
 	c, files    int
 	path        string // "" : the target's url; else a path on the same server
+	form        string // the load generator's -body: "" multipart, or oip
 	runs        []map[string]any
 	description string
 }
@@ -88,6 +90,9 @@ func (p *phase) key() string {
 	k := fmt.Sprintf("%s %s c=%d", p.target.name, p.photos, p.c)
 	if p.files > 1 || p.path != "" {
 		k += fmt.Sprintf(" files=%d", p.files)
+	}
+	if p.form != "" {
+		k += " " + p.form
 	}
 	return k
 }
@@ -159,6 +164,7 @@ func run() error {
 		return err
 	}
 	var info struct {
+		Name    string  `json:"name"`
 		DelayMS float64 `json:"batch_max_delay_ms"`
 	}
 	if resp, err := http.Get(onBase + "/model"); err == nil {
@@ -198,6 +204,13 @@ func run() error {
 	}
 	add(on.target, "500x375", 4, 1, "/predict")
 	add(on.target, "500x375", 4, 8, "/predict")
+	// The Open Inference Protocol's REST infer (base64 JPEG in JSON) beside
+	// /upload's multipart, same photos and concurrency (issue 24: within 10 %).
+	oipPath := "/v2/models/" + info.Name + "/infer"
+	for _, c := range []int{1, 8} {
+		add(on.target, "500x375", c, 1, oipPath)
+		phases[len(phases)-1].form = "oip"
+	}
 	for round := 1; round <= *flagRounds; round++ {
 		for _, p := range phases {
 			fmt.Printf("round %d/%d: %s for %s...\n", round, *flagRounds, p.key(), *flagDuration)
@@ -208,6 +221,9 @@ func run() error {
 			args := []string{"-url", url, "-images", photoDirs[p.photos], "-c", strconv.Itoa(p.c),
 				"-d", flagDuration.String(), "-warmup", strconv.Itoa(2 * p.c), "-files", strconv.Itoa(p.files),
 				"-pid", strconv.Itoa(p.target.pid), "-json", "-timeout", "60s"}
+			if p.form != "" {
+				args = append(args, "-body", p.form)
+			}
 			if p.target.token != "" {
 				args = append(args, "-token", p.target.token)
 			}
@@ -265,6 +281,15 @@ func run() error {
 	}
 	fmt.Println()
 	verdicts := targetsMet(byKey, floor, cores)
+	for _, c := range []int{1, 8} {
+		up, infer := byKey[fmt.Sprintf("catsdogs 500x375 c=%d", c)], byKey[fmt.Sprintf("catsdogs 500x375 c=%d files=1 oip", c)]
+		rps := func(p *phase) float64 { return p.median(func(r map[string]any) float64 { return num(r, "ok_rps") }) }
+		if up != nil && infer != nil && rps(up) > 0 {
+			ratio := rps(infer) / rps(up)
+			verdicts = append(verdicts, fmt.Sprintf("REST infer (v2, base64 JSON) at c=%d: %.1f req/s, %.0f %% of /upload's %.1f (target: within 10 %%): %s",
+				c, rps(infer), 100*ratio, rps(up), map[bool]string{true: "met", false: "NOT met"}[ratio >= 0.9]))
+		}
+	}
 	for _, v := range verdicts {
 		fmt.Println(v)
 	}

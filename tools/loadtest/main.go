@@ -43,6 +43,7 @@ type options struct {
 	pid       int
 	json      bool
 	files     int
+	form      string // -body: multipart, raw or oip
 }
 
 type body struct{ data []byte }
@@ -91,6 +92,7 @@ func main() {
 	flag.IntVar(&o.pid, "pid", 0, "server PID: report its RSS (VmRSS) and peak RSS (VmHWM) from /proc")
 	flag.BoolVar(&o.json, "json", false, "print one JSON object instead of text")
 	flag.IntVar(&o.files, "files", 1, "images per request, each in its own \"file\" part (for /predict)")
+	flag.StringVar(&o.form, "body", "multipart", "body form: multipart (/upload, /predict), raw (the image as the body), oip (Open Inference Protocol JSON, base64 BYTES: /v2/models/NAME/infer)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
@@ -112,7 +114,7 @@ func run(o options) error {
 	if o.files < 1 {
 		return errors.New("-files must be at least 1")
 	}
-	bodies, ctype, err := buildBodies(files, o.files)
+	bodies, ctype, err := buildBodies(files, o.files, o.form)
 	if err != nil {
 		return err
 	}
@@ -293,7 +295,7 @@ func imageFiles(spec string, limit int) ([]string, error) {
 // buildBodies reads every image into a ready-to-send multipart body of
 // perRequest images (the next ones, wrapping around); they share one
 // boundary, so one Content-Type serves all of them.
-func buildBodies(files []string, perRequest int) ([]body, string, error) {
+func buildBodies(files []string, perRequest int, form string) ([]body, string, error) {
 	data := make([][]byte, len(files))
 	for i, f := range files {
 		b, err := os.ReadFile(f)
@@ -311,7 +313,23 @@ func buildBodies(files []string, perRequest int) ([]body, string, error) {
 			j := (i + k) % len(files)
 			names, parts = append(names, filepath.Base(files[j])), append(parts, data[j])
 		}
-		b, ct, err := loadkit.FormFiles(names, parts)
+		var b []byte
+		var ct string
+		var err error
+		switch form {
+		case "multipart":
+			b, ct, err = loadkit.FormFiles(names, parts)
+		case "raw":
+			b, ct = parts[0], "image/jpeg"
+			if perRequest != 1 {
+				err = errors.New("-body raw sends one image per request (-files 1)")
+			}
+		case "oip":
+			b, err = loadkit.InferJSON(parts)
+			ct = "application/json"
+		default:
+			err = fmt.Errorf("-body %q: want multipart, raw or oip", form)
+		}
 		if err != nil {
 			return nil, "", err
 		}

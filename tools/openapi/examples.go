@@ -28,6 +28,7 @@ var responseExamples = map[string][]example{
 		{"file_missing", "No part named \"file\"", `{"error":"file_missing","detail":"multipart field \"file\" is required","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 		{"file_empty", "The file part has no bytes", `{"error":"file_empty","detail":"the \"file\" part is empty","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 		{"multiple_files", "Two file parts in one request", `{"error":"multiple_files","detail":"send one image per request: the body has more than one \"file\" part (POST /predict takes several)","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
+		{"image_not_base64", "JSON body whose \"image\" is not base64", `{"error":"bad_request","detail":"\"image\" is not base64: an illegal character at offset 4","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 		{"bad_request", "Multipart body cut short", `{"error":"bad_request","detail":"the multipart body ends before its closing boundary (\"--<boundary>--\" from Content-Type); send the image as multipart/form-data in the field \"file\" (curl -F file=@photo.jpg)","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 	},
 	"classifyImage 401": {
@@ -41,7 +42,7 @@ var responseExamples = map[string][]example{
 		{"image_too_large", "Image over MAX_IMAGE_PIXELS (read from its header)", `{"error":"image_too_large","detail":"the image has too many pixels: 10000x10000 is over the limit of 50000000","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 	},
 	"classifyImage 415": {
-		{"unsupported_media_type", "Body not multipart/form-data", `{"error":"unsupported_media_type","detail":"send multipart/form-data with the image in the field \"file\" (got Content-Type \"application/json\")","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
+		{"unsupported_media_type", "Body neither a form, an image nor JSON", `{"error":"unsupported_media_type","detail":"send multipart/form-data with the image in the field \"file\", the image itself as the body (Content-Type image/jpeg, image/png, ... or application/octet-stream), or application/json {\"image\": \"<base64>\"} (got Content-Type \"text/plain\")","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 		{"unsupported_image", "The file is not an image", `{"error":"unsupported_image","detail":"` + unsupported + `","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 	},
 	"classifyImage 422": {{"corrupt_image", "A truncated JPEG", `{"error":"corrupt_image","detail":"image data is corrupt or truncated: Corrupt JPEG data: premature end of data segment","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
@@ -54,7 +55,7 @@ var responseExamples = map[string][]example{
 	"classifyImages 401": {{"predict_no_token", "No Authorization header", `{"error":"invalid_token","detail":"missing bearer token: send \"Authorization: Bearer <access token>\"","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 	"classifyImages 403": {{"predict_insufficient_scope", "Valid token without the scope", `{"error":"insufficient_scope","detail":"token is valid but lacks the scope \"get::prediction\"","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 	"classifyImages 413": {{"too_many_files", "More than PREDICT_MAX_FILES (default 32) file parts", `{"error":"too_many_files","detail":"send at most 32 files per request (PREDICT_MAX_FILES); split the rest into further requests","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
-	"classifyImages 415": {{"predict_unsupported_media_type", "Body not multipart/form-data", `{"error":"unsupported_media_type","detail":"send multipart/form-data with one or more images, each in a part named \"file\" (got Content-Type \"application/json\")","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
+	"classifyImages 415": {{"predict_unsupported_media_type", "Body neither a form, an image nor JSON", `{"error":"unsupported_media_type","detail":"send multipart/form-data with the image in the field \"file\", the image itself as the body (Content-Type image/jpeg, image/png, ... or application/octet-stream), or application/json {\"images\": [\"<base64>\", ...]} (got Content-Type \"text/plain\")","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 	"classifyImages 503": {{"predict_auth_unavailable", "Identity provider unreachable (Retry-After: 5)", `{"error":"auth_unavailable","detail":"cannot reach the identity provider to verify tokens; try again shortly","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 }
 

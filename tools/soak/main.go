@@ -369,11 +369,12 @@ func buildKinds(srv *loadkit.Service, iss *issuer.Issuer) ([]kind, error) {
 	jpegHeadThenNoise := append([]byte("\xFF\xD8\xFF\xE0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"), noise[:4096]...)
 	photo := photos[0].body
 	garbage := []upload{
-		form("noise.jpg", noise),              // 415 unsupported_image
-		form("broken.jpg", jpegHeadThenNoise), // 422 corrupt_image
-		form("empty.jpg", nil),                // 400 file_empty
-		raw("image/jpeg", noise),              // 415 unsupported_media_type
-		raw("application/json", []byte(`{"file":"cat.jpg"}`)),
+		form("noise.jpg", noise),                              // 415 unsupported_image
+		form("broken.jpg", jpegHeadThenNoise),                 // 422 corrupt_image
+		form("empty.jpg", nil),                                // 400 file_empty
+		raw("image/jpeg", noise),                              // 415 unsupported_image (a raw body)
+		raw("text/plain", noise),                              // 415 unsupported_media_type
+		raw("application/json", []byte(`{"file":"cat.jpg"}`)), // 400 file_missing
 		raw("multipart/form-data; boundary="+loadkit.Boundary, photo[:len(photo)/2]), // 400: cut short
 		raw("multipart/form-data", photo),                                            // 400: no boundary
 		raw("multipart/form-data; boundary=x", noise[:1024]),                         // 400

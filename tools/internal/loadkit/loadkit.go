@@ -6,6 +6,8 @@ package loadkit
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"math"
 	"mime/multipart"
@@ -181,4 +183,15 @@ func freePort() (string, error) {
 	}
 	defer ln.Close()
 	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), nil
+}
+
+// InferJSON is an Open Inference Protocol REST infer body of the images as
+// one BYTES input, "image", base64 in JSON (POST /v2/models/NAME/infer).
+func InferJSON(images [][]byte) ([]byte, error) {
+	data := make([]string, len(images))
+	for i, im := range images {
+		data[i] = base64.StdEncoding.EncodeToString(im)
+	}
+	return json.Marshal(map[string]any{"inputs": []map[string]any{{
+		"name": "image", "datatype": "BYTES", "shape": []int{len(images)}, "data": data}}})
 }
