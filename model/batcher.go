@@ -76,7 +76,7 @@ func newBatcher(sess *onnx.Session, runners int, maxDelay time.Duration) *batche
 	return b
 }
 
-// submit queues one prepared image, which the caller counted in pending,
+// submit queues one prepared image, which the caller announced with expect,
 // and waits for its scores. It does not watch the caller's context: once
 // queued, the image is at most one Run away, and in must stay untouched
 // until the Run has copied it.
@@ -85,7 +85,7 @@ func (b *batcher) submit(in []float32) *job {
 	b.closed.RLock()
 	if b.stopped {
 		b.closed.RUnlock()
-		b.unpend()
+		b.abandon()
 		j.err = errStopped
 		return j
 	}
@@ -95,8 +95,12 @@ func (b *batcher) submit(in []float32) *job {
 	return j
 }
 
-// unpend takes back an image counted in pending that will never be queued.
-func (b *batcher) unpend() {
+// expect counts an image that is on its way (being prepared): while one is,
+// a collecting runner waits for it. Exactly one of submit or abandon follows.
+func (b *batcher) expect() { b.pending.Add(1) }
+
+// abandon takes back an image counted by expect that will never be queued.
+func (b *batcher) abandon() {
 	if b.pending.Add(-1) == 0 {
 		select {
 		case b.wake <- struct{}{}:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -263,5 +264,20 @@ func TestBatchingClosed(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Classify after Close hangs")
+	}
+}
+
+// The pipeline's sizes follow from CPUs, runners and batch size in one place.
+func TestSizePipeline(t *testing.T) {
+	s := sizePipeline(2, 2, 8)
+	if s.admitted != 18 || s.lanes != 8 || !slices.Equal(s.warm, []int{1, 1, 2, 4, 8}) {
+		t.Errorf("2 CPUs, 2 runners, batch 8: %+v", s)
+	}
+	s = sizePipeline(16, 4, 1) // batching off: lanes follow the CPUs
+	if s.admitted != 20 || s.lanes != 16 || !slices.Equal(s.warm, []int{1, 1}) {
+		t.Errorf("16 CPUs, 4 runners, batch 1: %+v", s)
+	}
+	if s := sizePipeline(2, 2, 6); !slices.Equal(s.warm, []int{1, 1, 2, 4, 6}) {
+		t.Errorf("batch 6 warms %v", s.warm)
 	}
 }

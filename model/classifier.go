@@ -168,12 +168,8 @@ func Load(o Options) (*Classifier, error) {
 	}
 	workers := cmp.Or(o.Workers, cpus)
 	intra := cmp.Or(o.IntraOpThreads, max(1, cpus/workers))
-	// Admitted at once: enough images to keep every CPU decoding while
-	// every runner has a full batch. One request of many images has at
-	// most lanes of them in flight (each holds an input tensor): enough to
-	// fill a batch or keep every CPU busy, and no more; that is its weight.
-	admitted := cpus + workers*maxBatch
-	lanes := max(maxBatch, cpus)
+	size := sizePipeline(cpus, workers, maxBatch)
+	admitted, lanes := size.admitted, size.lanes
 	queue := o.Admission.Size(admitted, lanes)
 
 	sess, err := onnx.NewSession(o.Path, sig, want, workers, intra, maxBatch)
@@ -201,10 +197,9 @@ func Load(o Options) (*Classifier, error) {
 		Library: lib, Runtime: onnx.Version(),
 	}
 	// Warm-up: the first Run of a batch size allocates and plans; pay that
-	// before /ready says yes for batch 1 (twice: most runs are small), the
-	// powers of two and the largest. Other sizes plan on first use.
+	// before /ready says yes (size.warm).
 	t0 := time.Now()
-	for _, n := range warmSizes(maxBatch) {
+	for _, n := range size.warm {
 		if err := c.sess.Run(n, clearTensor, nil); err != nil {
 			c.sess.Close()
 			return nil, fmt.Errorf("%s: warm-up inference (batch of %d) failed: %w", o.Path, n, err)
@@ -232,14 +227,27 @@ func fileSHA256(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// warmSizes is 1, 1, 2, 4, ... up to and including max.
-func warmSizes(max int) []int {
-	s := []int{1}
-	n := 1
-	for ; n < max; n *= 2 {
-		s = append(s, n)
+// pipelineSizes are the pipeline's figures that follow from the CPU quota,
+// the inference runners and the batch size, worked out in one place.
+type pipelineSizes struct {
+	// admitted images at once: enough to keep every CPU decoding while
+	// every runner has a full batch.
+	admitted int
+	// lanes: images of one many-image request in flight at once (each holds
+	// an input tensor): enough to fill a batch or keep every CPU busy, and
+	// no more. It is also that request's weight in admission.
+	lanes int
+	// warm: the batch sizes run before /ready: 1 (twice: most runs are
+	// small), the powers of two and the largest. Other sizes plan on first use.
+	warm []int
+}
+
+func sizePipeline(cpus, workers, maxBatch int) pipelineSizes {
+	warm := []int{1}
+	for n := 1; n < maxBatch; n *= 2 {
+		warm = append(warm, n)
 	}
-	return append(s, max)
+	return pipelineSizes{admitted: cpus + workers*maxBatch, lanes: max(maxBatch, cpus), warm: append(warm, maxBatch)}
 }
 
 // Spec returns the preprocessing in use.
@@ -336,10 +344,10 @@ func (c *Classifier) tensorBytes() int64 { return int64(c.sess.ImageSize()) * 4 
 func (c *Classifier) classify(ctx context.Context, data []byte, hdr decode.Header, cost int64, queuedMS float64) (*Result, error) {
 	r := &Result{QueueMS: queuedMS, Format: hdr.Format}
 	r.Width, r.Height = hdr.Upright()
-	c.batch.pending.Add(1)
+	c.batch.expect()
 	in, err := c.prepare(ctx, data, hdr, cost, r)
 	if err != nil {
-		c.batch.unpend()
+		c.batch.abandon()
 		return nil, err
 	}
 	defer c.putTensor(in)
@@ -384,7 +392,7 @@ func (c *Classifier) preprocess(r *Result, img *decode.RGB) ([]float32, error) {
 	return in, nil
 }
 
-// infer hands a prepared tensor, counted in batch.pending, to the batcher.
+// infer hands a prepared tensor, announced with batch.expect, to the batcher.
 func (c *Classifier) infer(r *Result, in []float32) (*Result, error) {
 	j := c.batch.submit(in)
 	if j.err != nil {
@@ -446,10 +454,10 @@ func (c *Classifier) ClassifyTensor(ctx context.Context, in []float32) ([]Item, 
 			defer func() { <-lanes }()
 			out[i].Result, out[i].Err = admission.Retry(ctx, func() (*Result, error) {
 				r := &Result{QueueMS: admitMS}
-				c.batch.pending.Add(1)
+				c.batch.expect()
 				t, err := c.getTensor()
 				if err != nil {
-					c.batch.unpend()
+					c.batch.abandon()
 					return nil, err
 				}
 				defer c.putTensor(t)
@@ -471,10 +479,10 @@ func (c *Classifier) ClassifyRGB(img *decode.RGB) (*Result, error) {
 	}
 	defer release()
 	r := &Result{Width: img.W, Height: img.H, DecodedWidth: img.W, DecodedHeight: img.H}
-	c.batch.pending.Add(1)
+	c.batch.expect()
 	in, err := c.preprocess(r, img)
 	if err != nil {
-		c.batch.unpend()
+		c.batch.abandon()
 		return nil, err
 	}
 	defer c.putTensor(in)
