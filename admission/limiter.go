@@ -61,7 +61,7 @@ func NewLimiter(slots, queue, maxWeight int) *Limiter {
 func (l *Limiter) Acquire(ctx context.Context, key string, weight int) (int, error) {
 	n := min(max(1, weight), l.maxWeight)
 	l.mu.Lock()
-	if l.waiting == 0 && l.used+n <= l.slots {
+	if l.waiting == 0 && l.used+n <= l.slots && l.withinShare(key, n) {
 		l.take(key, n)
 		l.mu.Unlock()
 		return n, nil
@@ -142,12 +142,11 @@ func (l *Limiter) give(key string, n int) {
 // each time it drains, and a light client's one image, once admitted, still
 // waits behind all of the heavy client's images for the CPU.
 func (l *Limiter) grant() {
-	share := l.slots / max(1, len(l.clients))
 	for l.waiting > 0 {
 		var key string
 		var next *client
 		for k, cl := range l.clients {
-			if cl.waiters.Len() == 0 || (cl.inFlight > 0 && cl.inFlight+head(cl).n > share) {
+			if cl.waiters.Len() == 0 || !l.withinShare(k, head(cl).n) {
 				continue
 			}
 			if next == nil || cl.inFlight < next.inFlight ||
@@ -170,6 +169,18 @@ func (l *Limiter) grant() {
 }
 
 func head(cl *client) *waiter { return cl.waiters.Front().Value.(*waiter) }
+
+// withinShare: may client key take n more now? Always when it has nothing
+// in flight (so nobody starves) or is the only client present; otherwise
+// only within slots ÷ the clients present, itself included.
+func (l *Limiter) withinShare(key string, n int) bool {
+	cl := l.clients[key]
+	if cl == nil || cl.inFlight == 0 {
+		return true
+	}
+	present := len(l.clients)
+	return present <= 1 || cl.inFlight+n <= l.slots/present
+}
 
 // InFlight is the weight admitted now, Waiting the requests queued; Slots
 // and Queue are the limits. For gauges and tests.

@@ -280,3 +280,24 @@ func TestLimiterShareWhileOthersPresent(t *testing.T) {
 	l.Release("heavy", h1)
 	l.Release("heavy", n)
 }
+
+// The share holds on the fast path too: with a light client running and
+// nobody waiting, a heavy client still gets no more than its share, though
+// there is room. (Before, only queued requests were held to it, and a heavy
+// client arriving at a quiet moment refilled the pipeline.)
+func TestLimiterShareOnTheFastPath(t *testing.T) {
+	l := NewLimiter(8, 10, 4)
+	ctx := context.Background()
+	light, _ := l.Acquire(ctx, "light", 1)
+	h1, _ := l.Acquire(ctx, "heavy", 3) // nothing in flight: admitted
+	got := make(chan int, 1)
+	go func() { n, _ := l.Acquire(ctx, "heavy", 3); got <- n }() // 3 + 3 > 8/2
+	poll.Until(t, "the second heavy request to wait", func() bool { return l.Waiting() == 1 })
+	if l.InFlight() != 4 {
+		t.Fatalf("in flight %d, want 4: the heavy client passed its share", l.InFlight())
+	}
+	l.Release("light", light)
+	n := <-got
+	l.Release("heavy", h1)
+	l.Release("heavy", n)
+}
