@@ -16,7 +16,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-var errNoMatchingKey = errors.New("failed to verify signature: no matching key")
+// go-oidc prefixes it with "failed to verify signature: ".
+var errNoMatchingKey = errors.New("no matching key: the token's key id is not among the issuer's signing keys")
 
 const (
 	// RefetchBurst is how many JWKS fetches tokens may cause back to back; the

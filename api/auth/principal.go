@@ -60,10 +60,19 @@ func bearerToken(h string) (string, error) {
 	}
 	scheme, rest, ok := strings.Cut(h, " ")
 	if ok && strings.EqualFold(scheme, "Bearer") {
-		if t := strings.TrimSpace(rest); t != "" {
-			return t, nil
+		t := strings.TrimSpace(rest)
+		if t == "" {
+			return "", ErrMissingToken
 		}
-		return "", ErrMissingToken
+		// "Bearer Bearer <token>": pasted with its scheme into a box (Swagger
+		// UI's, an HTTP client's "Bearer Token" field) that adds one itself.
+		if s, _, dup := strings.Cut(t, " "); dup && strings.EqualFold(s, "Bearer") {
+			return "", because(ReasonMalformed, fmt.Errorf("%w: the header says \"Bearer\" twice: paste the token alone where the client adds \"Bearer \" itself", ErrInvalidToken))
+		}
+		if strings.ContainsAny(t, " \t") {
+			return "", because(ReasonMalformed, fmt.Errorf("%w: the token contains spaces: send \"Authorization: Bearer <token>\" with the token unchanged", ErrInvalidToken))
+		}
+		return t, nil
 	}
 	if !ok && strings.Count(h, ".") == 2 {
 		return h, nil

@@ -2,8 +2,17 @@ package auth
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
+
+// The refusal of a doubled scheme says what to do, not what base64 thinks.
+func TestBearerTwiceHint(t *testing.T) {
+	_, err := bearerToken("Bearer Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln")
+	if err == nil || !strings.Contains(err.Error(), "twice") || strings.Contains(err.Error(), "base64") {
+		t.Errorf("Bearer Bearer: %v", err)
+	}
+}
 
 func TestBearerToken(t *testing.T) {
 	const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
@@ -27,10 +36,11 @@ func TestBearerToken(t *testing.T) {
 		{"Basic dXNlcjpwYXNz", "", ErrInvalidToken},
 		{"Basic " + jwt, "", ErrInvalidToken},
 		{"Token abc", "", ErrInvalidToken},
-		{"abc", "", ErrInvalidToken},     // bare, but not JWT-shaped
-		{"a.b.c.d", "", ErrInvalidToken}, // four parts
-		{"Bearer a b", "a b", nil},       // passed on; the verifier rejects it
-		{"Bearerabc.def.ghi", "", nil},   // bare "JWT" of three parts: see below
+		{"abc", "", ErrInvalidToken},                  // bare, but not JWT-shaped
+		{"a.b.c.d", "", ErrInvalidToken},              // four parts
+		{"Bearer a b", "", ErrInvalidToken},           // a token has no spaces: say so here
+		{"Bearer Bearer " + jwt, "", ErrInvalidToken}, // the scheme pasted twice: a hint, not a base64 error
+		{"Bearerabc.def.ghi", "", nil},                // bare "JWT" of three parts: see below
 		{"Digest realm=x", "", ErrInvalidToken},
 	} {
 		tok, err := bearerToken(c.header)
