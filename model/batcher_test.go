@@ -77,7 +77,8 @@ func TestBatchingMatchesUnbatched(t *testing.T) {
 // A lone request does not wait for the batch delay: nothing else is being
 // prepared, so nothing could join it.
 func TestBatchingLoneRequestSkipsDelay(t *testing.T) {
-	c := unitLoad(t, Options{MaxBatch: 8, MaxDelay: 5 * time.Second})
+	// A minute of delay: waiting it out cannot be mistaken for a slow machine.
+	c := unitLoad(t, Options{MaxBatch: 8, MaxDelay: time.Minute})
 	data := pets.Read(t, pets.Sample(t, repoRoot, 1)[0])
 	for i := 0; i < 3; i++ {
 		t0 := time.Now()
@@ -85,8 +86,8 @@ func TestBatchingLoneRequestSkipsDelay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := time.Since(t0); d > 2*time.Second {
-			t.Fatalf("a lone request took %s: it waited for the 5 s batch delay", d)
+		if d := time.Since(t0); d > 30*time.Second {
+			t.Fatalf("a lone request took %s: it waited for the 1-minute batch delay", d)
 		}
 		if r.Batch != 1 {
 			t.Fatalf("lone request in a batch of %d", r.Batch)
@@ -189,42 +190,49 @@ func TestClassifyManyWeighsItsImages(t *testing.T) {
 // one runner collects at a time, so idle runners cannot take the images a
 // collecting one waits for (which left it waiting out the whole delay).
 func TestBatchingWithIdleRunners(t *testing.T) {
-	c := unitLoad(t, Options{Workers: 8, IntraOpThreads: 1, MaxBatch: 8, MaxDelay: 400 * time.Millisecond})
+	// A minute of delay: waiting it out cannot be mistaken for a slow machine.
+	c := unitLoad(t, Options{Workers: 8, IntraOpThreads: 1, MaxBatch: 8, MaxDelay: time.Minute})
 	photos := pets.Sample(t, repoRoot, 2)
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	shared, slowest := 0, time.Duration(0)
-	for _, p := range photos {
-		data := pets.Read(t, p)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t0 := time.Now()
-			r, err := c.Classify(context.Background(), data)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			slowest = max(slowest, time.Since(t0))
-			if r.Batch > 1 {
-				shared++
-			}
-		}()
+	// Two goroutines start together; rarely the first image is queued before
+	// the second is even counted, and then it rightly runs alone. A few
+	// rounds make sharing certain without depending on the scheduler.
+	for round := 0; round < 10 && shared == 0; round++ {
+		var wg sync.WaitGroup
+		for _, p := range photos {
+			data := pets.Read(t, p)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				t0 := time.Now()
+				r, err := c.Classify(context.Background(), data)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				slowest = max(slowest, time.Since(t0))
+				if r.Batch > 1 {
+					shared++
+				}
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	if shared == 0 {
-		t.Error("6 concurrent images and 8 idle runners: no image shared a run")
+		t.Error("2 concurrent images and 8 idle runners, 10 rounds: no image shared a run")
 	}
-	if slowest >= 350*time.Millisecond {
-		t.Errorf("an image took %s: a runner waited out the 400 ms delay for images other runners took", slowest)
+	if slowest >= 30*time.Second {
+		t.Errorf("an image took %s: a runner waited out the 1-minute delay for images other runners took", slowest)
 	}
 }
 
 // An image whose preparation fails stops being waited for at once.
 func TestBatchingStopsWaitingForFailedImage(t *testing.T) {
-	c := unitLoad(t, Options{MaxBatch: 8, MaxDelay: 3 * time.Second})
+	// A minute of delay: waiting it out cannot be mistaken for a slow machine.
+	c := unitLoad(t, Options{MaxBatch: 8, MaxDelay: time.Minute})
 	photo := pets.Sample(t, repoRoot, 1)[0]
 	good := pets.Read(t, photo)
 	// A 12 MP JPEG cut short: its decode runs for milliseconds, long after
@@ -242,7 +250,7 @@ func TestBatchingStopsWaitingForFailedImage(t *testing.T) {
 		if _, err := c.Classify(context.Background(), good); err != nil {
 			t.Fatal(err)
 		}
-		if d := time.Since(t0); d > 2*time.Second {
+		if d := time.Since(t0); d > 30*time.Second {
 			t.Fatalf("the good image waited %s for a run the failed one never joined", d)
 		}
 		wg.Wait()
