@@ -33,7 +33,9 @@ has_data  := test -d "$(DATA)/train" -a -d "$(DATA)/test"
 # just the one for ORT_ARCH (Go's name; default: Go's target architecture), each
 # checked against its own sha256, so no other architecture can slip in.
 ORT_VERSION := 1.24.3
-ORT_ARCH    ?= $(shell $(GO) env GOARCH)
+ifndef ORT_ARCH
+ORT_ARCH := $(shell $(GO) env GOARCH)
+endif
 ORT_SHA256_amd64 := 92ba8e44d31b80a34f5e805076a044122c3be1fffe0d88ed790de7267b0b2682
 ORT_SHA256_arm64 := 33032cb5b91c12edbf028d7c69fa40a31848d66c0095448758af237d5e0b07db
 ORT_NPM_ARCH_amd64 := x64
