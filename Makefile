@@ -28,11 +28,22 @@ PRETRAINED ?= $(DATA)/../../pretrained/mobilenet_v2/mobilenet_v2_quantized.pt
 REQUIRE_DATASET ?= 0
 has_data  := test -d "$(DATA)/train" -a -d "$(DATA)/test"
 
-# ONNX Runtime: onnxruntime_go v1.27 speaks C API 24, i.e. ORT 1.24.x. The Linux x64
-# library ships inside the npm package onnxruntime-node; we take just that file.
+# ONNX Runtime: onnxruntime_go v1.27 speaks C API 24, i.e. ORT 1.24.x. The Linux
+# libraries ship inside the npm package onnxruntime-node (x64 and arm64); we take
+# just the one for ORT_ARCH (Go's name; default: Go's target architecture), each
+# checked against its own sha256, so no other architecture can slip in.
 ORT_VERSION := 1.24.3
-ORT_SHA256  := 92ba8e44d31b80a34f5e805076a044122c3be1fffe0d88ed790de7267b0b2682
-ORT_DIR     := third_party/onnxruntime-$(ORT_VERSION)
+ifndef ORT_ARCH
+ORT_ARCH := $(shell $(GO) env GOARCH)
+endif
+ORT_SHA256_amd64 := 92ba8e44d31b80a34f5e805076a044122c3be1fffe0d88ed790de7267b0b2682
+ORT_SHA256_arm64 := 33032cb5b91c12edbf028d7c69fa40a31848d66c0095448758af237d5e0b07db
+ORT_NPM_ARCH_amd64 := x64
+ORT_NPM_ARCH_arm64 := arm64
+ORT_SHA256  := $(ORT_SHA256_$(ORT_ARCH))
+ORT_NPM_LIB := package/bin/napi-v6/linux/$(ORT_NPM_ARCH_$(ORT_ARCH))/libonnxruntime.so.1
+# amd64 keeps the folder it always had; another architecture gets its own.
+ORT_DIR     := third_party/onnxruntime-$(ORT_VERSION)$(if $(filter-out amd64,$(ORT_ARCH)),-$(ORT_ARCH))
 ORT_LIB     := $(ORT_DIR)/libonnxruntime.so
 SWAG        := $(shell $(GO) env GOPATH)/bin/swag
 SWAG_VERSION := v1.16.6
@@ -45,15 +56,16 @@ deps: ort jpeg-dev web-assets
 
 ort: $(ORT_LIB)
 $(ORT_LIB):
+	@test -n "$(ORT_SHA256)" || { echo "no ONNX Runtime library for linux/$(ORT_ARCH): onnxruntime-node ships amd64 and arm64" >&2; exit 1; }
 	@mkdir -p $(ORT_DIR)
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	  $(call need_npm,ONNX Runtime); \
-	  echo "fetching onnxruntime-node@$(ORT_VERSION) with npm pack (library only, no install scripts)"; \
+	  echo "fetching onnxruntime-node@$(ORT_VERSION) (linux/$(ORT_ARCH)) with npm pack (library only, no install scripts)"; \
 	  (cd "$$tmp" && npm pack --silent onnxruntime-node@$(ORT_VERSION) >/dev/null); \
-	  tar -xzf "$$tmp"/onnxruntime-node-$(ORT_VERSION).tgz -C "$$tmp" package/bin/napi-v6/linux/x64/libonnxruntime.so.1; \
-	  echo "$(ORT_SHA256)  $$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" | sha256sum -c --quiet; \
-	  mv "$$tmp"/package/bin/napi-v6/linux/x64/libonnxruntime.so.1 $@
-	@echo "ONNX Runtime $(ORT_VERSION) -> $@"
+	  tar -xzf "$$tmp"/onnxruntime-node-$(ORT_VERSION).tgz -C "$$tmp" $(ORT_NPM_LIB); \
+	  echo "$(ORT_SHA256)  $$tmp/$(ORT_NPM_LIB)" | sha256sum -c --quiet; \
+	  mv "$$tmp"/$(ORT_NPM_LIB) $@
+	@echo "ONNX Runtime $(ORT_VERSION) linux/$(ORT_ARCH) -> $@"
 
 # libjpeg-turbo headers for the fast JPEG path (cgo). Installed from Debian if missing.
 .PHONY: jpeg-dev
@@ -347,3 +359,73 @@ fuzz-short:
 	    echo "fuzz $$name ($$(dirname $$file), $(FUZZTIME))"; \
 	    $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$(dirname $$file)/"; \
 	  done
+
+# ---- container image and Kubernetes --------------------------------------------
+# `make image` builds the Dockerfile with podman (buildah) into local storage;
+# `make image-test` runs it as a user would (tests/image: auth ON against a
+# local issuer, non-root, HEALTHCHECK, SIGTERM drain) and prints its size. On a
+# machine without a registry, tools/image/base-images.sh first makes the base
+# images FROM names (mmdebstrap, once). podman, buildah, mmdebstrap and runc
+# come from Debian if missing; tools/image/containers.conf holds the podman
+# settings a sandbox without systemd needs (set CONTAINERS_CONF to use yours).
+# .ci/run runs both tests after `make test`.
+IMAGE  ?= catsdogs:$(VERSION)
+PODMAN ?= podman
+PODMAN_BUILD_FLAGS ?= --pull=never --network=host
+CONTAINERS_CONF ?= $(CURDIR)/tools/image/containers.conf
+# The build stage trusts this machine's CA bundle (a TLS-inspecting proxy's
+# CA among them) as a build secret; the runtime image never holds it.
+CA_BUNDLE ?= $(firstword $(wildcard /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt))
+.PHONY: podman image image-test
+podman:
+	@command -v $(PODMAN) >/dev/null && command -v mmdebstrap >/dev/null && command -v runc >/dev/null || \
+	  $(call apt_install,podman buildah mmdebstrap uidmap runc)
+image: export CONTAINERS_CONF := $(CONTAINERS_CONF)
+image: podman
+	@PODMAN=$(PODMAN) nice tools/image/base-images.sh
+	@start=$$SECONDS; nice $(PODMAN) build $(PODMAN_BUILD_FLAGS) --format docker \
+	  $(if $(CA_BUNDLE),--secret id=cacerts$(comma)src=$(CA_BUNDLE)) \
+	  --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) . ; \
+	  echo "built $(IMAGE) in $$((SECONDS - start)) s"
+comma := ,
+image-test: export CONTAINERS_CONF := $(CONTAINERS_CONF)
+image-test: image
+	CATSDOGS_IMAGE=$(IMAGE) PODMAN=$(PODMAN) $(GO) test -count=1 -v -run '^TestImage$$' ./tests/image/
+	@$(PODMAN) image inspect --format '{{.Size}}' $(IMAGE) | awk '{ printf "image $(IMAGE): %.0f MB\n", $$1 / 1e6 }'
+
+# `make k8s-test` checks deploy/ (the Helm chart, the KServe example) offline
+# with real tools, built at pinned versions into build/tools/bin (never
+# globally): helm lint --strict; helm template | kubeconform -strict against
+# schemas made from Kubernetes' own OpenAPI document (the k8s.io/kubernetes
+# module) and the CRDs; a strict server-side dry run against kube-apiserver +
+# etcd on loopback (tools/k8s: its own Go module, so none of this enters the
+# service's dependencies). The ServiceMonitor CRD is generated by
+# controller-gen from the Prometheus Operator's API types, as upstream does;
+# KServe's CRD comes from ../shared/kserve (its Go module is not served).
+# The first run builds kube-apiserver (~8 min on 2 cores); later runs take
+# seconds. tools/k8s/k8s-test.sh has the steps.
+HELM_VERSION        := v4.3.2
+KUBECONFORM_VERSION := v0.8.0
+K8S_TOOLS  := build/tools/bin
+K8S_OUT    := build/k8s
+KSERVE_CRD ?= $(abspath ../shared/kserve/serving.kserve.io_inferenceservices.yaml)
+K8S_MOD    := $(GO) -C tools/k8s
+.PHONY: k8s-tools k8s-test
+$(K8S_TOOLS)/helm:
+	GOBIN=$(CURDIR)/$(K8S_TOOLS) nice $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+$(K8S_TOOLS)/kubeconform:
+	GOBIN=$(CURDIR)/$(K8S_TOOLS) nice $(GO) install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+# Rebuilt when tools/k8s changes (its go.mod pins every version).
+$(K8S_TOOLS)/.k8s-module: tools/k8s/go.mod tools/k8s/go.sum $(wildcard tools/k8s/cmd/*/*.go)
+	GOBIN=$(CURDIR)/$(K8S_TOOLS) nice $(K8S_MOD) install ./cmd/... \
+	  k8s.io/kubernetes/cmd/kube-apiserver sigs.k8s.io/controller-tools/cmd/controller-gen
+	@touch $@
+$(K8S_OUT)/crds/monitoring.coreos.com_servicemonitors.yaml: $(K8S_TOOLS)/.k8s-module
+	cd tools/k8s && $(CURDIR)/$(K8S_TOOLS)/controller-gen crd:crdVersions=v1,maxDescLen=0,allowDangerousTypes=true \
+	  paths=github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1 output:crd:dir=$(CURDIR)/$(K8S_OUT)/crds
+k8s-tools: $(K8S_TOOLS)/helm $(K8S_TOOLS)/kubeconform $(K8S_TOOLS)/.k8s-module
+k8s-test: k8s-tools $(K8S_OUT)/crds/monitoring.coreos.com_servicemonitors.yaml
+	BIN=$(CURDIR)/$(K8S_TOOLS) OUT=$(CURDIR)/$(K8S_OUT) KSERVE_CRD=$(KSERVE_CRD) \
+	  SERVICEMONITOR_CRD=$(CURDIR)/$(K8S_OUT)/crds/monitoring.coreos.com_servicemonitors.yaml \
+	  OPENAPI=$$($(K8S_MOD) list -m -f '{{.Dir}}' k8s.io/kubernetes)/api/openapi-spec/swagger.json \
+	  tools/k8s/k8s-test.sh
