@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -27,6 +28,10 @@ type PredictItem struct {
 	Detail string `json:"detail,omitempty" example:"this \"file\" part is empty"`
 	// Status is the HTTP status /upload would answer for this image alone.
 	Status int `json:"status,omitempty" example:"415"`
+	// RetryAfter is the seconds /upload's Retry-After would say for this
+	// image (busy, 503): send it again then. The answer's own Retry-After
+	// header carries the largest.
+	RetryAfter int `json:"retry_after,omitempty" example:"1"`
 }
 
 // PredictResponse answers /predict: one item per "file" part, in order.
@@ -103,10 +108,15 @@ func (h *handlers) predict(c *gin.Context) {
 		it.PredictionResponse = h.prediction(r.Result, -1)
 		answered = append(answered, it.PredictionResponse)
 	}
+	retry := 0
 	for _, it := range items {
 		if it.Error != "" {
 			resp.Failed++
 		}
+		retry = max(retry, it.RetryAfter)
+	}
+	if retry > 0 { // some images met a busy service: say when to send them again
+		c.Header("Retry-After", strconv.Itoa(retry))
 	}
 	resp.Results = items
 	resp.TimingsMS.Total = msSince(start)
@@ -130,6 +140,11 @@ func (h *handlers) itemError(c *gin.Context, it *PredictItem, err error) {
 		requestLogger(c, h.d.Logger).Error(a.logAs, "err", err, "index", it.Index)
 	}
 	it.Error, it.Detail, it.Status = a.code, a.detail, a.status
+	for _, h := range a.headers {
+		if h[0] == "Retry-After" {
+			it.RetryAfter, _ = strconv.Atoi(h[1])
+		}
+	}
 }
 
 type filePart struct {

@@ -132,3 +132,26 @@ func TestClip(t *testing.T) {
 		t.Error("clip changed a short name")
 	}
 }
+
+// Images refused because the service was busy say when to send them again,
+// as /upload's 503 would: retry_after on the item, Retry-After on the answer.
+func TestPredictBusyItemsSayWhenToRetry(t *testing.T) {
+	f := &fakeClassifier{err: admission.ErrMemoryFull} // each image: memory budget in use
+	w := predict(t, newTestRouter(f, &fakeAuth{}), [2]string{"file", "img-a"}, [2]string{"file", "img-b"})
+	if w.Code != http.StatusOK || w.Header().Get("Retry-After") != "1" {
+		t.Fatalf("status %d, Retry-After %q: want 200 with Retry-After 1", w.Code, w.Header().Get("Retry-After"))
+	}
+	var resp PredictResponse
+	if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range resp.Results {
+		if it.Status != 503 || it.RetryAfter != 1 {
+			t.Errorf("item %d: status %d retry_after %d, want 503 and 1", it.Index, it.Status, it.RetryAfter)
+		}
+	}
+	ok := predict(t, newTestRouter(&fakeClassifier{res: okResult()}, &fakeAuth{}), [2]string{"file", "img-a"})
+	if ok.Header().Get("Retry-After") != "" {
+		t.Error("Retry-After on an answer with no busy image")
+	}
+}
