@@ -87,8 +87,8 @@ type Score struct {
 
 // ModelRef names the model that answered.
 type ModelRef struct {
-	Name    string `json:"name" example:"catsdogs-resnet"`
-	Version string `json:"version" example:"1"`
+	Name    string `json:"name" example:"catsdogs-mobilenet"`
+	Version string `json:"version" example:"4"`
 }
 
 // ImageInfo describes the upload.

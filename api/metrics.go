@@ -25,7 +25,7 @@ type BuildInfo struct {
 	Modified    bool   `json:"modified,omitempty"`                  // built from a tree with uncommitted changes
 	GoVersion   string `json:"go_version" example:"go1.26.8"`
 	ONNXRuntime string `json:"onnxruntime_version" example:"1.24.3"`
-	Model       string `json:"model" example:"catsdogs-resnet"`
+	Model       string `json:"model" example:"catsdogs-mobilenet"`
 	ModelVer    string `json:"model_version" example:"1"`
 }
 

@@ -5,4 +5,4 @@
 package resources
 
 // DefaultModel is the default model; its card is MODEL.md beside it.
-const DefaultModel = "resources/catsdogs-resnet.onnx"
+const DefaultModel = "resources/catsdogs-mobilenet.onnx"

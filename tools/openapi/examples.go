@@ -50,7 +50,7 @@ var responseExamples = map[string][]example{
 	"classifyImages 200": {{"one_cat_one_text_file", "A cat photo and a text file: the text file's item has its own error", `{"results":[` +
 		`{"index":0,"filename":"cat.jpg",` + catAnswer[1:len(catAnswer)-1] + `},` +
 		`{"index":1,"filename":"notes.txt","error":"unsupported_image","detail":"` + unsupported + `","status":415}],` +
-		`"count":2,"failed":1,"model":{"name":"catsdogs-resnet","version":"3"},"timings_ms":{"total":12.994}}`}},
+		`"count":2,"failed":1,"model":{"name":"catsdogs-mobilenet","version":"4"},"timings_ms":{"total":12.994}}`}},
 	"classifyImages 400": {{"predict_file_missing", "No part named \"file\"", `{"error":"file_missing","detail":"send one or more images, each in a multipart part named \"file\"","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 	"classifyImages 401": {{"predict_no_token", "No Authorization header", `{"error":"invalid_token","detail":"missing bearer token: send \"Authorization: Bearer <access token>\"","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 	"classifyImages 403": {{"predict_insufficient_scope", "Valid token without the scope", `{"error":"insufficient_scope","detail":"token is valid but lacks the scope \"get::prediction\"","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
@@ -69,10 +69,10 @@ var defaultExamples = []example{
 // (it lists decode.Formats).
 var unsupported = decode.ErrUnsupportedFormat.Error()
 
-const modelInfo = `{"name":"catsdogs-resnet","version":"3","file":"catsdogs-resnet.onnx",` +
-	`"sha256":"d28839d24f9d43d15714e7ed1596d135f9c70f0ea0bbe0226738b18945c9d422","labels":["Cat","Dog","Other"],` +
-	`"input":"input [-1 3 144 144] float32","preprocessing":{"name":"catsdogs-resnet","version":"3","labels":["Cat","Dog","Other"],` +
-	`"layout":"NCHW","width":144,"height":144,"resize":"shorter_side_center_crop","resize_shorter":144,"channel_order":"RGB",` +
+const modelInfo = `{"name":"catsdogs-mobilenet","version":"4","file":"catsdogs-mobilenet.onnx",` +
+	`"sha256":"113c18794dbf6d7844de6193816334b949d7544222234ed8fad332bc25f6c242","labels":["Cat","Dog","Other"],` +
+	`"input":"input [-1 3 192 192] float32","preprocessing":{"name":"catsdogs-mobilenet","version":"4","labels":["Cat","Dog","Other"],` +
+	`"layout":"NCHW","width":192,"height":192,"resize":"shorter_side_center_crop","resize_shorter":192,"channel_order":"RGB",` +
 	`"pixel_scale":0.003921569,"mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225],"output":"logits"},` +
 	`"spec_source":["metadata"],"workers":1,"intra_op_threads":2,"admitted":10,"queue_size":20,"batch_max_size":8,"batch_max_delay_ms":2,` +
 	`"onnxruntime_version":"1.24.3","warmup_ms":248.22}`
@@ -81,5 +81,5 @@ const modelInfo = `{"name":"catsdogs-resnet","version":"3","file":"catsdogs-resn
 // /predict's.
 const catAnswer = `{"prediction":"Cat","values":[0.677084,0.228651,0.09426496],"labels":["Cat","Dog","Other"],"confidence":0.677084,` +
 	`"scores":[{"label":"Cat","probability":0.677084},{"label":"Dog","probability":0.228651},{"label":"Other","probability":0.09426496}],` +
-	`"model":{"name":"catsdogs-resnet","version":"3"},"image":{"format":"jpeg","width":160,"height":169,"decoded_width":160,"decoded_height":169},` +
+	`"model":{"name":"catsdogs-mobilenet","version":"4"},"image":{"format":"jpeg","width":160,"height":169,"decoded_width":160,"decoded_height":169},` +
 	`"timings_ms":{"queue":0.011,"decode":0.617,"preprocess":0.584,"inference":3.633,"total":5.437},"inference_batch":1}`
