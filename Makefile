@@ -245,7 +245,7 @@ train: need-data need-pretrained train-deps
 PREVIOUS_REF ?= HEAD~1
 card-bench: ort train-deps
 	@mkdir -p build
-	@prev=$$($(PYTHON) -c 'import json; m = json.load(open("resources/metrics.json")); print((m.get("previous") or {}).get("onnx_file") or "")'); \
+	@prev=$$($(PYTHON) -c 'import json; m = json.load(open("resources/metrics.json")); p = m.get("previous") or {}; print(p.get("onnx_file") or (p["name"] + ".onnx" if p.get("name") else ""))'); \
 	  test -n "$$prev" || { echo "resources/metrics.json names no previous model" >&2; exit 1; }; \
 	  git show $(PREVIOUS_REF):resources/$$prev > build/previous.onnx
 	PYTHONPATH=model/training $(PYTHON) model/training/card_bench.py --export resources --previous build/previous.onnx

@@ -700,7 +700,7 @@ def previous_default(export_dir, version):
         return None
     if str(m.get("version")) == str(version):
         return m.get("previous")  # re-exporting the same version keeps its comparison
-    keys = ("name", "version", "test_macro", "test_per_class", "size", "params", "flops", "onnx_bytes",
+    keys = ("name", "version", "onnx_file", "test_macro", "test_per_class", "size", "params", "flops", "onnx_bytes",
             "epochs", "train_minutes", "precision", "hardware", "val_by_size", "test_by_source")
     return {k: m[k] for k in keys if k in m}
 
