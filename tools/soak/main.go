@@ -530,12 +530,11 @@ func idleKeepAlive(ctx context.Context, addr string) outcome {
 func stalledPredict(ctx context.Context, addr, auth string) outcome {
 	const limit = 90 * time.Second
 	t0 := time.Now()
-	conn, err := dial(ctx, addr)
-	if err != nil {
-		return outcome{label: "dial error", bad: err.Error()}
+	conn, failed := dialUntil(ctx, addr, limit)
+	if conn == nil {
+		return failed
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(limit))
 	part := "--" + loadkit.Boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n\r\n"
 	fmt.Fprintf(conn, "POST /predict HTTP/1.1\r\nHost: soak\r\nAuthorization: %s\r\n"+
 		"Content-Type: multipart/form-data; boundary=%s\r\nContent-Length: 33554000\r\n\r\n%s%s",
@@ -684,12 +683,11 @@ func slowHeaders(ctx context.Context, addr string) outcome {
 func slowBody(ctx context.Context, addr string, u upload) outcome {
 	const bodyLimit = 90 * time.Second
 	t0 := time.Now()
-	conn, err := dial(ctx, addr)
-	if err != nil {
-		return outcome{label: "dial error", bad: err.Error()}
+	conn, failed := dialUntil(ctx, addr, bodyLimit)
+	if conn == nil {
+		return failed
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(bodyLimit))
 	head := fmt.Sprintf("POST /upload HTTP/1.1\r\nHost: soak\r\nAuthorization: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n",
 		u.auth[0], u.ctype, len(u.body))
 	if _, err := io.WriteString(conn, head); err != nil {
@@ -707,6 +705,17 @@ func dial(ctx context.Context, addr string) (net.Conn, error) {
 		context.AfterFunc(ctx, func() { conn.Close() })
 	}
 	return conn, err
+}
+
+// dialUntil connects for a stalling client whose connection must end by
+// limit; on failure it returns the outcome to record instead.
+func dialUntil(ctx context.Context, addr string, limit time.Duration) (net.Conn, outcome) {
+	conn, err := dial(ctx, addr)
+	if err != nil {
+		return nil, outcome{label: "dial error", bad: err.Error()}
+	}
+	_ = conn.SetDeadline(time.Now().Add(limit))
+	return conn, outcome{}
 }
 
 func isClosed(err error) bool {
