@@ -50,7 +50,7 @@ SWAG_VERSION := v1.16.6
 
 export CGO_ENABLED := 1
 
-.PHONY: build run test bench train train-deps smoke-train card-bench docs docs-check deps ort fmt vet clean need-data need-pretrained
+.PHONY: build run test bench train train-deps smoke-train card-bench quantize quantize-deps docs docs-check deps ort fmt vet clean need-data need-pretrained
 
 deps: ort jpeg-dev web-assets
 
@@ -249,6 +249,41 @@ card-bench: ort train-deps
 	  test -n "$$prev" || { echo "resources/metrics.json names no previous model" >&2; exit 1; }; \
 	  git show $(PREVIOUS_REF):resources/$$prev > build/previous.onnx
 	PYTHONPATH=model/training $(PYTHON) model/training/card_bench.py --export resources --previous build/previous.onnx
+
+# ---- int8 ------------------------------------------------------------------
+# A static int8 copy of QUANT_MODEL (default: the default model) beside it,
+# QUANT_OUT: calibrated on train photos through the service's own
+# preprocessing, its accuracy on val/ and test/ measured through the Go
+# serving path and stamped into its metadata (the service reads it: see
+# docs/MODELS.md, "int8"), both models timed, and the card updated.
+# QUANT_SHIPPED=0 for a model whose int8 copy is measured, not committed (v3).
+DEFAULT_MODEL := $(shell sed -n 's/^const DefaultModel = "\(.*\)"/\1/p' resources/resources.go)
+QUANT_MODEL   ?= $(DEFAULT_MODEL)
+QUANT_OUT     ?= $(QUANT_MODEL:.onnx=-int8.onnx)
+QUANT_SHIPPED ?= 1
+QUANT_DIR     := build/quant/$(notdir $(basename $(QUANT_MODEL)))
+CALIB_PER_DIR ?= 64
+calib_dirs     = $(DATA)/train/cat,$(DATA)/train/dog,$(DATA)/train/other$(if $(wildcard $(PEOPLE)/train/other),$(comma)$(PEOPLE)/train/other)
+comma := ,
+quantize-deps: train-deps
+	@$(PYTHON) -c 'import onnx' 2>/dev/null || $(call apt_install,python3-onnx)
+quantize: need-data ort quantize-deps
+	@mkdir -p $(QUANT_DIR)
+	$(PYTHON) model/training/quantize.py probe --model $(QUANT_MODEL) --out $(QUANT_DIR)/probe.onnx
+	$(GO) run ./tools/calibrate -probe $(QUANT_DIR)/probe.onnx -out $(QUANT_DIR)/ranges.json \
+	  -images $(calib_dirs) -per-dir $(CALIB_PER_DIR)
+	$(PYTHON) model/training/quantize.py build --model $(QUANT_MODEL) --ranges $(QUANT_DIR)/ranges.json --out $(QUANT_OUT)
+	$(GO) build -o $(QUANT_DIR)/evaluate ./tools/evaluate
+	@# val/ holds the people photos as training's does; test/ is the card's (people apart).
+	@for split in val test; do \
+	  extra=; [ $$split = val ] && [ -d $(PEOPLE)/val ] && extra="-extra $(PEOPLE)"; \
+	  for m in fp32:$(QUANT_MODEL) int8:$(QUANT_OUT); do \
+	    $(QUANT_DIR)/evaluate -model $${m#*:} -data $(DATA) -split $$split $$extra \
+	      > $(QUANT_DIR)/$${m%%:*}-$$split.json 2>$(QUANT_DIR)/evaluate.log || \
+	      { cat $(QUANT_DIR)/evaluate.log; exit 1; }; \
+	  done; done
+	PYTHONPATH=model/training $(PYTHON) model/training/quantize.py record --model $(QUANT_MODEL) --int8 $(QUANT_OUT) \
+	  --ranges $(QUANT_DIR)/ranges.json --evals $(QUANT_DIR) $(if $(filter 1,$(QUANT_SHIPPED)),--shipped)
 
 # The API description is generated from the swag annotations in main.go and
 # api/ (Swagger 2.0, docs/swagger.json), then converted to OpenAPI 3.0 and

@@ -214,3 +214,78 @@ func (s *Session) Close() {
 		}
 	}
 }
+
+// Probe runs a model for offline tools (calibration of a quantized model), not
+// for serving: one image at a time, every named output copied out as float32.
+type Probe struct {
+	sess    *ort.DynamicAdvancedSession
+	outputs []string
+}
+
+// NewProbe opens path with one input and the named outputs, on `threads`
+// ONNX Runtime threads and with graph optimisations off, so the tensors it
+// returns are the ones the graph names, not fused away.
+func NewProbe(path, input string, outputs []string, threads int) (*Probe, error) {
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, err
+	}
+	defer opts.Destroy()
+	if err := opts.SetIntraOpNumThreads(threads); err != nil {
+		return nil, err
+	}
+	if err := opts.SetGraphOptimizationLevel(ort.GraphOptimizationLevelDisableAll); err != nil {
+		return nil, err
+	}
+	sess, err := ort.NewDynamicAdvancedSession(path, []string{input}, outputs, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: creating ONNX Runtime session: %w", path, err)
+	}
+	return &Probe{sess: sess, outputs: outputs}, nil
+}
+
+// Run feeds one input of the given shape and returns each output's values,
+// in the order of the names NewProbe was given.
+func (p *Probe) Run(shape []int64, in []float32) ([][]float32, error) {
+	t, err := ort.NewTensor(ort.NewShape(shape...), in)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Destroy()
+	outs := make([]ort.Value, len(p.outputs))
+	defer func() {
+		for _, o := range outs {
+			if o != nil {
+				o.Destroy()
+			}
+		}
+	}()
+	if err := p.sess.Run([]ort.Value{t}, outs); err != nil {
+		return nil, err
+	}
+	res := make([][]float32, len(outs))
+	for i, o := range outs {
+		ft, ok := o.(*ort.Tensor[float32])
+		if !ok {
+			return nil, fmt.Errorf("output %s is not a float32 tensor", p.outputs[i])
+		}
+		res[i] = append([]float32(nil), ft.GetData()...)
+	}
+	return res, nil
+}
+
+// Close releases the session.
+func (p *Probe) Close() { p.sess.Destroy() }
+
+// OutputNames lists path's outputs in order.
+func OutputNames(path string) ([]string, error) {
+	_, outs, err := ort.GetInputOutputInfo(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a loadable ONNX model: %w", path, err)
+	}
+	names := make([]string, len(outs))
+	for i, o := range outs {
+		names[i] = o.Name
+	}
+	return names, nil
+}

@@ -185,6 +185,37 @@ One image, one ONNX Runtime thread, the service's own session (`BenchmarkInferen
 """ + "\n".join(rows) + "\n\n"
 
 
+def _quantization(m):
+    q = m.get("quantization")
+    if not q:
+        return ""
+    rows = ["| model | file | val macro | val Cat / Dog / Other | test macro | test Cat / Dog / Other | ms per image | ratio |",
+            "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for e in q.values():
+        for prec in ("fp32", "int8"):
+            acc = e["accuracy"][prec]
+            f = f"`{e[prec + '_file']}`" if e.get(f"{prec}_file") else "not shipped"
+            rows.append(f"| {e['model']} {prec} | {f} | {acc['val']['macro']:.4f} | "
+                        + " / ".join(f"{v:.4f}" for v in acc["val"]["per_class"])
+                        + f" | {acc['test']['macro']:.4f} | " + " / ".join(f"{v:.4f}" for v in acc["test"]["per_class"])
+                        + f" | {e['inference_ms'][prec]:.2f} | {e['inference_ms'][prec] / e['inference_ms']['fp32']:.2f} |")
+    last = list(q.values())[0]
+    return f"""## int8
+
+`make quantize` (`model/training/quantize.py`, `tools/calibrate`, `tools/evaluate`) makes a
+static int8 copy of a model: activations uint8 per tensor, ranges measured by ONNX Runtime
+on train photos preprocessed by the service's own code ({last['calibration']}); Conv
+weights int8 per output channel; pooling, classifier and temperature float. Accuracy is
+measured through the Go serving path; inference time as above (one thread, median of
+{len(last['inference_runs']['fp32'])} interleaved runs, {last['cpu']}, {last['date']}). The service
+serves the int8 file by default only when its `val/` macro accuracy is within 0.3 points of
+fp32's and every class within 0.5, and a start-up benchmark finds it faster on the CPU it
+runs on (docs/MODELS.md, "int8"). `val/` includes the people photos for every model (v3
+was trained without them: its Other is lower there); `test/` is the card's, people apart.
+
+""" + "\n".join(rows) + "\n\n"
+
+
 def write(path, m):
     a = m["args"]
     cm = m["test_confusion"]
@@ -232,7 +263,7 @@ Confusion matrix on `test/` (rows: true class, columns: predicted):
 
 `test/` was evaluated once, after every choice below had been made on `val/`.
 
-{_calibration(m)}{_people(m)}{_inference(m)}## Architecture
+{_calibration(m)}{_people(m)}{_inference(m)}{_quantization(m)}## Architecture
 
 {_architecture(m)}
 ## Input and output (also stored in the ONNX `metadata_props`)
