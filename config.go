@@ -17,6 +17,7 @@ import (
 	"unicode"
 
 	"catsdogs/admission"
+	"catsdogs/model"
 	"catsdogs/model/decode"
 	"catsdogs/model/spec"
 	"catsdogs/resources"
@@ -31,6 +32,7 @@ type Config struct {
 
 	ModelPath    string // MODEL_PATH, default resources.DefaultModel
 	ModelSidecar string // MODEL_SPEC: JSON preprocessing overrides (default <model>.json if present)
+	Precision    string // MODEL_PRECISION: auto (default), fp32 or int8
 	ORTLibrary   string // ONNXRUNTIME_LIB: path to libonnxruntime.so (default: searched)
 	// MODEL_LABELS, MODEL_INPUT_SIZE, ... (modelEnv): preprocessing
 	// overrides, applied over the model's metadata and sidecar.
@@ -91,6 +93,7 @@ var settings = []setting{
 	{"LISTEN_ADDR", "all interfaces", "host or IP to bind, without a port"},
 	{"MODEL_PATH", resources.DefaultModel, "the ONNX model to serve"},
 	{"MODEL_SPEC", "<model>.json if it exists", "JSON preprocessing overrides"},
+	{"MODEL_PRECISION", model.PrecisionAuto, "auto, fp32 or int8: auto serves the model's int8 copy (<model>-int8.onnx) when it kept its accuracy and is faster here"},
 	{"ONNXRUNTIME_LIB", "searched (third_party/, system lib dirs)", "ONNX Runtime 1.24.x shared library"},
 	{"OAUTH2_ISSUER", "(required unless AUTH_DISABLED)", "exact iss of tokens; an https URL (http only for loopback or with OAUTH2_ALLOW_HTTP)"},
 	{"OAUTH2_AUDIENCE", "(required unless AUTH_DISABLED)", "API identifier(s), comma-separated; aud must contain one"},
@@ -213,6 +216,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		ModelPath:      env("MODEL_PATH", resources.DefaultModel),
 		ModelSidecar:   env("MODEL_SPEC", ""),
+		Precision:      env("MODEL_PRECISION", model.PrecisionAuto),
 		ORTLibrary:     env("ONNXRUNTIME_LIB", ""),
 		Issuer:         env("OAUTH2_ISSUER", ""),
 		Audiences:      list(env("OAUTH2_AUDIENCE", "")),
@@ -355,6 +359,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		if fi, err := os.Stat(c.ORTLibrary); err != nil || fi.IsDir() {
 			bad("ONNXRUNTIME_LIB", "%s: no such file (want the path of libonnxruntime.so 1.24.x; `make ort` fetches it)", c.ORTLibrary)
 		}
+	}
+	if !slices.Contains(model.Precisions, c.Precision) {
+		bad("MODEL_PRECISION", "%q is not a precision (want %s)", c.Precision, strings.Join(model.Precisions, ", "))
 	}
 	if c.ModelSidecar != "" {
 		if fi, err := os.Stat(c.ModelSidecar); err != nil || fi.IsDir() {

@@ -205,7 +205,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 		Overrides: cfg.ModelOverrides, Workers: cfg.Workers, IntraOpThreads: cfg.IntraThreads,
 		MaxPixels: cfg.MaxPixels, MaxSide: cfg.MaxSide, MaxAspect: cfg.MaxAspect,
 		DecodeTimeout: cfg.DecodeTimeout, Admission: adm, Logger: log,
-		MaxBatch: cfg.BatchMaxSize, MaxDelay: cfg.BatchMaxDelay,
+		MaxBatch: cfg.BatchMaxSize, MaxDelay: cfg.BatchMaxDelay, Precision: cfg.Precision,
 	})
 	if err != nil {
 		return stopAll(fmt.Errorf("loading model: %w", err))

@@ -126,7 +126,8 @@ func benchLoadOnce(path, lib string) (*Classifier, error) {
 	}
 	// One worker with one ORT thread: ns/op is then CPU time per image, which
 	// is what the capacity floor (cores ÷ CPU time per image) needs.
-	c, err := Load(Options{Path: path, Library: lib, Workers: 1, IntraOpThreads: 1, Admission: admission.New(admission.Config{}), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	// Precision fp32: the file given, as it is (an int8 file stays int8).
+	c, err := Load(Options{Path: path, Library: lib, Workers: 1, IntraOpThreads: 1, Precision: PrecisionFP32, Admission: admission.New(admission.Config{}), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return nil, err
 	}

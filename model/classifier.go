@@ -59,6 +59,9 @@ type Options struct {
 	// are reserved from its memory budget.
 	Admission *admission.Controller
 	Logger    *slog.Logger
+	// Precision is MODEL_PRECISION: auto (default), fp32 or int8; see
+	// precision.go for how auto decides.
+	Precision string
 }
 
 // Classifier is one loaded model plus its preprocessing, safe for concurrent use.
@@ -96,6 +99,8 @@ type Info struct {
 	Library      string    `json:"-"` // logged at startup, not published
 	Runtime      string    `json:"onnxruntime_version"`
 	WarmupMS     float64   `json:"warmup_ms"`
+	// Precision says whether the model or its int8 copy is served, and why.
+	Precision PrecisionChoice `json:"precision"`
 }
 
 // Result of one classification. Probabilities follow Labels' order.
@@ -126,6 +131,11 @@ func Load(o Options) (*Classifier, error) {
 	if o.Admission == nil {
 		return nil, errors.New("model.Load: no admission controller given")
 	}
+	return loadPreferred(o, log)
+}
+
+// load opens the one model file o.Path.
+func load(o Options, log *slog.Logger) (*Classifier, error) {
 	sum, err := fileSHA256(o.Path)
 	if err != nil {
 		return nil, fmt.Errorf("MODEL_PATH: model file: %w", err)

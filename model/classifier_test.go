@@ -44,6 +44,9 @@ func unitLoad(t *testing.T, o Options) *Classifier {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if o.Precision == "" {
+		o.Precision = PrecisionFP32 // the file given, as it is (precision_test.go tests auto)
+	}
 	c, err := Load(o)
 	if err != nil {
 		t.Fatalf("Load: %v", err)

@@ -55,7 +55,7 @@ func loadParity(t *testing.T, dir string) (*Classifier, parityFile) {
 	if err := json.Unmarshal(b, &pf); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Load(Options{Path: filepath.Join(dir, pf.Model), Library: testmodel.MustLibrary(t, repoRoot), Workers: 1,
+	c, err := Load(Options{Path: filepath.Join(dir, pf.Model), Library: testmodel.MustLibrary(t, repoRoot), Workers: 1, Precision: PrecisionFP32,
 		Admission: admission.New(admission.Config{QueueSize: runtime.GOMAXPROCS(0)})}) // TestServedAccuracy's callers all wait, none is refused busy
 	if err != nil {
 		t.Fatal(err)
@@ -103,16 +103,13 @@ func TestParityWithTraining(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", im.File, err)
 				}
-				if want := argmax64(im.Probabilities); res.Index != want {
+				if want := testmodel.Argmax(im.Probabilities); res.Index != want {
 					t.Errorf("%s: predicted index %d, training says %d", im.File, res.Index, want)
 				}
 				if pureGo {
-					got, want := centredLog(res.Probabilities), centredLog64(im.Probabilities)
-					for i := range want {
-						if d := math.Abs(got[i] - want[i]); d > logitTol {
-							t.Errorf("%s: centred log-probability[%d] = %.4f, training says %.4f (|diff| %.2g > %.2g): the pure-Go decoder strays",
-								im.File, i, got[i], want[i], d, logitTol)
-						}
+					if d := testmodel.LogitDistance(float64s(res.Probabilities), im.Probabilities); d > logitTol {
+						t.Errorf("%s: logits %.2g from training's (%v vs %v), more than %.2g: the pure-Go decoder strays",
+							im.File, d, res.Probabilities, im.Probabilities, logitTol)
 					}
 					continue
 				}
@@ -149,6 +146,20 @@ func TestServedAccuracy(t *testing.T) {
 	} else if err := json.Unmarshal(b, &metrics); err != nil {
 		t.Fatal(err)
 	}
+	macro, perClass, n := servedAccuracy(t, c, root)
+	t.Logf("served macro accuracy %.4f on %d test images (card: %.4f); per class %v", macro, n, metrics.TestMacro, perClass)
+	if math.Abs(macro-metrics.TestMacro) > 0.003 {
+		t.Errorf("served macro accuracy %.4f differs from the card's %.4f by more than 0.3 points", macro, metrics.TestMacro)
+	}
+	if min, err := strconv.ParseFloat(os.Getenv("CATSDOGS_MIN_ACCURACY"), 64); err == nil && macro < min {
+		t.Errorf("served macro accuracy %.4f is below CATSDOGS_MIN_ACCURACY=%.2f", macro, min)
+	}
+}
+
+// servedAccuracy classifies every test photo under root/<class>/ through c:
+// macro accuracy, per class, and the number of photos.
+func servedAccuracy(t *testing.T, c *Classifier, root string) (float64, []float64, int) {
+	t.Helper()
 	classes := []string{"cat", "dog", "other"}
 	perClass := make([]float64, len(classes))
 	type job struct {
@@ -207,43 +218,13 @@ func TestServedAccuracy(t *testing.T) {
 		perClass[i] = float64(correct[i]) / float64(total[i])
 		macro += perClass[i] / float64(len(classes))
 	}
-	t.Logf("served macro accuracy %.4f on %d test images (card: %.4f); per class %v", macro, len(jobs), metrics.TestMacro, perClass)
-	if math.Abs(macro-metrics.TestMacro) > 0.003 {
-		t.Errorf("served macro accuracy %.4f differs from the card's %.4f by more than 0.3 points", macro, metrics.TestMacro)
-	}
-	if min, err := strconv.ParseFloat(os.Getenv("CATSDOGS_MIN_ACCURACY"), 64); err == nil && macro < min {
-		t.Errorf("served macro accuracy %.4f is below CATSDOGS_MIN_ACCURACY=%.2f", macro, min)
-	}
+	return macro, perClass, len(jobs)
 }
 
-func argmax64(v []float64) int {
-	best := 0
-	for i := range v {
-		if v[i] > v[best] {
-			best = i
-		}
-	}
-	return best
-}
-
-// centredLog is log p minus its mean: the logits up to a constant.
-func centredLog(p []float32) []float64 {
-	q := make([]float64, len(p))
-	for i, v := range p {
-		q[i] = float64(v)
-	}
-	return centredLog64(q)
-}
-
-func centredLog64(p []float64) []float64 {
-	out := make([]float64, len(p))
-	mean := 0.0
-	for i, v := range p {
-		out[i] = math.Log(math.Max(v, 1e-12))
-		mean += out[i] / float64(len(p))
-	}
-	for i := range out {
-		out[i] -= mean
+func float64s(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
 	}
 	return out
 }

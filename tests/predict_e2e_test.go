@@ -11,6 +11,7 @@ import (
 	"catsdogs/tests/bombs"
 	"catsdogs/tests/pets"
 	"catsdogs/tests/testimg"
+	"catsdogs/tests/testmodel"
 	"fmt"
 	"image"
 	"image/draw"
@@ -65,8 +66,19 @@ func TestRealPhotos(t *testing.T) {
 // (written by the training pipeline next to the .onnx) and checks the served
 // probabilities against the ones PyTorch computed: the whole serving path
 // (multipart, decode, preprocess, ONNX Runtime, softmax, JSON) must agree
-// with training, whatever the model's accuracy.
+// with training, whatever the model's accuracy. Where the int8 copy is
+// served (MODEL_PRECISION=auto on a CPU it is faster on), within what
+// quantization moves: the same label, logits within testmodel.Int8LogitTol.
 func TestParityOverHTTP(t *testing.T) {
+	var info struct {
+		Precision struct {
+			Served string `json:"served"`
+		} `json:"precision"`
+	}
+	_, mb := do(t, mainSrv, "GET", "/model", "", nil, "")
+	mustJSON(t, mb, &info)
+	int8 := info.Precision.Served == "int8"
+	t.Logf("the server serves the %s model", info.Precision.Served)
 	var pf struct {
 		Atol   float64 `json:"atol"`
 		Images []struct {
@@ -102,6 +114,15 @@ func TestParityOverHTTP(t *testing.T) {
 		p := wantPrediction(t, resp, body)
 		if len(p.Values) != len(im.Probabilities) {
 			t.Fatalf("%s: %d values, parity file has %d", im.File, len(p.Values), len(im.Probabilities))
+		}
+		if int8 {
+			if got, want := testmodel.Argmax(p.Values), testmodel.Argmax(im.Probabilities); got != want {
+				t.Errorf("%s: int8 predicts %d (%v), PyTorch %d (%v)", im.File, got, p.Values, want, im.Probabilities)
+			}
+			if d := testmodel.LogitDistance(p.Values, im.Probabilities); d > testmodel.Int8LogitTol {
+				t.Errorf("%s: int8 logits %.3f from PyTorch's (%v vs %v), more than %.2f", im.File, d, p.Values, im.Probabilities, testmodel.Int8LogitTol)
+			}
+			continue
 		}
 		for i, want := range im.Probabilities {
 			if math.Abs(p.Values[i]-want) > pf.Atol {

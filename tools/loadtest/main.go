@@ -67,6 +67,9 @@ type Report struct {
 	RSSStartKB      int64          `json:"rss_start_kb,omitempty"`
 	RSSKB           int64          `json:"rss_kb,omitempty"`
 	RSSPeakKB       int64          `json:"rss_peak_kb,omitempty"`
+	// CPUMSPerOK is the server's CPU time (all threads) over the measured
+	// phase per 200 answer: what one answer costs, however many cores.
+	CPUMSPerOK float64 `json:"cpu_ms_per_ok,omitempty"`
 }
 
 // Latency of 200 answers, in milliseconds.
@@ -170,6 +173,12 @@ func run(o options) error {
 			return err
 		}
 	}
+	var cpu0 float64
+	if o.pid > 0 {
+		if cpu0, err = loadkit.ProcCPU(o.pid); err != nil {
+			return fmt.Errorf("-pid: %w", err)
+		}
+	}
 
 	type result struct {
 		ok       []float64 // latencies of 200s, ms
@@ -241,6 +250,13 @@ func run(o options) error {
 	if o.pid > 0 {
 		if rep.RSSKB, rep.RSSPeakKB, err = procMemory(o.pid); err != nil {
 			return err
+		}
+		cpu1, err := loadkit.ProcCPU(o.pid)
+		if err != nil {
+			return fmt.Errorf("-pid: %w", err)
+		}
+		if rep.OK > 0 {
+			rep.CPUMSPerOK = round((cpu1-cpu0)*1000/float64(rep.OK), 3)
 		}
 	}
 
@@ -401,6 +417,9 @@ func printText(w io.Writer, r Report) {
 		fmt.Fprintf(w, " (e.g. %s)", strings.Join(r.ErrorSamples, "; "))
 	}
 	fmt.Fprintln(w)
+	if r.CPUMSPerOK > 0 {
+		fmt.Fprintf(w, "server CPU   %.2f ms per 200\n", r.CPUMSPerOK)
+	}
 	if r.RSSPeakKB > 0 {
 		fmt.Fprintf(w, "server RSS   start %.1f MiB, end %.1f MiB, peak %.1f MiB\n",
 			float64(r.RSSStartKB)/1024, float64(r.RSSKB)/1024, float64(r.RSSPeakKB)/1024)
