@@ -327,14 +327,15 @@ bench: build bench-peers
 # build/peers/fastify from the committed lock file (again only when it changes or
 # node_modules is gone; no install scripts, so onnxruntime-node fetches no CUDA
 # libraries), and FastAPI + uvicorn + OpenCV from Debian for /usr/bin/python3
-# (uvloop and httptools too: what uvicorn[standard] adds for speed).
+# (uvloop and httptools too: what uvicorn[standard] adds for speed; onnx to
+# rewrite a model's Clip nodes into the form OpenCV 4.6 reads).
 PEER_SRC      := tools/bench/peers
 PEER_FASTIFY  := build/peers/fastify
 PEER_NPM_DONE := $(PEER_FASTIFY)/node_modules/.catsdogs-npm-ci
 .PHONY: bench-peers
 bench-peers: $(PEER_NPM_DONE)
-	@/usr/bin/python3 -c 'import cv2, fastapi, uvicorn, multipart, uvloop, httptools' 2>/dev/null || \
-	  $(call apt_install,python3-fastapi python3-uvicorn python3-opencv python3-multipart python3-uvloop python3-httptools)
+	@/usr/bin/python3 -c 'import cv2, fastapi, uvicorn, multipart, uvloop, httptools, onnx' 2>/dev/null || \
+	  $(call apt_install,python3-fastapi python3-uvicorn python3-opencv python3-multipart python3-uvloop python3-httptools python3-onnx)
 $(PEER_NPM_DONE): $(PEER_SRC)/fastify/package.json $(PEER_SRC)/fastify/package-lock.json
 	@$(call need_npm,the fastify peer); mkdir -p $(PEER_FASTIFY); \
 	  cp $^ $(PEER_FASTIFY)/; \

@@ -213,9 +213,8 @@ func run() error {
 				base, pid, stop, err = startPeer(name, *flagModel, spec, filepath.Join(*flagOut, name+".log"))
 			}
 			if err != nil {
-				// A peer's runtime may not read every model (OpenCV 4.6's
-				// ONNX importer refuses MobileNetV2's Clip with min/max
-				// inputs): compare with the peers that can, and say so.
+				// A peer's runtime may not read every model: compare with
+				// the peers that can, and say so.
 				fmt.Printf("SKIPPED peer %s: it cannot serve this model: %v\n", name, err)
 				continue
 			}

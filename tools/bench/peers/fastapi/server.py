@@ -71,10 +71,45 @@ if RESIZE_SHORTER < min(CROP_W, CROP_H):
 SCALE = (1.0 / (255.0 * STD)).astype(np.float32)
 OFFSET = (-MEAN / STD).astype(np.float32)
 
+def opencv_readable(path):
+    """The model with each Clip in its opset-10 form (min and max attributes):
+    OpenCV 4.6's importer reads only that one, and torch exports opset 11+'s
+    (min and max as inputs) for MobileNetV2's ReLU6. The rewrite an OpenCV
+    user would make, with Debian's onnx package; the maths is unchanged."""
+    import onnx
+    from onnx import helper, numpy_helper
+    m = onnx.load(path)
+    g = m.graph
+    known = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    known.update({n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in g.node if n.op_type == "Constant"})
+    for n in g.node:
+        if n.op_type != "Clip" or len(n.input) < 2:
+            continue
+        for i, attr in ((1, "min"), (2, "max")):
+            if len(n.input) > i and n.input[i]:
+                n.attribute.append(helper.make_attribute(attr, float(known[n.input[i]])))
+        del n.input[1:]
+    read = {i for n in g.node for i in n.input}
+    keep = [n for n in g.node if n.op_type != "Constant" or n.output[0] in read]
+    del g.node[:]
+    g.node.extend(keep)
+    for o in m.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            o.version = 10
+    return np.frombuffer(m.SerializeToString(), np.uint8)
+
+
+def read_net():
+    try:
+        return cv2.dnn.readNetFromONNX(MODEL_PATH)
+    except cv2.error:
+        return cv2.dnn.readNetFromONNX(opencv_readable(MODEL_PATH))
+
+
 cv2.setNumThreads(CV_THREADS)
 nets = queue.Queue()
 for _ in range(NETS):
-    net = cv2.dnn.readNetFromONNX(MODEL_PATH)
+    net = read_net()
     net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
     net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
     dims = (1, 3, CROP_H, CROP_W) if LAYOUT == "NCHW" else (1, CROP_H, CROP_W, 3)
