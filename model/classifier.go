@@ -330,7 +330,7 @@ func (c *Classifier) inspect(data []byte) (decode.Header, int64, error) {
 	if err != nil {
 		return hdr, 0, err
 	}
-	cost := decode.Cost(hdr, data, c.decode)
+	cost := decode.Cost(hdr, c.decode)
 	if n := cost + c.tensorBytes(); !c.budget.Fits(n) {
 		return hdr, 0, decode.OverLimit("decoding this image needs about %d MiB, over the %d MiB memory budget (MEMORY_BUDGET)",
 			n>>20, c.budget.Total()>>20)

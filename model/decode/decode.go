@@ -92,12 +92,19 @@ type Options struct {
 	MinW, MinH int
 }
 
-// Header is what an image's header says, read without decoding any pixels.
+// Header is what an image's header says, read without decoding any pixels:
+// all that the bounds and Cost need, so the bytes are walked once.
 type Header struct {
 	Format        string
 	Width, Height int // as stored, before EXIF orientation
 	Orientation   int // EXIF 1..8 (JPEG only; 1 otherwise)
 	Model         color.Model
+	// Scans counts a JPEG's scans up to MaxJPEGScans+1: 1 for baseline, more
+	// for progressive files, whose decoders keep every coefficient. 0 for
+	// other formats.
+	Scans int
+	// Interlaced: a PNG stored in Adam7 passes, each decoded apart.
+	Interlaced bool
 }
 
 // Upright is the image's size as it is shown: after EXIF orientation, which
@@ -127,11 +134,17 @@ func Inspect(data []byte, opt Options) (Header, error) {
 	if err := opt.checkShape(cfg.Width, cfg.Height); err != nil {
 		return h, err
 	}
-	if format == "jpeg" {
+	switch format {
+	case "jpeg":
 		h.Orientation = jpegOrientation(data)
-		if err := checkJPEGScans(data, cfg.Width, cfg.Height); err != nil {
+		h.Scans = jpegScans(data, MaxJPEGScans)
+		if err := checkJPEGScans(h); err != nil {
 			return h, err
 		}
+	case "png":
+		// IHDR's interlace method, at a fixed offset: DecodeConfig has
+		// checked that the file starts with a whole IHDR chunk.
+		h.Interlaced = data[28] == 1
 	}
 	return h, nil
 }
