@@ -208,8 +208,8 @@ func TestClientKeyBounded(t *testing.T) {
 
 func TestControllerSizeAndAdmit(t *testing.T) {
 	a := New(Config{})
-	if q := a.Size(6, 4); q != 12 || a.Limiter().Slots() != 6 {
-		t.Fatalf("queue %d slots %d, want the default 2 x 6 and 6", q, a.Limiter().Slots())
+	if q := a.Size(6, 4); q != 12 || a.Limiter().slots != 6 {
+		t.Fatalf("queue %d slots %d, want the default 2 x 6 and 6", q, a.Limiter().slots)
 	}
 	if a.Budget.Total() != DefaultMemoryBudget {
 		t.Errorf("budget %d, want DefaultMemoryBudget", a.Budget.Total())

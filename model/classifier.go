@@ -470,25 +470,6 @@ func (c *Classifier) ClassifyTensor(ctx context.Context, in []float32) ([]Item, 
 	return out, nil
 }
 
-// ClassifyRGB classifies an already decoded image, skipping the decode and
-// its bounds; only tests use it (to compare with Classify).
-func (c *Classifier) ClassifyRGB(img *decode.RGB) (*Result, error) {
-	release, err := c.adm.Admit(context.Background(), 1)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	r := &Result{Width: img.W, Height: img.H, DecodedWidth: img.W, DecodedHeight: img.H}
-	c.batch.expect()
-	in, err := c.preprocess(r, img)
-	if err != nil {
-		c.batch.abandon()
-		return nil, err
-	}
-	defer c.putTensor(in)
-	return c.infer(r, in)
-}
-
 // Close releases ONNX Runtime resources.
 func (c *Classifier) Close() {
 	c.batch.stop()

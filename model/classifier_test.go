@@ -118,17 +118,13 @@ func TestClassifyRealPhoto(t *testing.T) {
 	}
 	t.Logf("%s: %s %v (decode %.2f ms, preprocess %.2f ms, inference %.2f ms)", filepath.Base(p), r.Label, r.Probabilities, r.DecodeMS, r.PreprocessMS, r.InferenceMS)
 
-	// ClassifyRGB on the same decoded image gives the same scores.
-	img, _, err := decode.Decode(pets.Read(t, p), c.decode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r2, err := c.ClassifyRGB(img)
+	// classifyRGB on the same decoded image gives the same scores.
+	r2, err := c.classifyRGB(decodeImage(t, c, pets.Read(t, p)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(r.Probabilities, r2.Probabilities) {
-		t.Errorf("Classify %v != ClassifyRGB %v", r.Probabilities, r2.Probabilities)
+		t.Errorf("Classify %v != classifyRGB %v", r.Probabilities, r2.Probabilities)
 	}
 }
 
@@ -178,12 +174,12 @@ func TestClassifyClientErrors(t *testing.T) {
 	c := unitLoad(t, Options{Workers: 1})
 	for _, in := range [][]byte{[]byte("not an image"), {0xFF, 0xD8, 0xFF, 0xE0, 0, 16}} {
 		_, err := c.Classify(context.Background(), in)
-		if err == nil || !decode.IsClientError(err) {
+		if err == nil || !isClientError(err) {
 			t.Errorf("%q: %v, want a client error", in, err)
 		}
 	}
-	if decode.IsClientError(admission.ErrBusy) || decode.IsClientError(errors.New("x")) {
-		t.Error("decode.IsClientError is too broad")
+	if isClientError(admission.ErrBusy) || isClientError(errors.New("x")) {
+		t.Error("isClientError is too broad")
 	}
 	if c.adm.Limiter().InFlight() != 0 {
 		t.Error("a failed decode leaked a limiter slot")
@@ -488,10 +484,7 @@ func TestClassifyTensorMatchesClassify(t *testing.T) {
 			t.Fatal(err)
 		}
 		want = append(want, r.Probabilities)
-		img, _, err := decode.Decode(pets.Read(t, p), c.decode)
-		if err != nil {
-			t.Fatal(err)
-		}
+		img := decodeImage(t, c, pets.Read(t, p))
 		tensor := make([]float32, c.ImageSize())
 		c.pre.Fill(tensor, img)
 		in = append(in, tensor...)

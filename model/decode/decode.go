@@ -57,11 +57,6 @@ func (e overLimit) Is(target error) bool { return target == ErrImageTooLarge }
 // OverLimit is an ErrImageTooLarge that says, in its own words, which limit.
 func OverLimit(format string, a ...any) error { return overLimit(fmt.Sprintf(format, a...)) }
 
-// IsClientError reports whether err is the uploader's fault (a bad image).
-func IsClientError(err error) bool {
-	return errors.Is(err, ErrUnsupportedFormat) || errors.Is(err, ErrCorruptImage) || errors.Is(err, ErrImageTooLarge)
-}
-
 // Default shape bounds: 16384 is the largest side WebP allows and above any
 // camera; 32:1 admits any real panorama.
 const (
@@ -149,18 +144,6 @@ func Inspect(data []byte, opt Options) (Header, error) {
 	return h, nil
 }
 
-// Decode turns uploaded bytes into upright RGB: format sniffed from content,
-// dimensions checked before decoding, EXIF orientation applied, alpha
-// composited on white. JPEGs take the libjpeg-turbo path where it is built in.
-func Decode(data []byte, opt Options) (*RGB, string, error) {
-	h, err := Inspect(data, opt)
-	if err != nil {
-		return nil, h.Format, err
-	}
-	img, err := Pixels(context.Background(), data, h, opt)
-	return img, h.Format, err
-}
-
 // Pixels decodes data whose header Inspect has accepted as h. When
 // ctx ends (the client left) it returns ctx.Err(), stopping libjpeg-turbo
 // mid-decode; past opt.Timeout it returns an ErrImageTooLarge.
@@ -212,20 +195,6 @@ func (o Options) checkShape(w, h int) error {
 		return OverLimit("the image is too narrow: %dx%d is more than %d times longer than wide", w, h, o.MaxAspect)
 	}
 	return nil
-}
-
-// PureGo is the pure-Go decoder for every format, kept callable so tests can
-// compare it with the fast path.
-func PureGo(data []byte) (*RGB, error) {
-	img, format, err := image.Decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, err
-	}
-	orient := 1
-	if format == "jpeg" {
-		orient = jpegOrientation(data)
-	}
-	return orient8(toRGB(img), orient), nil
 }
 
 // toRGB flattens any decoded image to RGB, compositing transparency on white.

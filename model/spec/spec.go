@@ -302,17 +302,6 @@ func Build(dims []int64, classes int, src Sources, log *slog.Logger) (Spec, []st
 	return s, sources, nil
 }
 
-// ImageNet is the preprocessing model/training exports, at a square input
-// size: shorter side to size, centre crop, ImageNet mean and std, NCHW RGB,
-// logits. Benchmarks and tests start from it.
-func ImageNet(size int) Spec {
-	return Spec{
-		Labels: []string{"Cat", "Dog", "Other"}, Layout: LayoutNCHW, Width: size, Height: size,
-		Resize: ResizeCenterCrop, ResizeShorter: size, ChannelOrder: OrderRGB, PixelScale: 1.0 / 255,
-		Mean: [3]float32{0.485, 0.456, 0.406}, Std: [3]float32{0.229, 0.224, 0.225}, Output: OutputLogits,
-	}
-}
-
 func fileExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir()

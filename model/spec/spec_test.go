@@ -80,10 +80,13 @@ func TestParse3AndParseFloat(t *testing.T) {
 	}
 }
 
+// validSpec is what model/training exports, at 224 from a 256 resize.
 func validSpec() Spec {
-	s := ImageNet(224)
-	s.ResizeShorter = 256
-	return s
+	return Spec{
+		Labels: []string{"Cat", "Dog", "Other"}, Layout: LayoutNCHW, Width: 224, Height: 224,
+		Resize: ResizeCenterCrop, ResizeShorter: 256, ChannelOrder: OrderRGB, PixelScale: 1.0 / 255,
+		Mean: [3]float32{0.485, 0.456, 0.406}, Std: [3]float32{0.229, 0.224, 0.225}, Output: OutputLogits,
+	}
 }
 
 func TestValidate(t *testing.T) {
