@@ -35,10 +35,6 @@ import (
 	"catsdogs/server"
 )
 
-// drainGrace is how long gRPC calls in flight may finish after the drain
-// delay, as the HTTP server gives its requests.
-const drainGrace = 20 * time.Second
-
 func main() {
 	cmd, err := command(os.Args[1:])
 	switch {
@@ -234,7 +230,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 			return stopAll(err)
 		}
 		done := make(chan error, 1)
-		go func() { done <- gs.Serve(ctx, grpcLis, cfg.DrainDelay, drainGrace) }()
+		go func() { done <- gs.Serve(ctx, grpcLis, cfg.DrainDelay, server.DefaultDrainTimeout) }() // the HTTP server's grace
 		defer func() {
 			if ctx.Err() == nil { // the HTTP side failed: no drain
 				gs.Stop()

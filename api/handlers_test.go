@@ -117,8 +117,8 @@ func (a *fakeAuth) Authenticate(*http.Request) (*auth.Principal, error) {
 var testInfo = model.Info{Name: "fake-model", Version: "3", Labels: []string{"Cat", "Dog", "Other"}}
 
 func newTestRouter(c Classifier, a auth.Authenticator, mut ...func(*Deps)) *gin.Engine {
-	d := Deps{Classifier: c, Model: testInfo, Admission: admission.New(admission.Config{}), Auth: a,
-		Scope: "get::prediction", Logger: quietLog}
+	d := Deps{Classifier: c, Model: testInfo, Admission: admission.New(admission.Config{MemoryBudget: 64 << 20}), Auth: a,
+		Scope: "get::prediction", Logger: quietLog, MaxUploadBytes: 8 << 20, PredictMaxFiles: 16, PredictMaxBytes: 16 << 20}
 	for _, f := range mut {
 		f(&d)
 	}

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"testing"
 
-	"catsdogs/admission"
 	"catsdogs/model/decode"
 	"catsdogs/model/preprocess"
 	"catsdogs/model/spec"
@@ -128,7 +127,7 @@ func benchLoadOnce(path, lib string) (*Classifier, error) {
 	}
 	// One worker with one ORT thread: ns/op is then CPU time per image, which
 	// is what the capacity floor (cores ÷ CPU time per image) needs.
-	c, err := Load(Options{Path: path, Library: lib, Workers: 1, IntraOpThreads: 1, Admission: admission.New(admission.Config{}), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	c, err := Load(Options{Path: path, Library: lib, Workers: 1, IntraOpThreads: 1, Admission: testAdmission(0), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return nil, err
 	}

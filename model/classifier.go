@@ -48,12 +48,14 @@ type Options struct {
 	// MaxBatch > 1 turns on dynamic batching: concurrent images share one
 	// Run of up to MaxBatch images, waiting at most MaxDelay for others
 	// (see batcher). Needs a model with a dynamic batch dimension.
-	MaxBatch      int
-	MaxDelay      time.Duration
-	MaxPixels     int           // refuse images above this (default 50 MP)
-	MaxSide       int           // refuse images with a side above this (default decode.DefaultMaxSide)
-	MaxAspect     int           // refuse images longer than this many times their width (default decode.DefaultMaxAspect)
-	DecodeTimeout time.Duration // give up decoding one image after this (default decode.DefaultDecodeTimeout)
+	MaxBatch int
+	MaxDelay time.Duration
+	// The decode bounds, as decode.Options has them (0: none). main passes
+	// the settings' values; their defaults are declared there, once.
+	MaxPixels     int           // refuse images above this many pixels
+	MaxSide       int           // refuse images with a side above this
+	MaxAspect     int           // refuse images longer than this many times their width
+	DecodeTimeout time.Duration // give up decoding one image after this
 	// Admission is the process's one admission controller (required): Load
 	// sizes its limiter to this pipeline, and decodes and input tensors
 	// are reserved from its memory budget.
@@ -180,11 +182,9 @@ func Load(o Options) (*Classifier, error) {
 	c := &Classifier{
 		spec: sp, pre: pre, sess: sess, adm: o.Admission, budget: o.Admission.Budget,
 		cpu: make(chan struct{}, cpus), lanes: lanes,
-		decode: pre.DecodeOptions(cmp.Or(o.MaxPixels, 50_000_000)), outputRaw: sp.Output,
+		decode: pre.DecodeOptions(o.MaxPixels), outputRaw: sp.Output,
 	}
-	c.decode.MaxSide = cmp.Or(o.MaxSide, decode.DefaultMaxSide)
-	c.decode.MaxAspect = cmp.Or(o.MaxAspect, decode.DefaultMaxAspect)
-	c.decode.Timeout = cmp.Or(o.DecodeTimeout, decode.DefaultDecodeTimeout)
+	c.decode.MaxSide, c.decode.MaxAspect, c.decode.Timeout = o.MaxSide, o.MaxAspect, o.DecodeTimeout
 	name := sp.Name
 	if name == "" {
 		name = strings.TrimSuffix(filepath.Base(o.Path), filepath.Ext(o.Path))

@@ -5,11 +5,18 @@ import (
 	"errors"
 	"testing"
 
+	"catsdogs/admission"
 	"catsdogs/model/decode"
 )
 
 // repoRoot is the repository root seen from model/, where tests run.
 const repoRoot = ".."
+
+// testAdmission is admission as main builds it, with a budget no test here
+// fills unless it means to, and queue waiting requests (0: the default).
+func testAdmission(queue int) *admission.Controller {
+	return admission.New(admission.Config{MemoryBudget: 1 << 30, QueueSize: queue})
+}
 
 // occupy takes every admission slot of c, as requests in progress would,
 // and returns what gives them back.

@@ -57,20 +57,10 @@ func (e overLimit) Is(target error) bool { return target == ErrImageTooLarge }
 // OverLimit is an ErrImageTooLarge that says, in its own words, which limit.
 func OverLimit(format string, a ...any) error { return overLimit(fmt.Sprintf(format, a...)) }
 
-// Default shape bounds: 16384 is the largest side WebP allows and above any
-// camera; 32:1 admits any real panorama.
-const (
-	DefaultMaxSide   = 16384
-	DefaultMaxAspect = 32
-	// DefaultDecodeTimeout is far above a real photo's decode (tens of ms;
-	// JPEGs decode at a reduced DCT scale) and bounds what one upload can make
-	// a worker spend.
-	DefaultDecodeTimeout = 10 * time.Second
-)
-
 // Options bound and steer decoding.
 type Options struct {
-	// MaxPixels refuses images above this many pixels before decoding them.
+	// MaxPixels refuses images above this many pixels before decoding them;
+	// zero means unlimited.
 	MaxPixels int
 	// MaxSide refuses images whose width or height is above this, and
 	// MaxAspect those whose long side is more than MaxAspect times the short
