@@ -18,6 +18,7 @@ import (
 
 	"catsdogs/admission"
 	"catsdogs/api"
+	"catsdogs/model/decode"
 	"catsdogs/model/spec"
 )
 
@@ -220,6 +221,18 @@ func TestSettingsListed(t *testing.T) {
 				t.Errorf("%s: %s's default is %q, not `%s` as in settings", doc, s.name, cell, s.def)
 			}
 		}
+	}
+}
+
+// The README's route table names the image formats as decode.Formats has
+// them: the one list, which the OpenAPI text and the refusal come from too.
+func TestREADMEListsTheFormats(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), decode.FormatList()) {
+		t.Errorf("README.md does not list the formats as %q", decode.FormatList())
 	}
 }
 
