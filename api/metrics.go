@@ -58,7 +58,7 @@ type metricSource struct {
 	ready   func() error // nil: always ready
 }
 
-// Stages of an upload, as timed in the response's timings_ms.
+// Stages of a classified image, as timed in the response's timings_ms.
 var Stages = []string{"queue", "decode", "preprocess", "inference", "total"}
 
 // Reasons for a 503, as the catsdogs_rejected_total label.
@@ -85,8 +85,8 @@ func NewMetrics() *Metrics {
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"route"})
 	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "catsdogs_http_requests_in_flight",
 		Help: "HTTP requests being handled now."})
-	m.stages = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "catsdogs_upload_stage_seconds",
-		Help:    "Time per stage of each classified image (/upload, and each image of /predict): queue (admission, a CPU slot, the batch), decode, preprocess, inference (its run), total (/upload: the handler, body read included; /predict: the stages' sum).",
+	m.stages = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "catsdogs_image_stage_seconds",
+		Help:    "Time per stage of each classified image (/upload, each image of /predict, /v2 and gRPC inferences): queue (admission, a CPU slot, the batch), decode, preprocess, inference (its run), total (/upload: the handler, body read included; /predict: the stages' sum).",
 		Buckets: []float64{.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}}, []string{"stage"})
 	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "catsdogs_rejected_total",
 		Help: "503 answers (other than /ready's), by reason: queue_full, memory_budget, auth_unavailable, not_ready, client_gone."},
