@@ -3,10 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"mime"
-	"mime/multipart"
 	"net/http"
 	"time"
 
@@ -191,67 +188,6 @@ func (h *handlers) prediction(res *model.Result, totalMS float64) *PredictionRes
 // micros rounds milliseconds to the microsecond the clock measured: sums of
 // such values would otherwise print as 0.30000000000000004.
 func micros(ms float64) float64 { return math.Round(ms*1000) / 1000 }
-
-// readFilePart streams the multipart body into buf and returns the "file"
-// part's bytes. Streaming (instead of ParseMultipartForm) keeps uploads off
-// disk and stops reading at the size cap. Its errors are the client's (see
-// fail), or errUploadsFull.
-func readFilePart(r *http.Request, buf *bodyBuffer) ([]byte, error) {
-	ct := r.Header.Get("Content-Type")
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || mt != "multipart/form-data" {
-		return nil, detailed{errNotMultipart,
-			fmt.Sprintf("send multipart/form-data with the image in the field \"file\" (got Content-Type %q)", ct)}
-	}
-	mr, err := r.MultipartReader()
-	if err != nil {
-		return nil, malformed(err)
-	}
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			return nil, detailed{errFileMissing, "multipart field \"file\" is required"}
-		}
-		if err != nil {
-			return nil, malformed(err)
-		}
-		if part.FormName() != "file" {
-			part.Close()
-			continue
-		}
-		if err := buf.readFrom(part); err != nil {
-			return nil, malformed(err)
-		}
-		if buf.Len() == 0 {
-			return nil, detailed{errFileEmpty, "the \"file\" part is empty"}
-		}
-		// Read to the end: a second "file" part would otherwise be dropped
-		// silently and the client would take the answer as being for it.
-		if err := noMoreFiles(mr); err != nil {
-			return nil, err
-		}
-		return buf.bytes(), nil
-	}
-}
-
-// noMoreFiles reads the parts after the first "file" one (within the body
-// cap) and refuses a second "file" part; other fields are ignored as before.
-func noMoreFiles(mr *multipart.Reader) error {
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return malformed(err)
-		}
-		name := part.FormName()
-		part.Close()
-		if name == "file" {
-			return detailed{errFileMultiple, "send one image per request: the body has more than one \"file\" part (POST /predict takes several)"}
-		}
-	}
-}
 
 // malformed reports a body that could not be read as multipart, unless it
 // was cut at the size cap (*http.MaxBytesError: 413) or the memory budget

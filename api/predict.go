@@ -3,8 +3,6 @@ package api
 import (
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -151,57 +149,6 @@ type filePart struct {
 	filename string
 	data     []byte
 	err      error // this image's own (a JSON item that is not base64)
-}
-
-// readFileParts streams the multipart body and returns every "file" part,
-// empty ones included (their error is per image). Other fields are ignored.
-// All parts share buf, whose memory is reserved as it grows.
-func readFileParts(r *http.Request, buf *bodyBuffer, maxFiles int) ([]filePart, error) {
-	ct := r.Header.Get("Content-Type")
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "multipart/form-data" {
-		return nil, detailed{errNotMultipart,
-			fmt.Sprintf("send multipart/form-data with one or more images, each in a part named \"file\" (got Content-Type %q)", ct)}
-	}
-	mr, err := r.MultipartReader()
-	if err != nil {
-		return nil, malformed(err)
-	}
-	type span struct {
-		name       string
-		start, end int
-	}
-	var spans []span
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, malformed(err)
-		}
-		if part.FormName() != "file" {
-			part.Close()
-			continue
-		}
-		if len(spans) == maxFiles {
-			return nil, tooManyFiles{maxFiles}
-		}
-		start := buf.Len()
-		if err := buf.readFrom(part); err != nil {
-			return nil, malformed(err)
-		}
-		spans = append(spans, span{clip(part.FileName(), 255), start, buf.Len()})
-	}
-	if len(spans) == 0 {
-		return nil, detailed{errFileMissing, "send one or more images, each in a multipart part named \"file\""}
-	}
-	// Sliced only now: the buffer may have moved while it grew.
-	all := buf.bytes()
-	parts := make([]filePart, len(spans))
-	for i, s := range spans {
-		parts[i] = filePart{filename: s.name, data: all[s.start:s.end:s.end]}
-	}
-	return parts, nil
 }
 
 func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
