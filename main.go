@@ -2,12 +2,12 @@
 //
 //	@title						catsdogs
 //	@version					1.0
-//	@description				Classifies images as Cat, Dog or Other with an ONNX model. POST an image to /upload as multipart/form-data (field "file") with an OAuth2 bearer token carrying the required scope (default get::prediction).
+//	@description				Classifies images as Cat, Dog or Other with an ONNX model. POST an image to /upload as multipart/form-data (field "file") with an OAuth2 bearer token carrying the required scope (OAUTH2_SCOPE).
 //	@BasePath					/
 //	@securityDefinitions.apikey	BearerAuth
 //	@in							header
 //	@name						Authorization
-//	@description				An OAuth2 access token (a JWT) from your identity provider, or from "make dev" locally. In Swagger UI paste the token alone: the "Bearer" prefix is added for you. The token needs the scope get::prediction unless the operator configured another.
+//	@description				An OAuth2 access token (a JWT) from your identity provider, or from "make dev" locally. In Swagger UI paste the token alone: the "Bearer" prefix is added for you. The token needs the scope the operator configured (OAUTH2_SCOPE).
 package main
 
 import (

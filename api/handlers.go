@@ -131,7 +131,7 @@ type PredictionResponse struct {
 //	@Summary		Classify an image as Cat, Dog or Other
 //	@ID				classifyImage
 //	@Description	Send one image as multipart/form-data in the field "file", as the raw body (Content-Type image/jpeg, image/png, ... or application/octet-stream), or as JSON {"image": "<base64>"} (e.g. curl --data-binary @photo.jpg -H "Content-Type: image/jpeg"); the body is capped by MAX_UPLOAD_BYTES whatever its form. Swagger UI offers the form. The format (the list is on the file field) is detected from the bytes, not the name or declared type; EXIF orientation is applied and transparency is composited on white.
-//	@Description	Requires a bearer token with the configured scope (default get::prediction). In Swagger UI, click Authorize and paste the token alone: the UI sends it as "Authorization: Bearer" plus the token. For a token on your machine, see "make dev" in the README.
+//	@Description	Requires a bearer token with the scope the operator configured (OAUTH2_SCOPE). In Swagger UI, click Authorize and paste the token alone: the UI sends it as "Authorization: Bearer" plus the token. For a token on your machine, see "make dev" in the README.
 //	@Tags			prediction
 //	@Accept			multipart/form-data
 //	@Produce		json

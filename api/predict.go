@@ -51,7 +51,7 @@ type TotalTimings struct {
 //
 //	@Summary		Classify several images in one request
 //	@ID				classifyImages
-//	@Description	Send up to PREDICT_MAX_FILES images (default 32) as multipart/form-data, each in a part named "file", or as JSON {"images": ["<base64>", ...]} (a raw image body is one image); the whole body is capped by PREDICT_MAX_BYTES (default 32 MiB). Answers 200 with one result per part, in order: each is /upload's answer for that image, or its own error (error, detail and the status /upload would have answered), so one bad image does not fail the others. The images are decoded in parallel and share ONNX Runtime runs (dynamic batching, BATCH_MAX_SIZE).
+//	@Description	Send up to PREDICT_MAX_FILES images as multipart/form-data, each in a part named "file", or as JSON {"images": ["<base64>", ...]} (a raw image body is one image); the whole body is capped by PREDICT_MAX_BYTES (both set by the operator; their defaults are in docs/CONFIGURATION.md). Answers 200 with one result per part, in order: each is /upload's answer for that image, or its own error (error, detail and the status /upload would have answered), so one bad image does not fail the others. The images are decoded in parallel and share ONNX Runtime runs (dynamic batching, BATCH_MAX_SIZE).
 //	@Description	Same token and scope as /upload.
 //	@Tags			prediction
 //	@Accept			multipart/form-data
