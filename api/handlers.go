@@ -158,7 +158,7 @@ func (h *handlers) upload(c *gin.Context) {
 		fail(c, h.d.Logger, err)
 		return
 	}
-	resp := h.prediction(res, msSince(start))
+	resp := h.prediction(res, model.MillisSince(start))
 	c.Set(resultKey, resp) // label and timings for the metrics and the request log
 	c.JSON(http.StatusOK, resp)
 }

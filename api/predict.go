@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"catsdogs/model"
+
 	"github.com/gin-gonic/gin"
 )
 
@@ -117,7 +119,7 @@ func (h *handlers) predict(c *gin.Context) {
 		c.Header("Retry-After", strconv.Itoa(retry))
 	}
 	resp.Results = items
-	resp.TimingsMS.Total = msSince(start)
+	resp.TimingsMS.Total = model.MillisSince(start)
 	c.Set(resultsKey, answered) // labels and timings for the metrics and the request log
 	c.JSON(http.StatusOK, resp)
 }
@@ -150,8 +152,6 @@ type filePart struct {
 	data     []byte
 	err      error // this image's own (a JSON item that is not base64)
 }
-
-func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
 
 // clip shortens s to at most n bytes, on a UTF-8 boundary.
 func clip(s string, n int) string {

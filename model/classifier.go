@@ -205,7 +205,7 @@ func Load(o Options) (*Classifier, error) {
 			return nil, fmt.Errorf("%s: warm-up inference (batch of %d) failed: %w", o.Path, n, err)
 		}
 	}
-	c.Info.WarmupMS = msSince(t0)
+	c.Info.WarmupMS = MillisSince(t0)
 	c.batch = newBatcher(sess, workers, o.MaxDelay)
 	return c, nil
 }
@@ -269,7 +269,7 @@ func (c *Classifier) Classify(ctx context.Context, data []byte) (*Result, error)
 		return nil, err
 	}
 	defer release()
-	return c.classify(ctx, data, hdr, cost, msSince(t0))
+	return c.classify(ctx, data, hdr, cost, MillisSince(t0))
 }
 
 // Item is one image's outcome in ClassifyMany: a Result or an error of
@@ -292,7 +292,7 @@ func (c *Classifier) ClassifyMany(ctx context.Context, images [][]byte) ([]Item,
 		return nil, err
 	}
 	defer release()
-	admitMS := msSince(t0)
+	admitMS := MillisSince(t0)
 	out := make([]Item, len(images))
 	lanes := make(chan struct{}, c.lanes)
 	var wg sync.WaitGroup
@@ -364,7 +364,7 @@ func (c *Classifier) prepare(ctx context.Context, data []byte, hdr decode.Header
 		return nil, ctx.Err()
 	}
 	defer func() { <-c.cpu }()
-	r.QueueMS += msSince(t0)
+	r.QueueMS += MillisSince(t0)
 	// Reserved once a CPU slot is ours: only running decodes hold memory.
 	releaseDecode, err := c.budget.Reserve(cost)
 	if err != nil {
@@ -377,7 +377,7 @@ func (c *Classifier) prepare(ctx context.Context, data []byte, hdr decode.Header
 		return nil, err
 	}
 	r.DecodedWidth, r.DecodedHeight = img.W, img.H
-	r.DecodeMS = msSince(t1)
+	r.DecodeMS = MillisSince(t1)
 	return c.preprocess(r, img)
 }
 
@@ -388,7 +388,7 @@ func (c *Classifier) preprocess(r *Result, img *decode.RGB) ([]float32, error) {
 	}
 	t := time.Now()
 	c.pre.Fill(in, img)
-	r.PreprocessMS = msSince(t)
+	r.PreprocessMS = MillisSince(t)
 	return in, nil
 }
 
@@ -444,7 +444,7 @@ func (c *Classifier) ClassifyTensor(ctx context.Context, in []float32) ([]Item, 
 		return nil, err
 	}
 	defer release()
-	admitMS := msSince(t0)
+	admitMS := MillisSince(t0)
 	out := make([]Item, n)
 	lanes := make(chan struct{}, c.lanes) // as ClassifyMany: tensors in flight
 	var wg sync.WaitGroup
@@ -531,4 +531,6 @@ func Ranked(p []float32) []int {
 	return idx
 }
 
-func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
+// MillisSince is the time since t in milliseconds, to the microsecond: the
+// unit of every timing in a Result, and of the API's timings_ms.
+func MillisSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
