@@ -57,8 +57,7 @@ type ReadyResponse struct {
 func (h *handlers) ready(c *gin.Context) {
 	if h.d.Ready != nil {
 		if err := h.d.Ready(); err != nil {
-			requestLogger(c, h.d.Logger).Warn("not ready", "reasons", err)
-			abort(c, http.StatusServiceUnavailable, codeNotReady, publicReasons(err))
+			refuseNotReady(c, h.d.Logger, err)
 			return
 		}
 	}

@@ -613,5 +613,10 @@ func TestReadyHidesCauses(t *testing.T) {
 		if !strings.Contains(logs.String(), "connection refused") {
 			t.Errorf("%s: the cause is not in the log:\n%s", name, logs.String())
 		}
+		// The Open Inference Protocol's readiness says as much, and no more.
+		w = do(r, httptest.NewRequest(http.MethodGet, "/v2/health/ready", nil))
+		if w.Code != 503 || !strings.Contains(w.Body.String(), "no signing keys yet") || strings.Contains(w.Body.String(), "10.1.2.3") {
+			t.Errorf("%s: /v2/health/ready %d %s", name, w.Code, w.Body)
+		}
 	}
 }

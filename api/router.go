@@ -99,9 +99,7 @@ func NewRouter(d Deps) *gin.Engine {
 		d.Metrics = NewMetrics()
 	}
 	d.Metrics.watch(d.Model, d.Admission, d.Ready)
-	// Outermost first: the id exists before anything logs; metrics and the
-	// request log wrap recovery, so a panic is counted and logged as a 500.
-	r.Use(requestID(d.Logger), d.Metrics.instrument, requestLog(d.Logger), recovery(d.Logger), securityHeaders)
+	r.Use(outerMiddleware(d.Logger, d.Metrics)...)
 	if len(d.CORSOrigins) > 0 {
 		r.Use(corsFor(d.CORSOrigins))
 	}
