@@ -85,3 +85,20 @@ func TestImportRules(t *testing.T) {
 		}
 	}
 }
+
+// The service and make dev's issuer link no test code: `go list -deps`
+// over each binary finds neither the testing package nor tests/... other
+// than the issuer devissuer serves.
+func TestBinariesLinkNoTests(t *testing.T) {
+	for pkg, allowed := range map[string][]string{".": nil, "./tools/devissuer": {"catsdogs/tests/issuer"}} {
+		out, err := exec.Command("go", "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == "testing" || (strings.HasPrefix(dep, "catsdogs/tests/") && !slices.Contains(allowed, dep)) {
+				t.Errorf("%s links %s", pkg, dep)
+			}
+		}
+	}
+}
