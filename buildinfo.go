@@ -1,12 +1,9 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"net/http"
 	"runtime"
 	"runtime/debug"
-	"sync/atomic"
 
 	"catsdogs/api"
 	"catsdogs/model"
@@ -48,26 +45,4 @@ func versionLine() string {
 		commit += " (modified)"
 	}
 	return fmt.Sprintf("catsdogs %s, commit %s, %s", b.Version, commit, b.GoVersion)
-}
-
-// readiness is the list of checks /ready runs: all must pass.
-type readiness []func() error
-
-// check is nil when every check passes, else every reason, one per line.
-func (r readiness) check() error {
-	var errs []error
-	for _, f := range r {
-		if err := f(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// swapHandler serves the start-up handler until the API's replaces it.
-type swapHandler struct{ h atomic.Pointer[http.Handler] }
-
-func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
-func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	(*s.h.Load()).ServeHTTP(w, r)
 }

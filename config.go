@@ -16,66 +16,60 @@ import (
 	"time"
 	"unicode"
 
-	"catsdogs/admission"
 	"catsdogs/model"
-	"catsdogs/model/decode"
 	"catsdogs/model/spec"
 	"catsdogs/resources"
 )
 
 // Config is every setting the service reads, all from the environment.
-// settings (below) lists the same names with their defaults for --help, and
-// docs/CONFIGURATION.md's table documents them.
+// Each field's variable, default, meaning and range are declared once, in
+// settings below.
 type Config struct {
-	Port       string // PORT, default 8080
-	ListenAddr string // LISTEN_ADDR: host or IP to bind; default all interfaces
+	Port       string // PORT
+	ListenAddr string // LISTEN_ADDR: host or IP to bind, without a port
 
-	ModelPath    string // MODEL_PATH, default resources.DefaultModel
-	ModelSidecar string // MODEL_SPEC: JSON preprocessing overrides (default <model>.json if present)
-	Precision    string // MODEL_PRECISION: auto (default), fp32 or int8
-	ORTLibrary   string // ONNXRUNTIME_LIB: path to libonnxruntime.so (default: searched)
+	ModelPath    string // MODEL_PATH
+	ModelSidecar string // MODEL_SPEC: JSON preprocessing overrides
+	Precision    string // MODEL_PRECISION: auto, fp32 or int8
+	ORTLibrary   string // ONNXRUNTIME_LIB: path to libonnxruntime.so
 	// MODEL_LABELS, MODEL_INPUT_SIZE, ... (modelEnv): preprocessing
 	// overrides, applied over the model's metadata and sidecar.
 	ModelOverrides spec.Overrides
 
-	Issuer       string        // OAUTH2_ISSUER, exact "iss" (keep Auth0's trailing slash)
-	Audiences    []string      // OAUTH2_AUDIENCE, comma-separated; "aud" must contain one
-	JWKSURI      string        // OAUTH2_JWKS_URI, optional: skips OIDC discovery
-	Scope        string        // OAUTH2_SCOPE, default get::prediction
-	AuthDisabled bool          // AUTH_DISABLED=true turns auth off (local use only)
-	Leeway       time.Duration // OAUTH2_LEEWAY, default 30s: clock skew allowed on exp/nbf
-	JWKSRefresh  time.Duration // OAUTH2_JWKS_MIN_REFRESH, default 30s: least time between JWKS refetches
-	// OAUTH2_ALLOW_HTTP, default false: accept an http:// issuer or JWKS URI
-	// on a host other than loopback (a development IdP on the LAN).
-	AllowHTTPIssuer bool
+	Issuer          string        // OAUTH2_ISSUER, exact "iss" (keep Auth0's trailing slash)
+	Audiences       []string      // OAUTH2_AUDIENCE; "aud" must contain one
+	JWKSURI         string        // OAUTH2_JWKS_URI: skips OIDC discovery
+	Scope           string        // OAUTH2_SCOPE
+	AuthDisabled    bool          // AUTH_DISABLED (local use only)
+	Leeway          time.Duration // OAUTH2_LEEWAY: clock skew allowed on exp/nbf
+	JWKSRefresh     time.Duration // OAUTH2_JWKS_MIN_REFRESH: least time between JWKS refetches
+	AllowHTTPIssuer bool          // OAUTH2_ALLOW_HTTP: an http issuer off loopback (development)
 
-	MaxUploadBytes  int64         // MAX_UPLOAD_BYTES, default 10 MiB
-	MaxPixels       int           // MAX_IMAGE_PIXELS, default 50,000,000
-	MaxSide         int           // MAX_IMAGE_SIDE, default 16384: longest width or height
-	MaxAspect       int           // MAX_IMAGE_ASPECT, default 32: long side ÷ short side
-	DecodeTimeout   time.Duration // DECODE_TIMEOUT, default 10s: one image's decode
-	MemoryBudget    int64         // MEMORY_BUDGET, default 256 MiB: bodies + decodes in flight
-	MaxConns        int           // MAX_CONNECTIONS, default 512: open client connections
-	Workers         int           // INFERENCE_WORKERS, default = CPU quota
-	IntraThreads    int           // ORT_INTRA_OP_THREADS, default = CPU quota / workers
-	QueueSize       int           // INFERENCE_QUEUE, default 2 × the requests admitted at once
-	BatchMaxSize    int           // BATCH_MAX_SIZE, default 8: images per ONNX Runtime run (1: batching off)
-	BatchMaxDelay   time.Duration // BATCH_MAX_DELAY, default 2ms: longest an image waits for others to join its run
-	PredictMaxFiles int           // PREDICT_MAX_FILES, default 32: images per /predict request
-	PredictMaxBytes int64         // PREDICT_MAX_BYTES, default 32 MiB: /predict request body cap
+	MaxUploadBytes  int64         // MAX_UPLOAD_BYTES
+	MaxPixels       int           // MAX_IMAGE_PIXELS
+	MaxSide         int           // MAX_IMAGE_SIDE: longest width or height
+	MaxAspect       int           // MAX_IMAGE_ASPECT: long side ÷ short side
+	DecodeTimeout   time.Duration // DECODE_TIMEOUT: one image's decode
+	MemoryBudget    int64         // MEMORY_BUDGET: bodies + decodes in flight
+	MaxConns        int           // MAX_CONNECTIONS: open client connections
+	Workers         int           // INFERENCE_WORKERS; 0: the CPU quota
+	IntraThreads    int           // ORT_INTRA_OP_THREADS; 0: CPU quota / workers
+	QueueSize       int           // INFERENCE_QUEUE; 0: 2 × the requests admitted at once
+	BatchMaxSize    int           // BATCH_MAX_SIZE: images per ONNX Runtime run (1: batching off)
+	BatchMaxDelay   time.Duration // BATCH_MAX_DELAY: longest an image waits for others to join its run
+	PredictMaxFiles int           // PREDICT_MAX_FILES: images per /predict request
+	PredictMaxBytes int64         // PREDICT_MAX_BYTES: /predict request body cap
 
-	TrustedProxies []string // TRUSTED_PROXIES, comma-separated CIDRs/IPs; default none
-	LogFormat      string   // LOG_FORMAT: text (default) or json
-	// DOCS_PERSIST_AUTHORIZATION, default false: Swagger UI keeps a pasted
-	// token in the browser's localStorage.
-	DocsPersistAuth bool
+	TrustedProxies  []string // TRUSTED_PROXIES: CIDRs/IPs
+	LogFormat       string   // LOG_FORMAT: text or json
+	DocsPersistAuth bool     // DOCS_PERSIST_AUTHORIZATION: Swagger UI keeps a pasted token
 
-	MetricsAddr string        // METRICS_ADDR: host:port for /metrics alone; default: on the API port
-	DrainDelay  time.Duration // SHUTDOWN_DRAIN_DELAY, default 5s: /ready says 503 this long before the listener closes
-	CORSOrigins []string      // CORS_ALLOWED_ORIGINS: browser origins allowed to call the API; default none
+	MetricsAddr string        // METRICS_ADDR: host:port for /metrics alone; "": on the API port
+	DrainDelay  time.Duration // SHUTDOWN_DRAIN_DELAY: /ready says 503 this long before the listener closes
+	CORSOrigins []string      // CORS_ALLOWED_ORIGINS: browser origins allowed to call the API
 
 	// GRPC_ADDR: host:port of the Open Inference Protocol's gRPC service;
-	// default "" (off). GRPC_TLS_CERT and GRPC_TLS_KEY, both or neither: TLS.
+	// "" is off. GRPC_TLS_CERT and GRPC_TLS_KEY, both or neither: TLS.
 	GRPCAddr, GRPCTLSCert, GRPCTLSKey string
 }
 
@@ -83,50 +77,139 @@ type Config struct {
 // product: more ONNX Runtime threads than this per CPU only contend.
 const threadsPerCPU = 4
 
-// setting is one environment variable as --help shows it.
-type setting struct{ name, def, help string }
+// setting is one environment variable, declared once: loadConfig parses and
+// checks it, --help prints it, and TestSettingsListed holds
+// docs/CONFIGURATION.md and the README to its name and default.
+type setting struct {
+	name string
+	// def is the value taken when the variable is unset or blank, written
+	// as a user would set it. "" when there is none, or when it is worked
+	// out later from other settings; shown then says what it is in words.
+	def, shown string
+	help       string
+	// min and max bound a count, size or duration (written as values of its
+	// kind; "" for no bound). Past them a value is a typo or a hazard, not a
+	// choice. A min above 0 refuses 0 with a message of its own: 0 would
+	// read as "no limit".
+	min, max string
+	hint     string // what is typical, added to an out-of-range message
+	// field is the Config field the value goes to; its type says how the
+	// value is read: string, bool, int (a count), int64 (bytes, with an
+	// optional KiB, MiB or GiB), time.Duration, []string (comma-separated).
+	// nil only for the MODEL_* row, read by loadConfig from modelEnv.
+	field func(*Config) any
+	// check, when set, checks the field's value further (checkOf) and may
+	// normalise it.
+	check func(field any, bad complain)
+}
 
-// settings lists every variable loadConfig reads (TestSettingsListed keeps
-// the two, and docs/CONFIGURATION.md's table, in step), in --help's order.
+// complain reports a problem with one setting; the setting's name is
+// prefixed to it.
+type complain func(format string, a ...any)
+
+// defaultText is the default as --help and the docs show it.
+func (s setting) defaultText() string { return cmp.Or(s.shown, s.def) }
+
+// settings is every variable the service reads, in --help's order.
 var settings = []setting{
-	{"PORT", "8080", "listen port (0: any free port)"},
-	{"LISTEN_ADDR", "all interfaces", "host or IP to bind, without a port"},
-	{"MODEL_PATH", resources.DefaultModel, "the ONNX model to serve"},
-	{"MODEL_SPEC", "<model>.json if it exists", "JSON preprocessing overrides"},
-	{"MODEL_PRECISION", model.PrecisionAuto, "auto, fp32 or int8: auto serves the model's int8 copy (<model>-int8.onnx) when it kept its accuracy and is faster here"},
-	{"ONNXRUNTIME_LIB", "searched (third_party/, system lib dirs)", "ONNX Runtime 1.24.x shared library"},
-	{"OAUTH2_ISSUER", "(required unless AUTH_DISABLED)", "exact iss of tokens; an https URL (http only for loopback or with OAUTH2_ALLOW_HTTP)"},
-	{"OAUTH2_AUDIENCE", "(required unless AUTH_DISABLED)", "API identifier(s), comma-separated; aud must contain one"},
-	{"OAUTH2_JWKS_URI", "discovered from the issuer", "JWKS URL; when set, no discovery is made"},
-	{"OAUTH2_SCOPE", "get::prediction", "scope required on /upload and /predict"},
-	{"OAUTH2_LEEWAY", "30s", "clock-skew allowance on exp and nbf"},
-	{"OAUTH2_JWKS_MIN_REFRESH", "30s", "paces JWKS fetches (refetch budget refill, back-off cap, max-age floor)"},
-	{"OAUTH2_ALLOW_HTTP", "false", "accept an http issuer or JWKS URI on a non-loopback host (development only)"},
-	{"AUTH_DISABLED", "false", "true serves /upload and /predict without tokens (local use only)"},
-	{"MAX_UPLOAD_BYTES", "10MiB", "request body cap (bytes, or with KiB/MiB/GiB)"},
-	{"MAX_IMAGE_PIXELS", "50000000", "width x height cap, checked before decoding"},
-	{"MAX_IMAGE_SIDE", strconv.Itoa(decode.DefaultMaxSide), "longest width or height"},
-	{"MAX_IMAGE_ASPECT", strconv.Itoa(decode.DefaultMaxAspect), "long side / short side"},
-	{"DECODE_TIMEOUT", decode.DefaultDecodeTimeout.String(), "longest one image's decode may take"},
-	{"MEMORY_BUDGET", "256MiB", "bytes held at once by request bodies and decodes"},
-	{"MAX_CONNECTIONS", "512", "open client connections (0: no cap)"},
-	{"INFERENCE_WORKERS", "CPU quota", "ONNX Runtime runs at once"},
-	{"ORT_INTRA_OP_THREADS", "CPU quota / workers", "ONNX Runtime threads per run"},
-	{"INFERENCE_QUEUE", "2 x admitted", "requests allowed to wait; admitted at once = CPU quota + workers x BATCH_MAX_SIZE"},
-	{"BATCH_MAX_SIZE", "8", "images one ONNX Runtime run may take from concurrent requests (1: batching off)"},
-	{"BATCH_MAX_DELAY", "2ms", "longest an image waits for others to join its run (none when no other is on its way)"},
-	{"PREDICT_MAX_FILES", "32", "images per /predict request"},
-	{"PREDICT_MAX_BYTES", "32MiB (at most MEMORY_BUDGET)", "/predict request body cap (bytes, or with KiB/MiB/GiB)"},
-	{"TRUSTED_PROXIES", "none", "proxy IPs/CIDRs whose X-Forwarded-For is believed"},
-	{"LOG_FORMAT", "text", "text or json"},
-	{"DOCS_PERSIST_AUTHORIZATION", "false", "Swagger UI keeps a pasted token in localStorage"},
-	{"METRICS_ADDR", "(on the API port)", "host:port to serve /metrics on instead, e.g. :9090"},
-	{"SHUTDOWN_DRAIN_DELAY", "5s", "after SIGTERM, /ready says 503 this long while still serving, then requests in flight finish"},
-	{"CORS_ALLOWED_ORIGINS", "none (CORS off)", "comma-separated origins (https://app.example) or *, allowed to call from a browser"},
-	{"GRPC_ADDR", "(off)", "host:port for the Open Inference Protocol's gRPC service, e.g. 127.0.0.1:8081"},
-	{"GRPC_TLS_CERT", "(none: plaintext)", "PEM certificate (chain) for gRPC TLS; with GRPC_TLS_KEY"},
-	{"GRPC_TLS_KEY", "(none: plaintext)", "PEM private key for gRPC TLS; with GRPC_TLS_CERT"},
-	{"MODEL_LABELS, ...", "from the model's metadata", "preprocessing overrides (docs/MODELS.md: Serving another model)"},
+	{name: "PORT", def: "8080", help: "listen port (0: any free port)",
+		field: func(c *Config) any { return &c.Port }, check: checkOf(checkPort)},
+	{name: "LISTEN_ADDR", shown: "all interfaces", help: "host or IP to bind, without a port",
+		field: func(c *Config) any { return &c.ListenAddr }, check: checkOf(checkListenAddr)},
+	{name: "MODEL_PATH", def: resources.DefaultModel, help: "the ONNX model to serve",
+		field: func(c *Config) any { return &c.ModelPath }, check: checkOf(fileExists("the path of an .onnx model"))},
+	{name: "MODEL_SPEC", shown: "<model>.json if it exists", help: "JSON preprocessing overrides",
+		field: func(c *Config) any { return &c.ModelSidecar }, check: checkOf(fileExists("a JSON preprocessing file"))},
+	{name: "MODEL_PRECISION", def: model.PrecisionAuto, help: "auto, fp32 or int8: auto serves the model's int8 copy (<model>-int8.onnx) when it kept its accuracy and is faster here",
+		field: func(c *Config) any { return &c.Precision }, check: checkOf(checkPrecision)},
+	{name: "ONNXRUNTIME_LIB", shown: "searched (third_party/, system lib dirs)", help: "ONNX Runtime 1.24.x shared library",
+		field: func(c *Config) any { return &c.ORTLibrary }, check: checkOf(fileExists("the path of libonnxruntime.so 1.24.x; `make ort` fetches it"))},
+	{name: "OAUTH2_ISSUER", shown: "(required unless AUTH_DISABLED)", help: "exact iss of tokens; an https URL (http only for loopback or with OAUTH2_ALLOW_HTTP)",
+		field: func(c *Config) any { return &c.Issuer }},
+	{name: "OAUTH2_AUDIENCE", shown: "(required unless AUTH_DISABLED)", help: "API identifier(s), comma-separated; aud must contain one",
+		field: func(c *Config) any { return &c.Audiences }},
+	{name: "OAUTH2_JWKS_URI", shown: "discovered from the issuer", help: "JWKS URL; when set, no discovery is made",
+		field: func(c *Config) any { return &c.JWKSURI }},
+	{name: "OAUTH2_SCOPE", def: "get::prediction", help: "scope required on /upload and /predict",
+		field: func(c *Config) any { return &c.Scope }},
+	{name: "OAUTH2_LEEWAY", def: "30s", max: "10m", help: "clock-skew allowance on exp and nbf",
+		field: func(c *Config) any { return &c.Leeway }},
+	// At 1ns each forged token could make a fetch.
+	{name: "OAUTH2_JWKS_MIN_REFRESH", def: "30s", min: "1s", max: "1h", help: "paces JWKS fetches (refetch budget refill, back-off cap, max-age floor)",
+		field: func(c *Config) any { return &c.JWKSRefresh }},
+	{name: "OAUTH2_ALLOW_HTTP", def: "false", help: "accept an http issuer or JWKS URI on a non-loopback host (development only)",
+		field: func(c *Config) any { return &c.AllowHTTPIssuer }},
+	{name: "AUTH_DISABLED", def: "false", help: "true serves /upload and /predict without tokens (local use only)",
+		field: func(c *Config) any { return &c.AuthDisabled }},
+	{name: "MAX_UPLOAD_BYTES", def: "10MiB", min: "1", help: "request body cap (bytes, or with KiB/MiB/GiB)",
+		field: func(c *Config) any { return &c.MaxUploadBytes }},
+	{name: "MAX_IMAGE_PIXELS", def: "50000000", min: "1", help: "width x height cap, checked before decoding",
+		field: func(c *Config) any { return &c.MaxPixels }},
+	// 16384 is the largest side WebP allows and above any camera; 32:1
+	// admits any real panorama. Area alone lets through 1 x 10,000,000
+	// strips whose scaled long side is enormous.
+	{name: "MAX_IMAGE_SIDE", def: "16384", min: "1", help: "longest width or height",
+		field: func(c *Config) any { return &c.MaxSide }},
+	{name: "MAX_IMAGE_ASPECT", def: "32", min: "1", help: "long side / short side",
+		field: func(c *Config) any { return &c.MaxAspect }},
+	// Far above a real photo's decode (tens of ms; JPEGs decode at a
+	// reduced DCT scale): it bounds what one upload can make a worker spend.
+	{name: "DECODE_TIMEOUT", def: "10s", min: "100ms", max: "1m", help: "longest one image's decode may take",
+		field: func(c *Config) any { return &c.DecodeTimeout }},
+	// 256 MiB suits a 512 MB container: the model, ONNX Runtime's arenas
+	// and the Go runtime take the rest (docs/OPERATING.md, Limits).
+	{name: "MEMORY_BUDGET", def: "256MiB", min: "1", help: "bytes held at once by request bodies and decodes",
+		field: func(c *Config) any { return &c.MemoryBudget }},
+	{name: "MAX_CONNECTIONS", def: "512", max: strconv.Itoa(1 << 20), help: "open client connections (0: no cap)",
+		field: func(c *Config) any { return &c.MaxConns }},
+	// Every ONNX Runtime thread is an OS thread (ORT_INTRA_OP_THREADS=5000
+	// hung start-up): both are bounded per CPU below, with their product.
+	{name: "INFERENCE_WORKERS", shown: "CPU quota", help: "ONNX Runtime runs at once",
+		field: func(c *Config) any { return &c.Workers }},
+	{name: "ORT_INTRA_OP_THREADS", shown: "CPU quota / workers", help: "ONNX Runtime threads per run",
+		field: func(c *Config) any { return &c.IntraThreads }},
+	{name: "INFERENCE_QUEUE", shown: "2 x admitted", min: "1", max: strconv.Itoa(1 << 16), help: "requests allowed to wait; admitted at once = CPU quota + workers x BATCH_MAX_SIZE",
+		field: func(c *Config) any { return &c.QueueSize }},
+	// Each runner keeps buffers for a full batch, and admission grows with
+	// it: past 64 that buys nothing on a CPU.
+	{name: "BATCH_MAX_SIZE", def: "8", min: "1", max: "64", hint: "4 to 16 is typical", help: "images one ONNX Runtime run may take from concurrent requests (1: batching off)",
+		field: func(c *Config) any { return &c.BatchMaxSize }},
+	{name: "BATCH_MAX_DELAY", def: "2ms", max: "1s", hint: "a few ms is typical", help: "longest an image waits for others to join its run (none when no other is on its way)",
+		field: func(c *Config) any { return &c.BatchMaxDelay }},
+	{name: "PREDICT_MAX_FILES", def: "32", min: "1", max: "1024", help: "images per /predict request",
+		field: func(c *Config) any { return &c.PredictMaxFiles }},
+	// Unset, it shrinks to a smaller MEMORY_BUDGET (loadConfig).
+	{name: "PREDICT_MAX_BYTES", def: "32MiB", shown: "32MiB (at most MEMORY_BUDGET)", min: "1", help: "/predict request body cap (bytes, or with KiB/MiB/GiB)",
+		field: func(c *Config) any { return &c.PredictMaxBytes }},
+	{name: "TRUSTED_PROXIES", shown: "none", help: "proxy IPs/CIDRs whose X-Forwarded-For is believed",
+		field: func(c *Config) any { return &c.TrustedProxies }, check: checkOf(checkProxies)},
+	{name: "LOG_FORMAT", def: "text", help: "text or json",
+		field: func(c *Config) any { return &c.LogFormat }, check: checkOf(checkLogFormat)},
+	{name: "DOCS_PERSIST_AUTHORIZATION", def: "false", help: "Swagger UI keeps a pasted token in localStorage",
+		field: func(c *Config) any { return &c.DocsPersistAuth }},
+	{name: "METRICS_ADDR", shown: "(on the API port)", help: "host:port to serve /metrics on instead, e.g. :9090",
+		field: func(c *Config) any { return &c.MetricsAddr }, check: checkOf(hostPort(":9090 or 127.0.0.1:9090", ":9090"))},
+	{name: "SHUTDOWN_DRAIN_DELAY", def: "5s", max: "10m", help: "after SIGTERM, /ready says 503 this long while still serving, then requests in flight finish",
+		field: func(c *Config) any { return &c.DrainDelay }},
+	{name: "CORS_ALLOWED_ORIGINS", shown: "none (CORS off)", help: "comma-separated origins (https://app.example) or *, allowed to call from a browser",
+		field: func(c *Config) any { return &c.CORSOrigins }, check: checkOf(checkOrigins)},
+	{name: "GRPC_ADDR", shown: "(off)", help: "host:port for the Open Inference Protocol's gRPC service, e.g. 127.0.0.1:8081",
+		field: func(c *Config) any { return &c.GRPCAddr }, check: checkOf(hostPort("127.0.0.1:8081 or :8081", ":8081"))},
+	{name: "GRPC_TLS_CERT", shown: "(none: plaintext)", help: "PEM certificate (chain) for gRPC TLS; with GRPC_TLS_KEY",
+		field: func(c *Config) any { return &c.GRPCTLSCert }, check: checkOf(fileExists("a PEM file"))},
+	{name: "GRPC_TLS_KEY", shown: "(none: plaintext)", help: "PEM private key for gRPC TLS; with GRPC_TLS_CERT",
+		field: func(c *Config) any { return &c.GRPCTLSKey }, check: checkOf(fileExists("a PEM file"))},
+	{name: "MODEL_LABELS, ...", shown: "from the model's metadata", help: "preprocessing overrides (docs/MODELS.md: Serving another model)"},
+}
+
+// lookup is the setting named name; it panics for a name not in settings,
+// a mistake in this file.
+func lookup(name string) setting {
+	i := slices.IndexFunc(settings, func(s setting) bool { return s.name == name })
+	if i < 0 {
+		panic("config: no setting " + name)
+	}
+	return settings[i]
 }
 
 // printHelp writes every setting with its default.
@@ -139,7 +222,7 @@ func printHelp(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "  VARIABLE\tDEFAULT\tMEANING")
 	for _, s := range settings {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.name, s.def, s.help)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.name, s.defaultText(), s.help)
 	}
 	tw.Flush()
 }
@@ -148,125 +231,30 @@ func printHelp(w io.Writer) {
 // It reports all problems at once, each naming its variable and the form
 // it wants, so one restart fixes them all.
 func loadConfig(getenv func(string) string) (Config, error) {
-	env := func(k, def string) string {
-		if v := strings.TrimSpace(getenv(k)); v != "" {
-			return v
-		}
-		return def
-	}
+	var c Config
 	var errs []error
+	given := map[string]bool{} // set by the user, not defaulted
+	for _, s := range settings {
+		if s.field == nil {
+			continue
+		}
+		v := strings.TrimSpace(getenv(s.name))
+		given[s.name] = v != ""
+		bad := func(format string, a ...any) {
+			errs = append(errs, fmt.Errorf("%s: "+format, append([]any{s.name}, a...)...))
+		}
+		if s.read(&c, cmp.Or(v, s.def), bad) && s.check != nil {
+			s.check(s.field(&c), bad)
+		}
+	}
 	bad := func(name, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, a...)...))
 	}
-	boolean := func(name string) bool {
-		v := env(name, "false")
-		switch strings.ToLower(v) {
-		case "1", "true":
-			return true
-		case "0", "false":
-			return false
-		}
-		bad(name, "%q is not a boolean (want true, false, 1 or 0)", v)
-		return false
-	}
-	// Where 0 would read as "no limit" but the code below it would take
-	// 0 as "the default", an explicit 0 is refused (zeroOK false).
-	zero := func(name, v string) {
-		for _, s := range settings {
-			if s.name == name {
-				bad(name, "%q is not allowed (want more than 0; leave it unset for the default, %s)", v, s.def)
-			}
-		}
-	}
-	duration := func(name, def string, zeroOK bool) time.Duration {
-		v := env(name, def)
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			bad(name, "%q is not a duration (want e.g. 500ms, 30s, 2m)", v)
-		} else if d == 0 && !zeroOK {
-			zero(name, v)
-		}
-		return d
-	}
-	// number: def "" is a default computed later (0 here).
-	number := func(name, def string, zeroOK bool) int {
-		v := env(name, def)
-		if v == "" {
-			return 0
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			bad(name, "%q is not a whole number >= 0", v)
-		} else if n == 0 && !zeroOK {
-			zero(name, v)
-		}
-		return n
-	}
-	size := func(name, def string) int64 { // 0 is never allowed
-		v := env(name, def)
-		n, err := parseBytes(v)
-		if err != nil {
-			bad(name, "%q is not a size (want bytes, e.g. 10485760, or with KiB, MiB, GiB: 10MiB)", v)
-		} else if n == 0 {
-			zero(name, v)
-		}
-		return n
-	}
 
-	c := Config{
-		ModelPath:      env("MODEL_PATH", resources.DefaultModel),
-		ModelSidecar:   env("MODEL_SPEC", ""),
-		Precision:      env("MODEL_PRECISION", model.PrecisionAuto),
-		ORTLibrary:     env("ONNXRUNTIME_LIB", ""),
-		Issuer:         env("OAUTH2_ISSUER", ""),
-		Audiences:      list(env("OAUTH2_AUDIENCE", "")),
-		JWKSURI:        env("OAUTH2_JWKS_URI", ""),
-		Scope:          env("OAUTH2_SCOPE", "get::prediction"),
-		LogFormat:      env("LOG_FORMAT", "text"),
-		TrustedProxies: list(env("TRUSTED_PROXIES", "")),
-		MetricsAddr:    env("METRICS_ADDR", ""),
-		CORSOrigins:    list(env("CORS_ALLOWED_ORIGINS", "")),
-		GRPCAddr:       env("GRPC_ADDR", ""),
-		GRPCTLSCert:    env("GRPC_TLS_CERT", ""),
-		GRPCTLSKey:     env("GRPC_TLS_KEY", ""),
-	}
-	c.ListenAddr, c.Port = listenAddr(getenv)
-	c.AuthDisabled = boolean("AUTH_DISABLED")
-	c.AllowHTTPIssuer = boolean("OAUTH2_ALLOW_HTTP")
-	c.DocsPersistAuth = boolean("DOCS_PERSIST_AUTHORIZATION")
-	c.Leeway = duration("OAUTH2_LEEWAY", "30s", true)
-	c.JWKSRefresh = duration("OAUTH2_JWKS_MIN_REFRESH", "30s", false)
-	c.DecodeTimeout = duration("DECODE_TIMEOUT", decode.DefaultDecodeTimeout.String(), false)
-	c.DrainDelay = duration("SHUTDOWN_DRAIN_DELAY", "5s", true)
-	c.MaxUploadBytes = size("MAX_UPLOAD_BYTES", strconv.Itoa(10<<20))
-	c.MemoryBudget = size("MEMORY_BUDGET", strconv.Itoa(admission.DefaultMemoryBudget))
-	c.MaxPixels = number("MAX_IMAGE_PIXELS", "50000000", false)
-	c.MaxSide = number("MAX_IMAGE_SIDE", strconv.Itoa(decode.DefaultMaxSide), false)
-	c.MaxAspect = number("MAX_IMAGE_ASPECT", strconv.Itoa(decode.DefaultMaxAspect), false)
-	c.MaxConns = number("MAX_CONNECTIONS", "512", true)       // 0: no cap
-	c.Workers = number("INFERENCE_WORKERS", "", true)         // 0: the CPU quota
-	c.IntraThreads = number("ORT_INTRA_OP_THREADS", "", true) // 0: CPU quota / workers
-	c.QueueSize = number("INFERENCE_QUEUE", "", false)
-	c.BatchMaxSize = number("BATCH_MAX_SIZE", "8", false)
-	c.BatchMaxDelay = duration("BATCH_MAX_DELAY", "2ms", true)
-	c.PredictMaxFiles = number("PREDICT_MAX_FILES", "32", false)
-	// Unset: 32 MiB, or the whole memory budget when that is smaller.
-	predictMaxSet := env("PREDICT_MAX_BYTES", "") != ""
-	c.PredictMaxBytes = size("PREDICT_MAX_BYTES", strconv.Itoa(32<<20))
-	if !predictMaxSet && c.MemoryBudget > 0 && c.MemoryBudget < c.PredictMaxBytes {
+	// Rules between settings.
+	if !given["PREDICT_MAX_BYTES"] && c.MemoryBudget > 0 && c.MemoryBudget < c.PredictMaxBytes {
 		c.PredictMaxBytes = c.MemoryBudget
 	}
-	// Each runner keeps buffers for a full batch, and admission grows with
-	// it: past 64 that buys nothing on a CPU.
-	if c.BatchMaxSize > 64 {
-		bad("BATCH_MAX_SIZE", "%d is too large (want 1 to 64; 4 to 16 is typical)", c.BatchMaxSize)
-	}
-	if c.BatchMaxDelay > time.Second {
-		bad("BATCH_MAX_DELAY", "%s is too long (want at most 1s; a few ms is typical)", c.BatchMaxDelay)
-	}
-	// Past these a value is a typo or a hazard, not a choice: every ONNX
-	// Runtime thread is an OS thread (ORT_INTRA_OP_THREADS=5000 hung
-	// start-up), and a JWKS_MIN_REFRESH of 1ns let each forged token fetch.
 	cpus := runtime.GOMAXPROCS(0)
 	maxThreads := threadsPerCPU * cpus
 	if c.Workers > maxThreads {
@@ -278,97 +266,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		bad("ORT_INTRA_OP_THREADS", "%d per run times %d runners (INFERENCE_WORKERS) is %d ONNX Runtime threads, too many for %d CPUs (want at most %d in all)",
 			c.IntraThreads, cmp.Or(c.Workers, cpus), n, cpus, maxThreads)
 	}
-	for _, r := range []struct {
-		name   string
-		n, max int
-	}{
-		{"MAX_CONNECTIONS", c.MaxConns, 1 << 20},
-		{"INFERENCE_QUEUE", c.QueueSize, 1 << 16},
-		{"PREDICT_MAX_FILES", c.PredictMaxFiles, 1024},
-	} {
-		if r.n > r.max {
-			bad(r.name, "%d is too large (want at most %d)", r.n, r.max)
-		}
-	}
-	for _, r := range []struct {
-		name     string
-		d        time.Duration
-		min, max time.Duration
-	}{
-		{"OAUTH2_JWKS_MIN_REFRESH", c.JWKSRefresh, time.Second, time.Hour},
-		{"OAUTH2_LEEWAY", c.Leeway, 0, 10 * time.Minute},
-		{"DECODE_TIMEOUT", c.DecodeTimeout, 100 * time.Millisecond, time.Minute},
-		{"SHUTDOWN_DRAIN_DELAY", c.DrainDelay, 0, 10 * time.Minute},
-	} {
-		if r.d > 0 && (r.d < r.min || r.d > r.max) { // 0: refused or meant above
-			bad(r.name, "%s is out of range (want %s to %s)", r.d, r.min, r.max)
-		}
-	}
-
-	if p, err := strconv.Atoi(c.Port); err != nil || p < 0 || p > 65535 {
-		bad("PORT", "%q is not a port (want a number from 0 to 65535)", c.Port)
-	}
-	// A port in LISTEN_ADDR would compete with PORT: take the host only.
-	if _, _, err := net.SplitHostPort(c.ListenAddr); err == nil {
-		bad("LISTEN_ADDR", "%q has a port; give only the host or IP and set PORT", c.ListenAddr)
-	}
-	if c.MetricsAddr != "" {
-		if _, p, err := net.SplitHostPort(c.MetricsAddr); err != nil || p == "" {
-			bad("METRICS_ADDR", "%q is not host:port (want e.g. :9090 or 127.0.0.1:9090)", c.MetricsAddr)
-		} else if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
-			bad("METRICS_ADDR", "%q has no valid port (want e.g. :9090)", c.MetricsAddr)
-		}
-	}
-	if c.GRPCAddr != "" {
-		if _, p, err := net.SplitHostPort(c.GRPCAddr); err != nil || p == "" {
-			bad("GRPC_ADDR", "%q is not host:port (want e.g. 127.0.0.1:8081 or :8081)", c.GRPCAddr)
-		} else if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
-			bad("GRPC_ADDR", "%q has no valid port (want e.g. :8081)", c.GRPCAddr)
-		}
-	}
 	if (c.GRPCTLSCert == "") != (c.GRPCTLSKey == "") {
 		bad("GRPC_TLS_CERT", "needs GRPC_TLS_KEY and the key needs it (set both PEM files, or neither for plaintext)")
 	}
-	for name, f := range map[string]string{"GRPC_TLS_CERT": c.GRPCTLSCert, "GRPC_TLS_KEY": c.GRPCTLSKey} {
-		if fi, err := os.Stat(f); f != "" && (err != nil || fi.IsDir()) {
-			bad(name, "%s: no such file (want a PEM file)", f)
-		}
-	}
-	switch c.LogFormat {
-	case "text", "json":
-	default:
-		bad("LOG_FORMAT", "%q is not a log format (want text or json)", c.LogFormat)
-	}
-	for _, p := range c.TrustedProxies {
-		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
-			bad("TRUSTED_PROXIES", "%q is not an IP or CIDR (want e.g. 10.0.0.1 or 10.0.0.0/8, comma-separated)", p)
-		}
-	}
-	for i, o := range c.CORSOrigins {
-		var err error
-		if c.CORSOrigins[i], err = origin(o); err != nil {
-			bad("CORS_ALLOWED_ORIGINS", "%q %v (want * or origins like https://app.example, comma-separated)", o, err)
-		}
-	}
-
-	// Files: cheap to check now, slow to discover after loading the runtime.
-	if fi, err := os.Stat(c.ModelPath); err != nil || fi.IsDir() {
-		bad("MODEL_PATH", "%s: no such file (want the path of an .onnx model)", c.ModelPath)
-	}
-	if c.ORTLibrary != "" {
-		if fi, err := os.Stat(c.ORTLibrary); err != nil || fi.IsDir() {
-			bad("ONNXRUNTIME_LIB", "%s: no such file (want the path of libonnxruntime.so 1.24.x; `make ort` fetches it)", c.ORTLibrary)
-		}
-	}
-	if !slices.Contains(model.Precisions, c.Precision) {
-		bad("MODEL_PRECISION", "%q is not a precision (want %s)", c.Precision, strings.Join(model.Precisions, ", "))
-	}
-	if c.ModelSidecar != "" {
-		if fi, err := os.Stat(c.ModelSidecar); err != nil || fi.IsDir() {
-			bad("MODEL_SPEC", "%s: no such file (want a JSON preprocessing file)", c.ModelSidecar)
-		}
-	}
-
 	// Fail closed: without an issuer and audience there is no way to check a
 	// token, so refuse to start rather than serve /upload openly.
 	if !c.AuthDisabled {
@@ -385,7 +285,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 				bad("OAUTH2_JWKS_URI", "%q %v", c.JWKSURI, err)
 			}
 		}
-		if strings.ContainsAny(c.Scope, " \t") { // empty: unset, the default
+		if strings.ContainsAny(c.Scope, " \t") {
 			bad("OAUTH2_SCOPE", "%q is not one scope (want a single scope without spaces, e.g. get::prediction)", c.Scope)
 		}
 	}
@@ -397,18 +297,213 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.ModelOverrides = spec.Overrides{}
 	for name, key := range modelEnv {
-		if v := env(name, ""); v != "" {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
 			c.ModelOverrides[key] = v
 		}
 	}
 	return c, errors.Join(errs...)
 }
 
+// read parses v (the variable's value, or its default) into s's field and
+// applies its bounds. It reports whether v was well formed and in range.
+func (s setting) read(c *Config, v string, bad complain) bool {
+	ok := true
+	switch f := s.field(c).(type) {
+	case *string:
+		*f = v
+	case *[]string:
+		*f = list(v)
+	case *bool:
+		switch strings.ToLower(v) {
+		case "1", "true":
+			*f = true
+		case "0", "false":
+			*f = false
+		default:
+			bad("%q is not a boolean (want true, false, 1 or 0)", v)
+			ok = false
+		}
+	case *int:
+		var n int64
+		n, ok = s.number(counts, v, bad)
+		*f = int(n)
+	case *int64:
+		*f, ok = s.number(sizes, v, bad)
+	case *time.Duration:
+		var n int64
+		n, ok = s.number(durations, v, bad)
+		*f = time.Duration(n)
+	default:
+		panic(fmt.Sprintf("config: %s: no reader for a field of type %T", s.name, f))
+	}
+	return ok
+}
+
+// numberKind is how one kind of number setting is read, shown and refused.
+type numberKind struct {
+	parse     func(string) (int64, error)
+	show      func(int64) string
+	malformed string // the complaint about a value that does not parse
+	// tooFar words a value past the bounds, before the hint and ")".
+	tooFar func(n, lo, hi string) string
+}
+
+var (
+	counts = numberKind{
+		parse: func(v string) (int64, error) {
+			n, err := strconv.Atoi(v)
+			if n < 0 {
+				err = errors.New("negative")
+			}
+			return int64(n), err
+		},
+		show:      func(n int64) string { return strconv.FormatInt(n, 10) },
+		malformed: "%q is not a whole number >= 0",
+		tooFar:    func(n, _, hi string) string { return n + " is too large (want at most " + hi },
+	}
+	sizes = numberKind{
+		parse:     parseBytes,
+		show:      counts.show,
+		malformed: "%q is not a size (want bytes, e.g. 10485760, or with KiB, MiB, GiB: 10MiB)",
+		tooFar:    counts.tooFar,
+	}
+	durations = numberKind{
+		parse: func(v string) (int64, error) {
+			d, err := time.ParseDuration(v)
+			if d < 0 {
+				err = errors.New("negative")
+			}
+			return int64(d), err
+		},
+		show:      func(n int64) string { return time.Duration(n).String() },
+		malformed: "%q is not a duration (want e.g. 500ms, 30s, 2m)",
+		tooFar:    func(n, lo, hi string) string { return n + " is out of range (want " + lo + " to " + hi },
+	}
+)
+
+// number reads v as a number of kind k within s's bounds. "" (no default:
+// one worked out later) reads as 0. A 0 under a positive min is refused on
+// its own terms: it would read as "no limit", which it is not.
+func (s setting) number(k numberKind, v string, bad complain) (int64, bool) {
+	if v == "" {
+		return 0, true
+	}
+	n, err := k.parse(v)
+	if err != nil {
+		bad(k.malformed, v)
+		return 0, false
+	}
+	lo, hi := s.bound(k, s.min), s.bound(k, s.max)
+	switch {
+	case n == 0 && lo > 0:
+		bad("%q is not allowed (want more than 0; leave it unset for the default, %s)", v, s.defaultText())
+	case n > 0 && (n < lo || (s.max != "" && n > hi)):
+		hint := ""
+		if s.hint != "" {
+			hint = "; " + s.hint
+		}
+		bad("%s%s)", k.tooFar(k.show(n), k.show(lo), k.show(hi)), hint)
+	default:
+		return n, true
+	}
+	return n, false
+}
+
+// bound reads a min or max of the table ("" is 0); one that does not parse
+// is a mistake in the table, which TestSettingsParse catches.
+func (s setting) bound(k numberKind, b string) int64 {
+	if b == "" {
+		return 0
+	}
+	n, err := k.parse(b)
+	if err != nil {
+		panic(fmt.Sprintf("config: %s: bound %q: %v", s.name, b, err))
+	}
+	return n
+}
+
+// checkOf adapts a check of one field type to the table's check.
+func checkOf[T any](check func(v *T, bad complain)) func(any, complain) {
+	return func(v any, bad complain) { check(v.(*T), bad) }
+}
+
+func checkPrecision(p *string, bad complain) {
+	if !slices.Contains(model.Precisions, *p) {
+		bad("%q is not a precision (want %s)", *p, strings.Join(model.Precisions, ", "))
+	}
+}
+
+func checkPort(port *string, bad complain) {
+	if p, err := strconv.Atoi(*port); err != nil || p < 0 || p > 65535 {
+		bad("%q is not a port (want a number from 0 to 65535)", *port)
+	}
+}
+
+// checkListenAddr takes the host alone: a port would compete with PORT.
+func checkListenAddr(host *string, bad complain) {
+	*host = bareHost(*host)
+	if _, _, err := net.SplitHostPort(*host); err == nil {
+		bad("%q has a port; give only the host or IP and set PORT", *host)
+	}
+}
+
+// bareHost is a host with the brackets of an IPv6 address removed.
+func bareHost(s string) string { return strings.Trim(s, "[]") }
+
+// fileExists checks, when a path is given, that it names a file: cheap to
+// check now, slow to discover after loading the runtime.
+func fileExists(want string) func(*string, complain) {
+	return func(path *string, bad complain) {
+		if fi, err := os.Stat(*path); *path != "" && (err != nil || fi.IsDir()) {
+			bad("%s: no such file (want %s)", *path, want)
+		}
+	}
+}
+
+// hostPort checks, when an address is given, that it is host:port; the
+// complaints suggest addrs or, for a bad port, port.
+func hostPort(addrs, port string) func(*string, complain) {
+	return func(addr *string, bad complain) {
+		if *addr == "" {
+			return
+		}
+		if _, p, err := net.SplitHostPort(*addr); err != nil || p == "" {
+			bad("%q is not host:port (want e.g. %s)", *addr, addrs)
+		} else if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
+			bad("%q has no valid port (want e.g. %s)", *addr, port)
+		}
+	}
+}
+
+func checkLogFormat(format *string, bad complain) {
+	if *format != "text" && *format != "json" {
+		bad("%q is not a log format (want text or json)", *format)
+	}
+}
+
+func checkProxies(proxies *[]string, bad complain) {
+	for _, p := range *proxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			bad("%q is not an IP or CIDR (want e.g. 10.0.0.1 or 10.0.0.0/8, comma-separated)", p)
+		}
+	}
+}
+
+// checkOrigins keeps each origin as a browser sends it (origin).
+func checkOrigins(origins *[]string, bad complain) {
+	for i, o := range *origins {
+		var err error
+		if (*origins)[i], err = origin(o); err != nil {
+			bad("%q %v (want * or origins like https://app.example, comma-separated)", o, err)
+		}
+	}
+}
+
 // listenAddr is LISTEN_ADDR (brackets of an IPv6 address removed) and
 // PORT: all that the healthcheck subcommand reads.
 func listenAddr(getenv func(string) string) (host, port string) {
-	port = cmp.Or(strings.TrimSpace(getenv("PORT")), "8080")
-	return strings.Trim(strings.TrimSpace(getenv("LISTEN_ADDR")), "[]"), port
+	port = cmp.Or(strings.TrimSpace(getenv("PORT")), lookup("PORT").def)
+	return bareHost(strings.TrimSpace(getenv("LISTEN_ADDR"))), port
 }
 
 // checkIssuerURL wants an absolute https URL; http only for a loopback host

@@ -2,19 +2,23 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"reflect"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"catsdogs/admission"
 	"catsdogs/api"
+	"catsdogs/model/decode"
 	"catsdogs/model/spec"
 )
 
@@ -170,7 +174,8 @@ func TestBadSettingsMessages(t *testing.T) {
 }
 
 // Every variable loadConfig reads is in settings (so --help shows it) and
-// in docs/CONFIGURATION.md's table, and --help prints each with its default.
+// in docs/CONFIGURATION.md's table with the same default; --help prints each
+// with its default, and the README's summary agrees with both.
 func TestSettingsListed(t *testing.T) {
 	read := map[string]bool{}
 	_, _ = loadConfig(func(k string) string { read[k] = true; return "" })
@@ -180,24 +185,152 @@ func TestSettingsListed(t *testing.T) {
 			t.Errorf("%s is read but not in settings (--help)", k)
 		}
 	}
-	readme, err := os.ReadFile("docs/CONFIGURATION.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var help bytes.Buffer
 	printHelp(&help)
 	for _, s := range settings {
-		if !strings.Contains(help.String(), s.name) || !strings.Contains(help.String(), s.def) {
-			t.Errorf("--help lacks %s or its default %q", s.name, s.def)
+		if !strings.Contains(help.String(), s.name) || !strings.Contains(help.String(), s.defaultText()) {
+			t.Errorf("--help lacks %s or its default %q", s.name, s.defaultText())
 		}
 	}
+	config := docDefaults(t, "docs/CONFIGURATION.md")
 	for _, n := range names {
-		if !strings.Contains(string(readme), "`"+n+"`") {
+		if _, ok := config[n]; !ok {
 			t.Errorf("docs/CONFIGURATION.md does not document %s", n)
 		}
 		if !read[n] {
 			t.Errorf("%s is in settings but never read", n)
 		}
+	}
+	readme := docDefaults(t, "README.md")
+	if len(readme) < 5 {
+		t.Fatalf("README's configuration table: %d variables found", len(readme))
+	}
+	for name := range readme {
+		if !slices.Contains(names, name) {
+			t.Errorf("README names %s, which is not a setting", name)
+		}
+	}
+	// A default that is a value must be written as one, in code style: the
+	// one a user could set.
+	for _, s := range settings {
+		if s.def == "" {
+			continue
+		}
+		for doc, cells := range map[string]map[string]string{"docs/CONFIGURATION.md": config, "README.md": readme} {
+			if cell, ok := cells[s.name]; ok && !strings.Contains(cell, "`"+s.def+"`") {
+				t.Errorf("%s: %s's default is %q, not `%s` as in settings", doc, s.name, cell, s.def)
+			}
+		}
+	}
+}
+
+// The README's route table names the image formats as decode.Formats has
+// them: the one list, which the OpenAPI text and the refusal come from too.
+func TestREADMEListsTheFormats(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), decode.FormatList()) {
+		t.Errorf("README.md does not list the formats as %q", decode.FormatList())
+	}
+}
+
+var envName = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+
+// docDefaults reads the markdown tables of file whose first column names
+// variables in code style: each variable's default column.
+func docDefaults(t *testing.T, file string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		for _, name := range strings.Split(cells[1], ",") {
+			if name = strings.Trim(strings.TrimSpace(name), "`"); envName.MatchString(name) {
+				out[name] = strings.TrimSpace(cells[2])
+			}
+		}
+	}
+	return out
+}
+
+// Each setting reads its own default as a user's value, to the same config
+// as leaving it unset, and accepts the values at its bounds.
+func TestSettingsParse(t *testing.T) {
+	base := map[string]string{"OAUTH2_ISSUER": "https://idp.example/", "OAUTH2_AUDIENCE": "api"}
+	defaults, err := loadConfig(func(k string) string { return base[k] })
+	if err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	for _, s := range settings {
+		if s.field == nil {
+			continue
+		}
+		if s.def != "" {
+			env := maps.Clone(base)
+			env[s.name] = s.def
+			c, err := loadConfig(func(k string) string { return env[k] })
+			if err != nil || !reflect.DeepEqual(c, defaults) {
+				t.Errorf("%s=%s (its default): %v, or another config than leaving it unset", s.name, s.def, err)
+			}
+		}
+		for _, v := range []string{s.min, s.max} {
+			var complaints []string
+			if v != "" && !s.read(&Config{}, v, func(f string, a ...any) { complaints = append(complaints, fmt.Sprintf(f, a...)) }) {
+				t.Errorf("%s=%s, at its bound, refused: %v", s.name, v, complaints)
+			}
+		}
+	}
+}
+
+// Each bound in the table refuses the value just past it, with a message
+// that names the setting.
+func TestSettingsRefuseOutOfRange(t *testing.T) {
+	checked := 0
+	for _, s := range settings {
+		if s.field == nil || (s.min == "" && s.max == "") {
+			continue
+		}
+		var past []string // values just past the bounds, as a user writes them
+		switch s.field(&Config{}).(type) {
+		case *int, *int64:
+			if s.min != "" {
+				lo, _ := strconv.ParseInt(s.min, 10, 64)
+				past = append(past, strconv.FormatInt(lo-1, 10))
+			}
+			if s.max != "" {
+				hi, _ := strconv.ParseInt(s.max, 10, 64)
+				past = append(past, strconv.FormatInt(hi+1, 10))
+			}
+		case *time.Duration:
+			if lo, _ := time.ParseDuration(s.min); lo > 0 {
+				past = append(past, (lo - time.Nanosecond).String(), "0s")
+			}
+			if s.max != "" {
+				hi, _ := time.ParseDuration(s.max)
+				past = append(past, (hi + time.Nanosecond).String())
+			}
+		default:
+			t.Fatalf("%s has bounds but is no number", s.name)
+		}
+		for _, v := range past {
+			env := map[string]string{"AUTH_DISABLED": "true", s.name: v}
+			_, err := loadConfig(func(k string) string { return env[k] })
+			if err == nil || !strings.Contains(err.Error(), s.name+": ") {
+				t.Errorf("%s=%s: %v, want a refusal naming %s", s.name, v, err, s.name)
+			}
+			checked++
+		}
+	}
+	if checked < 15 {
+		t.Errorf("only %d out-of-range values tried", checked)
 	}
 }
 
@@ -236,7 +369,9 @@ func TestCORSOriginsNormalised(t *testing.T) {
 	if !slices.Equal(c.CORSOrigins, want) {
 		t.Fatalf("CORS origins %q, want %q", c.CORSOrigins, want)
 	}
-	r := api.NewRouter(api.Deps{AuthDisabled: true, CORSOrigins: c.CORSOrigins, Admission: admission.New(admission.Config{})}) // panicked on HTTPS://
+	r := api.NewRouter(api.Deps{AuthDisabled: true, CORSOrigins: c.CORSOrigins, // panicked on HTTPS://
+		Admission: admission.New(admission.Config{MemoryBudget: c.MemoryBudget}), MaxUploadBytes: c.MaxUploadBytes,
+		PredictMaxFiles: c.PredictMaxFiles, PredictMaxBytes: c.PredictMaxBytes})
 	for _, o := range want {
 		req := httptest.NewRequest(http.MethodGet, "/health", nil)
 		req.Header.Set("Origin", o)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -84,4 +85,83 @@ func TestImportRules(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The service and make dev's issuer link no test code: `go list -deps`
+// over each binary finds neither the testing package nor tests/... other
+// than the issuer devissuer serves.
+func TestBinariesLinkNoTests(t *testing.T) {
+	for pkg, allowed := range map[string][]string{".": nil, "./tools/devissuer": {"catsdogs/tests/issuer"}} {
+		out, err := exec.Command("go", "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == "testing" || (strings.HasPrefix(dep, "catsdogs/tests/") && !slices.Contains(allowed, dep)) {
+				t.Errorf("%s links %s", pkg, dep)
+			}
+		}
+	}
+}
+
+// docs/ARCHITECTURE.md's table of what each package imports is what `go
+// list` finds, no more and no less.
+func TestArchitectureTableMatchesImports(t *testing.T) {
+	doc, err := os.ReadFile("docs/ARCHITECTURE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(doc), "## What may import what")
+	section, _, _ = strings.Cut(section, "\n## ")
+	table := map[string][]string{} // package → its imports of the service, sorted
+	for _, line := range strings.Split(section, "\n") {
+		cells := strings.Split(line, "|")
+		if !strings.HasPrefix(line, "| `") || len(cells) < 4 {
+			continue
+		}
+		imports := codeNames(cells[2])
+		slices.Sort(imports)
+		for _, p := range codeNames(cells[1]) {
+			table[p] = imports
+		}
+	}
+	const mod = "catsdogs/"
+	for _, p := range listPackages(t) {
+		name := strings.TrimPrefix(p.ImportPath, mod)
+		if p.ImportPath == "catsdogs" {
+			name = "main"
+		}
+		if name == "tests" || strings.HasPrefix(name, "tests/") || strings.HasPrefix(name, "tools/") {
+			continue
+		}
+		var own []string
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, mod) {
+				own = append(own, strings.TrimPrefix(imp, mod))
+			}
+		}
+		slices.Sort(own)
+		want, listed := table[name]
+		switch {
+		case !listed:
+			t.Errorf("docs/ARCHITECTURE.md's import table has no row for %s (it imports %v)", name, own)
+		case !slices.Equal(own, want):
+			t.Errorf("%s imports %v; docs/ARCHITECTURE.md's table says %v", name, own, want)
+		}
+		delete(table, name)
+	}
+	for name := range table {
+		t.Errorf("docs/ARCHITECTURE.md's import table lists %s, which go list does not find", name)
+	}
+}
+
+// codeNames is the names in code style in a table cell: "`a`, `b`" → a, b.
+func codeNames(cell string) []string {
+	var out []string
+	for _, f := range strings.Split(cell, "`")[1:] {
+		if f = strings.TrimSpace(f); f != "" && f != "," {
+			out = append(out, f)
+		}
+	}
+	return out
 }

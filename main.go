@@ -2,12 +2,12 @@
 //
 //	@title						catsdogs
 //	@version					1.0
-//	@description				Classifies images as Cat, Dog or Other with an ONNX model. POST an image to /upload as multipart/form-data (field "file") with an OAuth2 bearer token carrying the required scope (default get::prediction).
+//	@description				Classifies images as Cat, Dog or Other with an ONNX model. POST an image to /upload as multipart/form-data (field "file") with an OAuth2 bearer token carrying the required scope (OAUTH2_SCOPE).
 //	@BasePath					/
 //	@securityDefinitions.apikey	BearerAuth
 //	@in							header
 //	@name						Authorization
-//	@description				An OAuth2 access token (a JWT) from your identity provider, or from "make dev" locally. In Swagger UI paste the token alone: the "Bearer" prefix is added for you. The token needs the scope get::prediction unless the operator configured another.
+//	@description				An OAuth2 access token (a JWT) from your identity provider, or from "make dev" locally. In Swagger UI paste the token alone: the "Bearer" prefix is added for you. The token needs the scope the operator configured (OAUTH2_SCOPE).
 package main
 
 import (
@@ -34,10 +34,6 @@ import (
 	"catsdogs/oip/grpcserver"
 	"catsdogs/server"
 )
-
-// drainGrace is how long gRPC calls in flight may finish after the drain
-// delay, as the HTTP server gives its requests.
-const drainGrace = 20 * time.Second
 
 func main() {
 	cmd, err := command(os.Args[1:])
@@ -234,7 +230,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logs io
 			return stopAll(err)
 		}
 		done := make(chan error, 1)
-		go func() { done <- gs.Serve(ctx, grpcLis, cfg.DrainDelay, drainGrace) }()
+		go func() { done <- gs.Serve(ctx, grpcLis, cfg.DrainDelay, server.DefaultDrainTimeout) }() // the HTTP server's grace
 		defer func() {
 			if ctx.Err() == nil { // the HTTP side failed: no drain
 				gs.Stop()

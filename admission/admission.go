@@ -33,7 +33,7 @@ const RetryAfter = time.Second
 
 // Config holds the settings admission is built from.
 type Config struct {
-	MemoryBudget int64 // bytes; <= 0: DefaultMemoryBudget
+	MemoryBudget int64 // bytes, more than 0
 	QueueSize    int   // requests allowed to wait; <= 0: twice the requests admitted at once
 }
 

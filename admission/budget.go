@@ -1,6 +1,9 @@
 package admission
 
-import "sync"
+import (
+	"fmt"
+	"sync"
+)
 
 // Budget is a process-wide count of bytes held by in-flight request bodies,
 // image decodes and input tensors. Admission is all or nothing and never
@@ -12,14 +15,11 @@ type Budget struct {
 	total, used int64
 }
 
-// DefaultMemoryBudget suits a 512 MB container: the model, ONNX Runtime's
-// arenas and the Go runtime need the other half.
-const DefaultMemoryBudget = 256 << 20
-
-// NewBudget returns a budget of total bytes (total <= 0: DefaultMemoryBudget).
+// NewBudget returns a budget of total bytes. Its size is MEMORY_BUDGET's,
+// whose default main declares; a budget of 0 would admit nothing.
 func NewBudget(total int64) *Budget {
 	if total <= 0 {
-		total = DefaultMemoryBudget
+		panic(fmt.Sprintf("admission: a memory budget of %d bytes admits nothing", total))
 	}
 	return &Budget{total: total}
 }

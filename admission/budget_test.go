@@ -15,9 +15,6 @@ func TestBudgetAllOrNothing(t *testing.T) {
 	if b.InUse() != 40 || !b.TryAcquire(60) {
 		t.Fatalf("after release: in use %d", b.InUse())
 	}
-	if NewBudget(0).Total() != DefaultMemoryBudget {
-		t.Error("zero total is not the default")
-	}
 	if !b.Fits(100) || b.Fits(101) {
 		t.Error("Fits is not 'at most the total'")
 	}
@@ -71,4 +68,15 @@ func TestReservationFollowsWhatItHolds(t *testing.T) {
 	if b.InUse() != 0 || r.Size() != 0 {
 		t.Fatalf("after Close: in use %d, size %d", b.InUse(), r.Size())
 	}
+}
+
+// A budget of 0 would refuse every request: it is a wiring mistake, not a
+// setting (MEMORY_BUDGET refuses 0), and fails at start.
+func TestZeroBudgetRefusedAtConstruction(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("NewBudget(0) made a budget")
+		}
+	}()
+	NewBudget(0)
 }

@@ -182,8 +182,8 @@ func (l *Limiter) withinShare(key string, n int) bool {
 	return present <= 1 || cl.inFlight+n <= l.slots/present
 }
 
-// InFlight is the weight admitted now, Waiting the requests queued; Slots
-// and Queue are the limits. For gauges and tests.
+// InFlight is the weight admitted now, Waiting the requests queued. For
+// gauges and tests.
 func (l *Limiter) InFlight() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -195,6 +195,3 @@ func (l *Limiter) Waiting() int {
 	defer l.mu.Unlock()
 	return l.waiting
 }
-
-func (l *Limiter) Slots() int { return l.slots }
-func (l *Limiter) Queue() int { return l.queue }

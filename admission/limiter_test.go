@@ -207,12 +207,12 @@ func TestClientKeyBounded(t *testing.T) {
 }
 
 func TestControllerSizeAndAdmit(t *testing.T) {
-	a := New(Config{})
-	if q := a.Size(6, 4); q != 12 || a.Limiter().Slots() != 6 {
-		t.Fatalf("queue %d slots %d, want the default 2 x 6 and 6", q, a.Limiter().Slots())
+	a := New(Config{MemoryBudget: 1 << 20})
+	if q := a.Size(6, 4); q != 12 || a.Limiter().slots != 6 {
+		t.Fatalf("queue %d slots %d, want the default 2 x 6 and 6", q, a.Limiter().slots)
 	}
-	if a.Budget.Total() != DefaultMemoryBudget {
-		t.Errorf("budget %d, want DefaultMemoryBudget", a.Budget.Total())
+	if a.Budget.Total() != 1<<20 {
+		t.Errorf("budget %d, want 1 MiB", a.Budget.Total())
 	}
 	release, err := a.Admit(context.Background(), 32)
 	if err != nil {
@@ -225,7 +225,7 @@ func TestControllerSizeAndAdmit(t *testing.T) {
 	if a.Limiter().InFlight() != 0 {
 		t.Error("release did not give the weight back")
 	}
-	if q := New(Config{QueueSize: 3}).Size(6, 1); q != 3 {
+	if q := New(Config{MemoryBudget: 1 << 20, QueueSize: 3}).Size(6, 1); q != 3 {
 		t.Errorf("queue %d, want the configured 3", q)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -73,13 +74,78 @@ func readUploadBody(r *http.Request, buf *bodyBuffer) ([]byte, error) {
 	return nil, unsupportedForm(r, `{"image": "<base64>"}`)
 }
 
+// readFileParts streams a multipart body into buf and returns its "file"
+// parts, empty ones included (/predict words their error per image); other
+// fields are skipped. Streaming (instead of ParseMultipartForm) keeps
+// uploads off disk and stops reading at the size cap. The body is read to
+// its end, so that an image past max is refused (tooMany) as soon as its
+// part begins, never dropped silently; missing words the refusal of a body
+// without any. All parts share buf, whose memory is reserved as it grows.
+func readFileParts(r *http.Request, buf *bodyBuffer, max int, tooMany error, missing string) ([]filePart, error) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, malformed(err)
+	}
+	type span struct {
+		name       string
+		start, end int
+	}
+	var spans []span
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, malformed(err)
+		}
+		if part.FormName() != "file" {
+			part.Close()
+			continue
+		}
+		if len(spans) == max {
+			return nil, tooMany
+		}
+		start := buf.Len()
+		if err := buf.readFrom(part); err != nil {
+			return nil, malformed(err)
+		}
+		spans = append(spans, span{clip(part.FileName(), 255), start, buf.Len()})
+	}
+	if len(spans) == 0 {
+		return nil, detailed{errFileMissing, missing}
+	}
+	// Sliced only now: the buffer may have moved while it grew.
+	all := buf.bytes()
+	parts := make([]filePart, len(spans))
+	for i, s := range spans {
+		parts[i] = filePart{filename: s.name, data: all[s.start:s.end:s.end]}
+	}
+	return parts, nil
+}
+
+// readFilePart is /upload's one "file" part, which must not be empty.
+func readFilePart(r *http.Request, buf *bodyBuffer) ([]byte, error) {
+	parts, err := readFileParts(r, buf, 1, detailed{errFileMultiple,
+		"send one image per request: the body has more than one \"file\" part (POST /predict takes several)"},
+		"multipart field \"file\" is required")
+	if err != nil {
+		return nil, err
+	}
+	if len(parts[0].data) == 0 {
+		return nil, detailed{errFileEmpty, "the \"file\" part is empty"}
+	}
+	return parts[0].data, nil
+}
+
 // readPredictBody returns /predict's images, whatever their form: every
 // "file" part, the one raw image, or JSON's "images" list. An image that
 // could not be had (empty, bad base64) carries its own error.
 func readPredictBody(r *http.Request, buf *bodyBuffer, maxFiles int) ([]filePart, error) {
 	switch formOf(r) {
 	case formMultipart:
-		return readFileParts(r, buf, maxFiles)
+		return readFileParts(r, buf, maxFiles, tooManyFiles{maxFiles},
+			"send one or more images, each in a multipart part named \"file\"")
 	case formRaw:
 		data, err := readRawBody(r, buf)
 		if err != nil {

@@ -51,7 +51,7 @@ func FuzzReadFilePart(f *testing.F) {
 		req.Header.Set("Content-Type", contentType)
 		w = httptest.NewRecorder()
 		req.Body = http.MaxBytesReader(w, req.Body, limit)
-		parts, err := readFileParts(req, newTestBody(limit), 4)
+		parts, err := readFileParts(req, newTestBody(limit), 4, tooManyFiles{4}, "no file part")
 		total := 0
 		for _, p := range parts {
 			total += len(p.data)

@@ -3,10 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"mime"
-	"mime/multipart"
 	"net/http"
 	"time"
 
@@ -60,8 +57,7 @@ type ReadyResponse struct {
 func (h *handlers) ready(c *gin.Context) {
 	if h.d.Ready != nil {
 		if err := h.d.Ready(); err != nil {
-			requestLogger(c, h.d.Logger).Warn("not ready", "reasons", err)
-			abort(c, http.StatusServiceUnavailable, codeNotReady, publicReasons(err))
+			refuseNotReady(c, h.d.Logger, err)
 			return
 		}
 	}
@@ -134,7 +130,7 @@ type PredictionResponse struct {
 //	@Summary		Classify an image as Cat, Dog or Other
 //	@ID				classifyImage
 //	@Description	Send one image as multipart/form-data in the field "file", as the raw body (Content-Type image/jpeg, image/png, ... or application/octet-stream), or as JSON {"image": "<base64>"} (e.g. curl --data-binary @photo.jpg -H "Content-Type: image/jpeg"); the body is capped by MAX_UPLOAD_BYTES whatever its form. Swagger UI offers the form. The format (the list is on the file field) is detected from the bytes, not the name or declared type; EXIF orientation is applied and transparency is composited on white.
-//	@Description	Requires a bearer token with the configured scope (default get::prediction). In Swagger UI, click Authorize and paste the token alone: the UI sends it as "Authorization: Bearer" plus the token. For a token on your machine, see "make dev" in the README.
+//	@Description	Requires a bearer token with the scope the operator configured (OAUTH2_SCOPE). In Swagger UI, click Authorize and paste the token alone: the UI sends it as "Authorization: Bearer" plus the token. For a token on your machine, see "make dev" in the README.
 //	@Tags			prediction
 //	@Accept			multipart/form-data
 //	@Produce		json
@@ -161,7 +157,7 @@ func (h *handlers) upload(c *gin.Context) {
 		fail(c, h.d.Logger, err)
 		return
 	}
-	resp := h.prediction(res, msSince(start))
+	resp := h.prediction(res, model.MillisSince(start))
 	c.Set(resultKey, resp) // label and timings for the metrics and the request log
 	c.JSON(http.StatusOK, resp)
 }
@@ -191,67 +187,6 @@ func (h *handlers) prediction(res *model.Result, totalMS float64) *PredictionRes
 // micros rounds milliseconds to the microsecond the clock measured: sums of
 // such values would otherwise print as 0.30000000000000004.
 func micros(ms float64) float64 { return math.Round(ms*1000) / 1000 }
-
-// readFilePart streams the multipart body into buf and returns the "file"
-// part's bytes. Streaming (instead of ParseMultipartForm) keeps uploads off
-// disk and stops reading at the size cap. Its errors are the client's (see
-// fail), or errUploadsFull.
-func readFilePart(r *http.Request, buf *bodyBuffer) ([]byte, error) {
-	ct := r.Header.Get("Content-Type")
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || mt != "multipart/form-data" {
-		return nil, detailed{errNotMultipart,
-			fmt.Sprintf("send multipart/form-data with the image in the field \"file\" (got Content-Type %q)", ct)}
-	}
-	mr, err := r.MultipartReader()
-	if err != nil {
-		return nil, malformed(err)
-	}
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			return nil, detailed{errFileMissing, "multipart field \"file\" is required"}
-		}
-		if err != nil {
-			return nil, malformed(err)
-		}
-		if part.FormName() != "file" {
-			part.Close()
-			continue
-		}
-		if err := buf.readFrom(part); err != nil {
-			return nil, malformed(err)
-		}
-		if buf.Len() == 0 {
-			return nil, detailed{errFileEmpty, "the \"file\" part is empty"}
-		}
-		// Read to the end: a second "file" part would otherwise be dropped
-		// silently and the client would take the answer as being for it.
-		if err := noMoreFiles(mr); err != nil {
-			return nil, err
-		}
-		return buf.bytes(), nil
-	}
-}
-
-// noMoreFiles reads the parts after the first "file" one (within the body
-// cap) and refuses a second "file" part; other fields are ignored as before.
-func noMoreFiles(mr *multipart.Reader) error {
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return malformed(err)
-		}
-		name := part.FormName()
-		part.Close()
-		if name == "file" {
-			return detailed{errFileMultiple, "send one image per request: the body has more than one \"file\" part (POST /predict takes several)"}
-		}
-	}
-}
 
 // malformed reports a body that could not be read as multipart, unless it
 // was cut at the size cap (*http.MaxBytesError: 413) or the memory budget

@@ -117,8 +117,8 @@ func (a *fakeAuth) Authenticate(*http.Request) (*auth.Principal, error) {
 var testInfo = model.Info{Name: "fake-model", Version: "3", Labels: []string{"Cat", "Dog", "Other"}}
 
 func newTestRouter(c Classifier, a auth.Authenticator, mut ...func(*Deps)) *gin.Engine {
-	d := Deps{Classifier: c, Model: testInfo, Admission: admission.New(admission.Config{}), Auth: a,
-		Scope: "get::prediction", Logger: quietLog}
+	d := Deps{Classifier: c, Model: testInfo, Admission: admission.New(admission.Config{MemoryBudget: 64 << 20}), Auth: a,
+		Scope: "get::prediction", Logger: quietLog, MaxUploadBytes: 8 << 20, PredictMaxFiles: 16, PredictMaxBytes: 16 << 20}
 	for _, f := range mut {
 		f(&d)
 	}
@@ -612,6 +612,11 @@ func TestReadyHidesCauses(t *testing.T) {
 		}
 		if !strings.Contains(logs.String(), "connection refused") {
 			t.Errorf("%s: the cause is not in the log:\n%s", name, logs.String())
+		}
+		// The Open Inference Protocol's readiness says as much, and no more.
+		w = do(r, httptest.NewRequest(http.MethodGet, "/v2/health/ready", nil))
+		if w.Code != 503 || !strings.Contains(w.Body.String(), "no signing keys yet") || strings.Contains(w.Body.String(), "10.1.2.3") {
+			t.Errorf("%s: /v2/health/ready %d %s", name, w.Code, w.Body)
 		}
 	}
 }

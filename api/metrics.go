@@ -17,18 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// BuildInfo says what is running: /version, the start log line and the
-// catsdogs_build_info metric.
-type BuildInfo struct {
-	Version     string `json:"version" example:"v1.2.0-3-gabc1234"` // git describe, set by -ldflags
-	Commit      string `json:"commit" example:"abc1234def5678"`     // VCS revision Go embedded
-	Modified    bool   `json:"modified,omitempty"`                  // built from a tree with uncommitted changes
-	GoVersion   string `json:"go_version" example:"go1.26.8"`
-	ONNXRuntime string `json:"onnxruntime_version" example:"1.24.3"`
-	Model       string `json:"model" example:"catsdogs-mobilenet"`
-	ModelVer    string `json:"model_version" example:"1"`
-}
-
 // Metrics are the service's Prometheus metrics, in a registry of their own
 // (not the global one) so that each router in a test starts from zero.
 // Every label takes values from a fixed set: routes as registered (or
@@ -58,7 +46,7 @@ type metricSource struct {
 	ready   func() error // nil: always ready
 }
 
-// Stages of an upload, as timed in the response's timings_ms.
+// Stages of a classified image, as timed in the response's timings_ms.
 var Stages = []string{"queue", "decode", "preprocess", "inference", "total"}
 
 // Reasons for a 503, as the catsdogs_rejected_total label.
@@ -85,8 +73,8 @@ func NewMetrics() *Metrics {
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"route"})
 	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "catsdogs_http_requests_in_flight",
 		Help: "HTTP requests being handled now."})
-	m.stages = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "catsdogs_upload_stage_seconds",
-		Help:    "Time per stage of each classified image (/upload, and each image of /predict): queue (admission, a CPU slot, the batch), decode, preprocess, inference (its run), total (/upload: the handler, body read included; /predict: the stages' sum).",
+	m.stages = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "catsdogs_image_stage_seconds",
+		Help:    "Time per stage of each classified image (/upload, each image of /predict, /v2 and gRPC inferences): queue (admission, a CPU slot, the batch), decode, preprocess, inference (its run), total (/upload: the handler, body read included; /predict: the stages' sum).",
 		Buckets: []float64{.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}}, []string{"stage"})
 	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "catsdogs_rejected_total",
 		Help: "503 answers (other than /ready's), by reason: queue_full, memory_budget, auth_unavailable, not_ready, client_gone."},
@@ -266,3 +254,14 @@ func (m *Metrics) countFailure(failed error, status int) {
 		m.rejected.WithLabelValues(reason).Inc()
 	}
 }
+
+// metrics godoc
+//
+//	@Summary		Prometheus metrics
+//	@ID				getMetrics
+//	@Description	Requests, latency per stage, queue, rejections, auth failures, predictions, model and build info, Go and process metrics, in Prometheus' text format (docs/OPERATING.md). No authentication; absent here when METRICS_ADDR serves them on a separate listener.
+//	@Tags			service
+//	@Produce		plain
+//	@Success		200	{string}	string	"Prometheus text exposition format"
+//	@Router			/metrics [get]
+func (h *handlers) metrics(c *gin.Context) { h.d.Metrics.Handler().ServeHTTP(c.Writer, c.Request) }

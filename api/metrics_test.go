@@ -68,13 +68,13 @@ func TestMetricsSuccessfulUpload(t *testing.T) {
 		`catsdogs_rejected_total{reason="queue_full"}`:                             0,
 	}
 	for _, s := range Stages {
-		deltas[`catsdogs_upload_stage_seconds_count{stage="`+s+`"}`] = 1
+		deltas[`catsdogs_image_stage_seconds_count{stage="`+s+`"}`] = 1
 	}
 	moved(t, "upload", before, after, deltas)
 	// okResult's inference took 4 ms: the 5 ms bucket has it, 2.5 ms not.
 	moved(t, "inference buckets", before, after, map[string]float64{
-		`catsdogs_upload_stage_seconds_bucket{stage="inference",le="0.005"}`:  1,
-		`catsdogs_upload_stage_seconds_bucket{stage="inference",le="0.0025"}`: 0,
+		`catsdogs_image_stage_seconds_bucket{stage="inference",le="0.005"}`:  1,
+		`catsdogs_image_stage_seconds_bucket{stage="inference",le="0.0025"}`: 0,
 	})
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes"} {
 		if _, ok := after[name]; !ok {

@@ -14,6 +14,14 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
+// outerMiddleware is what every request passes first, the router's and
+// Starting's alike. Outermost first: the id exists before anything logs;
+// metrics and the request log wrap recovery, so a panic is counted and
+// logged as a 500.
+func outerMiddleware(log *slog.Logger, m *Metrics) []gin.HandlerFunc {
+	return []gin.HandlerFunc{requestID(log), m.instrument, requestLog(log), recovery(log), securityHeaders}
+}
+
 // principalKey is where authenticate leaves the caller for requireScope.
 const principalKey = "principal"
 

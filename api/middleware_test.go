@@ -43,7 +43,7 @@ func TestRequestLogHasNoToken(t *testing.T) {
 // trusting the test issuer; the classifier is a fake.
 func oidcRouter(t *testing.T, is *issuer.Issuer) (http.Handler, *fakeClassifier) {
 	t.Helper()
-	v, err := auth.NewVerifier(auth.Config{Issuer: is.URL, Audiences: []string{issuer.DefaultAudience}, JWKSURI: is.JWKSURL})
+	v, err := auth.NewVerifier(auth.Config{Issuer: is.URL, Audiences: []string{issuer.DefaultAudience}, JWKSURI: is.JWKSURL, MinRefresh: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestVerifierIdPDownIs503(t *testing.T) {
 	url := dead.URL
 	dead.Close()
 	is := issuer.New(t)
-	v, err := auth.NewVerifier(auth.Config{Issuer: is.URL, Audiences: []string{issuer.DefaultAudience}, JWKSURI: url})
+	v, err := auth.NewVerifier(auth.Config{Issuer: is.URL, Audiences: []string{issuer.DefaultAudience}, JWKSURI: url, MinRefresh: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ func live(c *gin.Context) { c.Status(http.StatusOK) }
 func (o *oipHandlers) ready(c *gin.Context) {
 	if o.d.Ready != nil {
 		if err := o.d.Ready(); err != nil {
-			abort(c, http.StatusServiceUnavailable, codeNotReady, strings.ReplaceAll(err.Error(), "\n", "; "))
+			refuseNotReady(c, o.d.Logger, err) // the causes only to the log, as /ready
 			return
 		}
 	}

@@ -3,12 +3,12 @@ package api
 import (
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"catsdogs/model"
 
 	"github.com/gin-gonic/gin"
 )
@@ -53,7 +53,7 @@ type TotalTimings struct {
 //
 //	@Summary		Classify several images in one request
 //	@ID				classifyImages
-//	@Description	Send up to PREDICT_MAX_FILES images (default 32) as multipart/form-data, each in a part named "file", or as JSON {"images": ["<base64>", ...]} (a raw image body is one image); the whole body is capped by PREDICT_MAX_BYTES (default 32 MiB). Answers 200 with one result per part, in order: each is /upload's answer for that image, or its own error (error, detail and the status /upload would have answered), so one bad image does not fail the others. The images are decoded in parallel and share ONNX Runtime runs (dynamic batching, BATCH_MAX_SIZE).
+//	@Description	Send up to PREDICT_MAX_FILES images as multipart/form-data, each in a part named "file", or as JSON {"images": ["<base64>", ...]} (a raw image body is one image); the whole body is capped by PREDICT_MAX_BYTES (both set by the operator; their defaults are in docs/CONFIGURATION.md). Answers 200 with one result per part, in order: each is /upload's answer for that image, or its own error (error, detail and the status /upload would have answered), so one bad image does not fail the others. The images are decoded in parallel and share ONNX Runtime runs (dynamic batching, BATCH_MAX_SIZE).
 //	@Description	Same token and scope as /upload.
 //	@Tags			prediction
 //	@Accept			multipart/form-data
@@ -119,7 +119,7 @@ func (h *handlers) predict(c *gin.Context) {
 		c.Header("Retry-After", strconv.Itoa(retry))
 	}
 	resp.Results = items
-	resp.TimingsMS.Total = msSince(start)
+	resp.TimingsMS.Total = model.MillisSince(start)
 	c.Set(resultsKey, answered) // labels and timings for the metrics and the request log
 	c.JSON(http.StatusOK, resp)
 }
@@ -152,59 +152,6 @@ type filePart struct {
 	data     []byte
 	err      error // this image's own (a JSON item that is not base64)
 }
-
-// readFileParts streams the multipart body and returns every "file" part,
-// empty ones included (their error is per image). Other fields are ignored.
-// All parts share buf, whose memory is reserved as it grows.
-func readFileParts(r *http.Request, buf *bodyBuffer, maxFiles int) ([]filePart, error) {
-	ct := r.Header.Get("Content-Type")
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "multipart/form-data" {
-		return nil, detailed{errNotMultipart,
-			fmt.Sprintf("send multipart/form-data with one or more images, each in a part named \"file\" (got Content-Type %q)", ct)}
-	}
-	mr, err := r.MultipartReader()
-	if err != nil {
-		return nil, malformed(err)
-	}
-	type span struct {
-		name       string
-		start, end int
-	}
-	var spans []span
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, malformed(err)
-		}
-		if part.FormName() != "file" {
-			part.Close()
-			continue
-		}
-		if len(spans) == maxFiles {
-			return nil, tooManyFiles{maxFiles}
-		}
-		start := buf.Len()
-		if err := buf.readFrom(part); err != nil {
-			return nil, malformed(err)
-		}
-		spans = append(spans, span{clip(part.FileName(), 255), start, buf.Len()})
-	}
-	if len(spans) == 0 {
-		return nil, detailed{errFileMissing, "send one or more images, each in a multipart part named \"file\""}
-	}
-	// Sliced only now: the buffer may have moved while it grew.
-	all := buf.bytes()
-	parts := make([]filePart, len(spans))
-	for i, s := range spans {
-		parts[i] = filePart{filename: s.name, data: all[s.start:s.end:s.end]}
-	}
-	return parts, nil
-}
-
-func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
 
 // clip shortens s to at most n bytes, on a UTF-8 boundary.
 func clip(s string, n int) string {

@@ -2,7 +2,11 @@ package api
 
 import (
 	"errors"
+	"log/slog"
+	"net/http"
 	"strings"
+
+	"github.com/gin-gonic/gin"
 )
 
 // NotReady is a failed readiness check: Reason is what /ready tells anyone
@@ -38,4 +42,11 @@ func publicReasons(err error) string {
 		}
 	}
 	return strings.Join(reasons, "; ")
+}
+
+// refuseNotReady answers a readiness probe 503 not_ready: the public
+// reasons to the caller, the causes to the log.
+func refuseNotReady(c *gin.Context, log *slog.Logger, err error) {
+	requestLogger(c, log).Warn("not ready", "reasons", err)
+	abort(c, http.StatusServiceUnavailable, codeNotReady, publicReasons(err))
 }

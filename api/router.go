@@ -38,7 +38,8 @@ type Deps struct {
 	Auth auth.Authenticator
 	// Scope the caller must hold on /upload (and anything else that runs the model).
 	Scope string
-	// MaxUploadBytes caps /upload's request body (413 beyond).
+	// MaxUploadBytes caps /upload's request body (413 beyond); required by
+	// NewRouter, like the two below.
 	MaxUploadBytes int64
 	// PredictMaxFiles and PredictMaxBytes cap /predict's images and body.
 	PredictMaxFiles int
@@ -83,20 +84,13 @@ func NewRouter(d Deps) *gin.Engine {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	if d.MaxUploadBytes <= 0 {
-		d.MaxUploadBytes = 10 << 20
-	}
-	if d.PredictMaxFiles <= 0 {
-		d.PredictMaxFiles = 32
-	}
-	if d.PredictMaxBytes <= 0 {
-		d.PredictMaxBytes = 32 << 20
+	// The limits come from the settings, whose defaults main declares: a
+	// zero here is a wiring mistake, not "use a default".
+	if d.Admission == nil || d.MaxUploadBytes <= 0 || d.PredictMaxFiles <= 0 || d.PredictMaxBytes <= 0 {
+		panic("api: NewRouter needs Admission, MaxUploadBytes, PredictMaxFiles and PredictMaxBytes")
 	}
 	r := engine(d.TrustedProxies)
 	r.HandleMethodNotAllowed = true
-	if d.Admission == nil {
-		panic("api: no admission controller given")
-	}
 	// gin's own trailing-slash redirect answers before any middleware:
 	// no request id, no security headers. NoRoute redirects instead.
 	r.RedirectTrailingSlash = false
@@ -105,9 +99,7 @@ func NewRouter(d Deps) *gin.Engine {
 		d.Metrics = NewMetrics()
 	}
 	d.Metrics.watch(d.Model, d.Admission, d.Ready)
-	// Outermost first: the id exists before anything logs; metrics and the
-	// request log wrap recovery, so a panic is counted and logged as a 500.
-	r.Use(requestID(d.Logger), d.Metrics.instrument, requestLog(d.Logger), recovery(d.Logger), securityHeaders)
+	r.Use(outerMiddleware(d.Logger, d.Metrics)...)
 	if len(d.CORSOrigins) > 0 {
 		r.Use(corsFor(d.CORSOrigins))
 	}

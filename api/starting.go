@@ -15,21 +15,21 @@ import (
 func Starting(d Deps) http.Handler {
 	ready, m, log := d.Ready, d.Metrics, d.Logger
 	r := engine(d.TrustedProxies)
-	r.Use(requestID(log), m.instrument, requestLog(log), recovery(log), securityHeaders)
+	r.Use(outerMiddleware(log, m)...)
 	h := &handlers{d: Deps{AuthDisabled: d.AuthDisabled, Metrics: m}}
 	r.GET("/health", h.health)
 	r.HEAD("/health", h.health)
 	notReady := func(c *gin.Context) {
-		detail := "starting"
-		if err := ready(); err != nil {
-			detail = publicReasons(err)
-			if c.FullPath() != "" { // /ready itself; other routes would flood the log
-				requestLogger(c, log).Warn("not ready", "reasons", err)
-			}
-		}
 		c.Header("Retry-After", "1")
 		c.Set(oipKey, isOIPPath(c.Request.URL.Path))
-		abort(c, http.StatusServiceUnavailable, codeNotReady, detail)
+		switch err := ready(); {
+		case err == nil: // the checks pass; the router is on its way
+			abort(c, http.StatusServiceUnavailable, codeNotReady, "starting")
+		case c.FullPath() != "": // /ready itself
+			refuseNotReady(c, log, err)
+		default: // other routes would flood the log
+			abort(c, http.StatusServiceUnavailable, codeNotReady, publicReasons(err))
+		}
 	}
 	// The Open Inference Protocol's liveness, as /health's.
 	r.GET("/v2/health/live", live)

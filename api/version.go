@@ -17,13 +17,14 @@ import (
 //	@Router			/version [get]
 func (h *handlers) version(c *gin.Context) { c.JSON(http.StatusOK, h.d.Build) }
 
-// metrics godoc
-//
-//	@Summary		Prometheus metrics
-//	@ID				getMetrics
-//	@Description	Requests, latency per stage, queue, rejections, auth failures, predictions, model and build info, Go and process metrics, in Prometheus' text format (docs/OPERATING.md). No authentication; absent here when METRICS_ADDR serves them on a separate listener.
-//	@Tags			service
-//	@Produce		plain
-//	@Success		200	{string}	string	"Prometheus text exposition format"
-//	@Router			/metrics [get]
-func (h *handlers) metrics(c *gin.Context) { h.d.Metrics.Handler().ServeHTTP(c.Writer, c.Request) }
+// BuildInfo says what is running: /version, the start log line and the
+// catsdogs_build_info metric.
+type BuildInfo struct {
+	Version     string `json:"version" example:"v1.2.0-3-gabc1234"` // git describe, set by -ldflags
+	Commit      string `json:"commit" example:"abc1234def5678"`     // VCS revision Go embedded
+	Modified    bool   `json:"modified,omitempty"`                  // built from a tree with uncommitted changes
+	GoVersion   string `json:"go_version" example:"go1.26.8"`
+	ONNXRuntime string `json:"onnxruntime_version" example:"1.24.3"`
+	Model       string `json:"model" example:"catsdogs-mobilenet"`
+	ModelVer    string `json:"model_version" example:"1"`
+}

@@ -172,7 +172,7 @@ func (b *batcher) run(batch []*job) {
 			j.scores = append([]float32(nil), out[i*classes:(i+1)*classes]...)
 		}
 	})
-	ms := msSince(start)
+	ms := MillisSince(start)
 	for _, j := range batch {
 		j.err, j.batch, j.runMS = err, n, ms
 		j.waitMS = float64(start.Sub(j.queued).Microseconds()) / 1000

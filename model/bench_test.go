@@ -13,20 +13,21 @@ import (
 	"sync"
 	"testing"
 
-	"catsdogs/admission"
 	"catsdogs/model/decode"
 	"catsdogs/model/preprocess"
 	"catsdogs/model/spec"
 	"catsdogs/resources"
 	"catsdogs/tests/pets"
 	"catsdogs/tests/testmodel"
+	"catsdogs/tests/testspec"
 )
 
-// Benchmarks of the request path. "bytes -> tensor" is Decode with the
-// Preprocessor's DecodeOptions plus Fill into a reused buffer, i.e. what
-// Classify does before ONNX Runtime runs.
+// Benchmarks of the request path. "bytes -> tensor" is Inspect and Pixels
+// with the Preprocessor's DecodeOptions plus Fill into a reused buffer, i.e.
+// what Classify does before ONNX Runtime runs.
 //
 //	go test ./model -run '^$' -bench . -benchtime 20x
+//	go test ./model -tags purego -run '^$' -bench Preprocess     # Go's JPEG decoder
 //	BENCH_INPUT=224 go test ./model -run '^$' -bench Preprocess   # 224x224 input
 //
 // The preprocessing spec is BENCH_INPUT (a size such as 224 or 224x224, centre
@@ -127,7 +128,7 @@ func benchLoadOnce(path, lib string) (*Classifier, error) {
 	// One worker with one ORT thread: ns/op is then CPU time per image, which
 	// is what the capacity floor (cores ÷ CPU time per image) needs.
 	// Precision fp32: the file given, as it is (an int8 file stays int8).
-	c, err := Load(Options{Path: path, Library: lib, Workers: 1, IntraOpThreads: 1, Precision: PrecisionFP32, Admission: admission.New(admission.Config{}), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	c, err := Load(Options{Path: path, Library: lib, Workers: 1, IntraOpThreads: 1, Precision: PrecisionFP32, Admission: testAdmission(0), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return nil, err
 	}
@@ -143,32 +144,32 @@ func benchSpec(b *testing.B) spec.Spec {
 		if err != nil {
 			b.Fatalf("BENCH_INPUT=%q: %v", v, err)
 		}
-		s := spec.ImageNet(w)
+		s := testspec.ImageNet(w)
 		s.Width, s.Height, s.ResizeShorter = w, h, max(w, h)
 		return s
 	}
 	if c := benchClassifier(b); c != nil {
 		return c.Spec()
 	}
-	return spec.ImageNet(128)
+	return testspec.ImageNet(128)
 }
 
-func benchBytesToTensor(b *testing.B, data []byte, pureGo bool) {
+// benchBytesToTensor decodes with libjpeg-turbo, or with Go's decoders
+// when built with -tags purego (make bench runs both builds).
+func benchBytesToTensor(b *testing.B, data []byte) {
 	spec := benchSpec(b)
 	p := preprocess.New(spec)
-	opt := p.DecodeOptions(50_000_000)
+	opt := p.DecodeOptions(0) // no pixel bound: these photos are known
 	dst := make([]float32, p.TensorLen())
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		var img *decode.RGB
-		var err error
-		if pureGo {
-			img, err = decode.PureGo(data)
-		} else {
-			img, _, err = decode.Decode(data, opt)
+		h, err := decode.Inspect(data, opt)
+		if err != nil {
+			b.Fatal(err)
 		}
+		img, err := decode.Pixels(context.Background(), data, h, opt)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -180,22 +181,12 @@ func benchBytesToTensor(b *testing.B, data []byte, pureGo bool) {
 
 func BenchmarkPreprocessSmall(b *testing.B) {
 	small, _ := benchImages(b)
-	benchBytesToTensor(b, small, false)
+	benchBytesToTensor(b, small)
 }
 
 func BenchmarkPreprocessLarge12MP(b *testing.B) {
 	_, large := benchImages(b)
-	benchBytesToTensor(b, large, false)
-}
-
-func BenchmarkPreprocessSmallPureGo(b *testing.B) {
-	small, _ := benchImages(b)
-	benchBytesToTensor(b, small, true)
-}
-
-func BenchmarkPreprocessLarge12MPPureGo(b *testing.B) {
-	_, large := benchImages(b)
-	benchBytesToTensor(b, large, true)
+	benchBytesToTensor(b, large)
 }
 
 // BenchmarkInference is one bare ONNX Runtime Run at batch 1 through the
@@ -207,10 +198,7 @@ func BenchmarkInference(b *testing.B) {
 		b.Skip("no ONNX model: set CATSDOGS_TEST_MODEL or put one at " + resources.DefaultModel)
 	}
 	small, _ := benchImages(b)
-	img, _, err := decode.Decode(small, c.decode)
-	if err != nil {
-		b.Fatal(err)
-	}
+	img := decodeImage(b, c, small)
 	tensor := make([]float32, c.pre.TensorLen())
 	c.pre.Fill(tensor, img)
 	fill := func(in []float32) { copy(in, tensor) }

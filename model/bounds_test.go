@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"catsdogs/admission"
 	"catsdogs/tests/bombs"
 	"catsdogs/tests/pets"
 	"catsdogs/tests/poll"
@@ -16,7 +15,8 @@ import (
 // request queues for a worker: with every worker busy and the queue full they
 // still get their 4xx at once, never admission.ErrBusy or a wait.
 func TestClassifyChecksHeaderBeforeQueueing(t *testing.T) {
-	c := unitLoad(t, Options{Workers: 1, Admission: admission.New(admission.Config{QueueSize: 1})})
+	c := unitLoad(t, Options{Workers: 1, MaxPixels: 1 << 24, MaxSide: 1 << 13, MaxAspect: 8,
+		Admission: testAdmission(1)})
 	defer occupy(t, c)()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -48,12 +48,14 @@ type Options struct {
 	// MaxBatch > 1 turns on dynamic batching: concurrent images share one
 	// Run of up to MaxBatch images, waiting at most MaxDelay for others
 	// (see batcher). Needs a model with a dynamic batch dimension.
-	MaxBatch      int
-	MaxDelay      time.Duration
-	MaxPixels     int           // refuse images above this (default 50 MP)
-	MaxSide       int           // refuse images with a side above this (default decode.DefaultMaxSide)
-	MaxAspect     int           // refuse images longer than this many times their width (default decode.DefaultMaxAspect)
-	DecodeTimeout time.Duration // give up decoding one image after this (default decode.DefaultDecodeTimeout)
+	MaxBatch int
+	MaxDelay time.Duration
+	// The decode bounds, as decode.Options has them (0: none). main passes
+	// the settings' values; their defaults are declared there, once.
+	MaxPixels     int           // refuse images above this many pixels
+	MaxSide       int           // refuse images with a side above this
+	MaxAspect     int           // refuse images longer than this many times their width
+	DecodeTimeout time.Duration // give up decoding one image after this
 	// Admission is the process's one admission controller (required): Load
 	// sizes its limiter to this pipeline, and decodes and input tensors
 	// are reserved from its memory budget.
@@ -190,11 +192,9 @@ func load(o Options, log *slog.Logger) (*Classifier, error) {
 	c := &Classifier{
 		spec: sp, pre: pre, sess: sess, adm: o.Admission, budget: o.Admission.Budget,
 		cpu: make(chan struct{}, cpus), lanes: lanes,
-		decode: pre.DecodeOptions(cmp.Or(o.MaxPixels, 50_000_000)), outputRaw: sp.Output,
+		decode: pre.DecodeOptions(o.MaxPixels), outputRaw: sp.Output,
 	}
-	c.decode.MaxSide = cmp.Or(o.MaxSide, decode.DefaultMaxSide)
-	c.decode.MaxAspect = cmp.Or(o.MaxAspect, decode.DefaultMaxAspect)
-	c.decode.Timeout = cmp.Or(o.DecodeTimeout, decode.DefaultDecodeTimeout)
+	c.decode.MaxSide, c.decode.MaxAspect, c.decode.Timeout = o.MaxSide, o.MaxAspect, o.DecodeTimeout
 	name := sp.Name
 	if name == "" {
 		name = strings.TrimSuffix(filepath.Base(o.Path), filepath.Ext(o.Path))
@@ -215,7 +215,7 @@ func load(o Options, log *slog.Logger) (*Classifier, error) {
 			return nil, fmt.Errorf("%s: warm-up inference (batch of %d) failed: %w", o.Path, n, err)
 		}
 	}
-	c.Info.WarmupMS = msSince(t0)
+	c.Info.WarmupMS = MillisSince(t0)
 	c.batch = newBatcher(sess, workers, o.MaxDelay)
 	return c, nil
 }
@@ -279,7 +279,7 @@ func (c *Classifier) Classify(ctx context.Context, data []byte) (*Result, error)
 		return nil, err
 	}
 	defer release()
-	return c.classify(ctx, data, hdr, cost, msSince(t0))
+	return c.classify(ctx, data, hdr, cost, MillisSince(t0))
 }
 
 // Item is one image's outcome in ClassifyMany: a Result or an error of
@@ -302,7 +302,7 @@ func (c *Classifier) ClassifyMany(ctx context.Context, images [][]byte) ([]Item,
 		return nil, err
 	}
 	defer release()
-	admitMS := msSince(t0)
+	admitMS := MillisSince(t0)
 	out := make([]Item, len(images))
 	lanes := make(chan struct{}, c.lanes)
 	var wg sync.WaitGroup
@@ -340,7 +340,7 @@ func (c *Classifier) inspect(data []byte) (decode.Header, int64, error) {
 	if err != nil {
 		return hdr, 0, err
 	}
-	cost := decode.Cost(hdr, data, c.decode)
+	cost := decode.Cost(hdr, c.decode)
 	if n := cost + c.tensorBytes(); !c.budget.Fits(n) {
 		return hdr, 0, decode.OverLimit("decoding this image needs about %d MiB, over the %d MiB memory budget (MEMORY_BUDGET)",
 			n>>20, c.budget.Total()>>20)
@@ -374,7 +374,7 @@ func (c *Classifier) prepare(ctx context.Context, data []byte, hdr decode.Header
 		return nil, ctx.Err()
 	}
 	defer func() { <-c.cpu }()
-	r.QueueMS += msSince(t0)
+	r.QueueMS += MillisSince(t0)
 	// Reserved once a CPU slot is ours: only running decodes hold memory.
 	releaseDecode, err := c.budget.Reserve(cost)
 	if err != nil {
@@ -387,7 +387,7 @@ func (c *Classifier) prepare(ctx context.Context, data []byte, hdr decode.Header
 		return nil, err
 	}
 	r.DecodedWidth, r.DecodedHeight = img.W, img.H
-	r.DecodeMS = msSince(t1)
+	r.DecodeMS = MillisSince(t1)
 	return c.preprocess(r, img)
 }
 
@@ -398,7 +398,7 @@ func (c *Classifier) preprocess(r *Result, img *decode.RGB) ([]float32, error) {
 	}
 	t := time.Now()
 	c.pre.Fill(in, img)
-	r.PreprocessMS = msSince(t)
+	r.PreprocessMS = MillisSince(t)
 	return in, nil
 }
 
@@ -454,7 +454,7 @@ func (c *Classifier) ClassifyTensor(ctx context.Context, in []float32) ([]Item, 
 		return nil, err
 	}
 	defer release()
-	admitMS := msSince(t0)
+	admitMS := MillisSince(t0)
 	out := make([]Item, n)
 	lanes := make(chan struct{}, c.lanes) // as ClassifyMany: tensors in flight
 	var wg sync.WaitGroup
@@ -478,25 +478,6 @@ func (c *Classifier) ClassifyTensor(ctx context.Context, in []float32) ([]Item, 
 	}
 	wg.Wait()
 	return out, nil
-}
-
-// ClassifyRGB classifies an already decoded image, skipping the decode and
-// its bounds; only tests use it (to compare with Classify).
-func (c *Classifier) ClassifyRGB(img *decode.RGB) (*Result, error) {
-	release, err := c.adm.Admit(context.Background(), 1)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	r := &Result{Width: img.W, Height: img.H, DecodedWidth: img.W, DecodedHeight: img.H}
-	c.batch.expect()
-	in, err := c.preprocess(r, img)
-	if err != nil {
-		c.batch.abandon()
-		return nil, err
-	}
-	defer c.putTensor(in)
-	return c.infer(r, in)
 }
 
 // Close releases ONNX Runtime resources.
@@ -560,4 +541,6 @@ func Ranked(p []float32) []int {
 	return idx
 }
 
-func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
+// MillisSince is the time since t in milliseconds, to the microsecond: the
+// unit of every timing in a Result, and of the API's timings_ms.
+func MillisSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }

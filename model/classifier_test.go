@@ -39,7 +39,7 @@ func unitLoad(t *testing.T, o Options) *Classifier {
 	}
 	o.Library = testmodel.Library(t, repoRoot)
 	if o.Admission == nil {
-		o.Admission = admission.New(admission.Config{})
+		o.Admission = testAdmission(0)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -121,22 +121,18 @@ func TestClassifyRealPhoto(t *testing.T) {
 	}
 	t.Logf("%s: %s %v (decode %.2f ms, preprocess %.2f ms, inference %.2f ms)", filepath.Base(p), r.Label, r.Probabilities, r.DecodeMS, r.PreprocessMS, r.InferenceMS)
 
-	// ClassifyRGB on the same decoded image gives the same scores.
-	img, _, err := decode.Decode(pets.Read(t, p), c.decode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r2, err := c.ClassifyRGB(img)
+	// classifyRGB on the same decoded image gives the same scores.
+	r2, err := c.classifyRGB(decodeImage(t, c, pets.Read(t, p)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(r.Probabilities, r2.Probabilities) {
-		t.Errorf("Classify %v != ClassifyRGB %v", r.Probabilities, r2.Probabilities)
+		t.Errorf("Classify %v != classifyRGB %v", r.Probabilities, r2.Probabilities)
 	}
 }
 
 func TestClassifyConcurrent(t *testing.T) {
-	c := unitLoad(t, Options{Workers: 2, Admission: admission.New(admission.Config{QueueSize: 64})})
+	c := unitLoad(t, Options{Workers: 2, Admission: testAdmission(64)})
 	photos := pets.Sample(t, repoRoot, 2)
 	want := make([][]float32, len(photos))
 	datas := make([][]byte, len(photos))
@@ -181,12 +177,12 @@ func TestClassifyClientErrors(t *testing.T) {
 	c := unitLoad(t, Options{Workers: 1})
 	for _, in := range [][]byte{[]byte("not an image"), {0xFF, 0xD8, 0xFF, 0xE0, 0, 16}} {
 		_, err := c.Classify(context.Background(), in)
-		if err == nil || !decode.IsClientError(err) {
+		if err == nil || !isClientError(err) {
 			t.Errorf("%q: %v, want a client error", in, err)
 		}
 	}
-	if decode.IsClientError(admission.ErrBusy) || decode.IsClientError(errors.New("x")) {
-		t.Error("decode.IsClientError is too broad")
+	if isClientError(admission.ErrBusy) || isClientError(errors.New("x")) {
+		t.Error("isClientError is too broad")
 	}
 	if c.adm.Limiter().InFlight() != 0 {
 		t.Error("a failed decode leaked a limiter slot")
@@ -196,7 +192,7 @@ func TestClassifyClientErrors(t *testing.T) {
 // With every slot taken and the queue full, Classify sheds load at once;
 // a queued request whose client leaves gets the context error.
 func TestClassifyBusyAndCancelled(t *testing.T) {
-	c := unitLoad(t, Options{Workers: 1, Admission: admission.New(admission.Config{QueueSize: 1})})
+	c := unitLoad(t, Options{Workers: 1, Admission: testAdmission(1)})
 	data := pets.Read(t, pets.Sample(t, repoRoot, 1)[0])
 	release := occupy(t, c)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -226,11 +222,11 @@ func TestLoadRejectsNonONNX(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("this is not a protobuf"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Load(Options{Path: bad, Library: lib, Admission: admission.New(admission.Config{})})
+	_, err := Load(Options{Path: bad, Library: lib, Admission: testAdmission(0)})
 	if err == nil || !strings.Contains(err.Error(), "not a loadable ONNX model") || !strings.Contains(err.Error(), bad) {
 		t.Fatalf("garbage file: %v, want 'not a loadable ONNX model' naming the file", err)
 	}
-	_, err = Load(Options{Path: filepath.Join(dir, "missing.onnx"), Library: lib, Admission: admission.New(admission.Config{})})
+	_, err = Load(Options{Path: filepath.Join(dir, "missing.onnx"), Library: lib, Admission: testAdmission(0)})
 	if err == nil || !strings.Contains(err.Error(), "model file") {
 		t.Fatalf("missing file: %v", err)
 	}
@@ -257,7 +253,7 @@ func TestLoadOverridesContradictingShapeFail(t *testing.T) {
 		"bad number":   {"mean": "1,2"},
 		"bad std zero": {"std": "0,1,1"},
 	} {
-		_, err := Load(Options{Path: path, Library: lib, Workers: 1, Overrides: ov, Admission: admission.New(admission.Config{})})
+		_, err := Load(Options{Path: path, Library: lib, Workers: 1, Overrides: ov, Admission: testAdmission(0)})
 		if err == nil {
 			t.Errorf("%s override %v: loaded, want an error", name, ov)
 			continue
@@ -305,7 +301,7 @@ func TestLoadPicksUpSidecar(t *testing.T) {
 	}
 	// An invalid sidecar stops the load with its name in the error.
 	_ = os.WriteFile(filepath.Join(dir, "m.json"), []byte(`{`), 0o600)
-	if _, err := Load(Options{Path: link, Library: testmodel.Library(t, repoRoot), Workers: 1, Admission: admission.New(admission.Config{})}); err == nil || !strings.Contains(err.Error(), "m.json") {
+	if _, err := Load(Options{Path: link, Library: testmodel.Library(t, repoRoot), Workers: 1, Admission: testAdmission(0)}); err == nil || !strings.Contains(err.Error(), "m.json") {
 		t.Errorf("broken sidecar: %v", err)
 	}
 }
@@ -381,7 +377,7 @@ func TestLoadModelWithoutMetadata(t *testing.T) {
 	if err := os.WriteFile(path, stripped, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Load(Options{Path: path, Library: testmodel.Library(t, repoRoot), Workers: 1, Admission: admission.New(admission.Config{})})
+	c, err := Load(Options{Path: path, Library: testmodel.Library(t, repoRoot), Workers: 1, Admission: testAdmission(0)})
 	if err != nil {
 		t.Fatalf("metadata-less model does not load: %v", err)
 	}
@@ -395,7 +391,7 @@ func TestLoadModelWithoutMetadata(t *testing.T) {
 	}
 	checkResult(t, c, r)
 	// Same model, metadata restored through the environment: loads as well.
-	if _, err := Load(Options{Path: path, Library: testmodel.Library(t, repoRoot), Workers: 1, Overrides: spec.Overrides{"output": "logits"}, Admission: admission.New(admission.Config{})}); err != nil {
+	if _, err := Load(Options{Path: path, Library: testmodel.Library(t, repoRoot), Workers: 1, Overrides: spec.Overrides{"output": "logits"}, Admission: testAdmission(0)}); err != nil {
 		t.Errorf("with MODEL_OUTPUT=logits: %v", err)
 	}
 }
@@ -491,10 +487,7 @@ func TestClassifyTensorMatchesClassify(t *testing.T) {
 			t.Fatal(err)
 		}
 		want = append(want, r.Probabilities)
-		img, _, err := decode.Decode(pets.Read(t, p), c.decode)
-		if err != nil {
-			t.Fatal(err)
-		}
+		img := decodeImage(t, c, pets.Read(t, p))
 		tensor := make([]float32, c.ImageSize())
 		c.pre.Fill(tensor, img)
 		in = append(in, tensor...)

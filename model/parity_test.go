@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"testing"
 
-	"catsdogs/admission"
 	"catsdogs/model/decode"
 	"catsdogs/tests/pets"
 	"catsdogs/tests/testmodel"
@@ -56,7 +55,7 @@ func loadParity(t *testing.T, dir string) (*Classifier, parityFile) {
 		t.Fatal(err)
 	}
 	c, err := Load(Options{Path: filepath.Join(dir, pf.Model), Library: testmodel.MustLibrary(t, repoRoot), Workers: 1, Precision: PrecisionFP32,
-		Admission: admission.New(admission.Config{QueueSize: runtime.GOMAXPROCS(0)})}) // TestServedAccuracy's callers all wait, none is refused busy
+		Admission: testAdmission(runtime.GOMAXPROCS(0))}) // TestServedAccuracy's callers all wait, none is refused busy
 	if err != nil {
 		t.Fatal(err)
 	}

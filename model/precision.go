@@ -178,7 +178,7 @@ func raceInference(a, b *Classifier) (aMS, bMS float64, err error) {
 			if err := s.c.sess.Run(1, clearTensor, nil); err != nil {
 				return 0, 0, fmt.Errorf("%s: start-up benchmark: %w", s.c.Info.File, err)
 			}
-			*s.t = append(*s.t, msSince(t0))
+			*s.t = append(*s.t, MillisSince(t0))
 		}
 	}
 	return medianOf(ta), medianOf(tb), nil

@@ -26,7 +26,7 @@ type Options struct {
 	// buffers here. 0: no cap.
 	MaxConns int
 	// DrainTimeout bounds how long requests in flight may take to finish
-	// once Serve's context ends (default 20 s).
+	// once Serve's context ends (0: DefaultDrainTimeout).
 	DrainTimeout time.Duration
 	// DrainDelay is how long, once Serve's context ends, the server goes on
 	// serving while Ready reports ErrDraining, before it stops accepting: a
@@ -35,6 +35,10 @@ type Options struct {
 	DrainDelay time.Duration
 	Logger     *slog.Logger
 }
+
+// DefaultDrainTimeout is how long requests in flight may take to finish
+// after the drain delay (docs/CONFIGURATION.md: SHUTDOWN_DRAIN_DELAY).
+const DefaultDrainTimeout = 20 * time.Second
 
 // HeaderTimeout is how long a client has to send a request's headers, from
 // its connection or the request's first byte: a client that holds a
@@ -56,7 +60,7 @@ var ErrDraining = errors.New("shutting down: finishing the requests in flight")
 // New listens on o.Addr.
 func New(o Options) (*Server, error) {
 	if o.DrainTimeout <= 0 {
-		o.DrainTimeout = 20 * time.Second
+		o.DrainTimeout = DefaultDrainTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

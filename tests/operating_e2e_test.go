@@ -55,8 +55,8 @@ func TestMetricsOverHTTP(t *testing.T) {
 		`catsdogs_http_requests_total{method="POST",route="/upload",status="401"}`: 1,
 		`catsdogs_http_requests_total{method="POST",route="/upload",status="403"}`: 1,
 		`catsdogs_predictions_total{label="` + p.Prediction + `"}`:                 1,
-		`catsdogs_upload_stage_seconds_count{stage="inference"}`:                   1,
-		`catsdogs_upload_stage_seconds_count{stage="total"}`:                       1,
+		`catsdogs_image_stage_seconds_count{stage="inference"}`:                    1,
+		`catsdogs_image_stage_seconds_count{stage="total"}`:                        1,
 		`catsdogs_auth_failures_total{reason="missing_token"}`:                     1,
 		`catsdogs_auth_failures_total{reason="insufficient_scope"}`:                1,
 	} {

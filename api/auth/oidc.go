@@ -26,9 +26,10 @@ type Config struct {
 	Audiences []string // "aud" must contain at least one
 	JWKSURI   string   // optional: skip discovery and read keys here
 	Leeway    time.Duration
-	// MinRefresh (default 30 s) paces JWKS fetches: tokens with unknown key
-	// IDs may cause RefetchBurst fetches at once, then one per MinRefresh;
-	// failed fetches back off up to it; no key set is refreshed sooner.
+	// MinRefresh (required: OAUTH2_JWKS_MIN_REFRESH) paces JWKS fetches:
+	// tokens with unknown key IDs may cause RefetchBurst fetches at once,
+	// then one per MinRefresh; failed fetches back off up to it; no key set
+	// is refreshed sooner.
 	MinRefresh time.Duration
 	Client     *http.Client
 }
@@ -50,12 +51,12 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Issuer == "" || len(cfg.Audiences) == 0 {
 		return nil, errors.New("issuer and audience are required")
 	}
+	if cfg.MinRefresh <= 0 { // unpaced, each forged key ID would fetch
+		return nil, errors.New("MinRefresh must be more than 0")
+	}
 	client := cfg.Client
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
-	}
-	if cfg.MinRefresh <= 0 {
-		cfg.MinRefresh = 30 * time.Second
 	}
 	var algs []jose.SignatureAlgorithm
 	for _, a := range Algorithms {

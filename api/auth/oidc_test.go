@@ -86,7 +86,7 @@ func rs256(t testing.TB, over map[string]any) string {
 
 func newTestVerifier(t *testing.T, p *issuer.Issuer, mut ...func(*Config)) *Verifier {
 	t.Helper()
-	cfg := Config{Issuer: testIssuer, Audiences: []string{testAudience}, JWKSURI: p.JWKSURL}
+	cfg := Config{Issuer: testIssuer, Audiences: []string{testAudience}, JWKSURI: p.JWKSURL, MinRefresh: testMinRefresh}
 	for _, f := range mut {
 		f(&cfg)
 	}
@@ -103,6 +103,9 @@ func TestNewVerifierNeedsIssuerAndAudience(t *testing.T) {
 	}
 	if _, err := NewVerifier(Config{Issuer: "https://x/"}); err == nil {
 		t.Error("no audience accepted")
+	}
+	if _, err := NewVerifier(Config{Issuer: "https://x/", Audiences: []string{"a"}}); err == nil {
+		t.Error("no MinRefresh accepted: key fetches would be unpaced")
 	}
 }
 
@@ -269,7 +272,7 @@ func TestVerifyUnavailable(t *testing.T) {
 	t.Run("JWKS server down", func(t *testing.T) {
 		dead := httptest.NewServer(http.NotFoundHandler())
 		dead.Close()
-		v, _ := NewVerifier(Config{Issuer: testIssuer, Audiences: []string{testAudience}, JWKSURI: dead.URL + "/jwks"})
+		v, _ := NewVerifier(Config{Issuer: testIssuer, Audiences: []string{testAudience}, JWKSURI: dead.URL + "/jwks", MinRefresh: testMinRefresh})
 		checkUnavailable(t, v, tok(t))
 	})
 	for name, setup := range map[string]func(p *issuer.Issuer){
@@ -286,7 +289,7 @@ func TestVerifyUnavailable(t *testing.T) {
 	t.Run("discovery issuer mismatch", func(t *testing.T) {
 		p := newIDP(t)
 		p.SetDiscoveredIssuer(p.URL + "/")
-		v, _ := NewVerifier(Config{Issuer: p.URL, Audiences: []string{testAudience}})
+		v, _ := NewVerifier(Config{Issuer: p.URL, Audiences: []string{testAudience}, MinRefresh: testMinRefresh})
 		checkUnavailable(t, v, rs256(t, map[string]any{"iss": p.URL}))
 		if p.JWKSFetches() != 0 {
 			t.Error("keys fetched from a discovery document for another issuer")
@@ -295,7 +298,7 @@ func TestVerifyUnavailable(t *testing.T) {
 	t.Run("discovery unreachable", func(t *testing.T) {
 		dead := httptest.NewServer(http.NotFoundHandler())
 		dead.Close()
-		v, _ := NewVerifier(Config{Issuer: dead.URL, Audiences: []string{testAudience}})
+		v, _ := NewVerifier(Config{Issuer: dead.URL, Audiences: []string{testAudience}, MinRefresh: testMinRefresh})
 		checkUnavailable(t, v, rs256(t, map[string]any{"iss": dead.URL}))
 	})
 }
@@ -313,7 +316,7 @@ func checkUnavailable(t *testing.T, v *Verifier, tok string) {
 
 func TestDiscovery(t *testing.T) {
 	p := newIDP(t)
-	v, err := NewVerifier(Config{Issuer: p.URL, Audiences: []string{testAudience}})
+	v, err := NewVerifier(Config{Issuer: p.URL, Audiences: []string{testAudience}, MinRefresh: testMinRefresh})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +332,7 @@ func TestDiscovery(t *testing.T) {
 	// configured issuer is still found at the same well-known URL.
 	slash := p.URL + "/"
 	p.SetDiscoveredIssuer(slash)
-	v, _ = NewVerifier(Config{Issuer: slash, Audiences: []string{testAudience}})
+	v, _ = NewVerifier(Config{Issuer: slash, Audiences: []string{testAudience}, MinRefresh: testMinRefresh})
 	if _, err := v.Verify(context.Background(), rs256(t, map[string]any{"iss": slash})); err != nil {
 		t.Errorf("issuer with trailing slash: %v", err)
 	}

@@ -2,14 +2,15 @@ package decode
 
 import "image/color"
 
-// What decoding an image costs in memory, computed from its header alone so
-// the caller can reserve it (admission.Budget) before any pixel is decoded.
+// What decoding an image costs in memory, computed from its header alone (no
+// second walk over the bytes) so the caller can reserve it (admission.Budget)
+// before any pixel is decoded.
 
 // Cost is an upper bound on the bytes that decoding and flattening an
 // image with header h allocates, from its dimensions and pixel layout: a
 // 7000x7000 16-bit RGBA PNG is 392 MB as decoded plus 147 MB of RGB, where
 // the pixel count alone suggests far less.
-func Cost(h Header, data []byte, opt Options) int64 {
+func Cost(h Header, opt Options) int64 {
 	px := int64(h.Width) * int64(h.Height)
 	rgb := 3 * px
 	// Decoder state: inflate window, bufio, two rows of up to 8 bytes a pixel.
@@ -24,16 +25,16 @@ func Cost(h Header, data []byte, opt Options) int64 {
 		if h.Orientation >= 2 {
 			out += scaled
 		}
-		if jpegScans(data, 1) > 1 {
+		if h.Scans > 1 {
 			out += 6 * px
 		}
 		return out + slack
 	}
 	cost := px*bytesPerPixel(h) + rgb
 	switch {
-	case h.Format == "png" && len(data) > 28 && data[28] == 1:
+	case h.Interlaced:
 		cost += px * bytesPerPixel(h) // Adam7: each pass is decoded apart, then merged
-	case h.Format == "jpeg" && jpegScans(data, 1) > 1:
+	case h.Scans > 1:
 		cost += 4 * 3 * px // Go keeps int32 coefficients of every block
 	}
 	if h.Orientation >= 2 {

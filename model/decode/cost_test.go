@@ -1,9 +1,12 @@
 package decode
 
 import (
-	"catsdogs/tests/bombs"
 	"context"
+	"encoding/binary"
+	"hash/crc32"
 	"testing"
+
+	"catsdogs/tests/bombs"
 )
 
 // Decoding allocates no more than Cost says, the figure that is
@@ -27,7 +30,7 @@ func TestDecodeAllocatesWithinItsCost(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		cost := Cost(h, data, opt)
+		cost := Cost(h, opt)
 		var derr error
 		grew := bombs.Allocated(func() { _, derr = Pixels(context.Background(), data, h, opt) })
 		if derr != nil {
@@ -48,12 +51,47 @@ func TestDecodeCostCountsBytesPerPixel(t *testing.T) {
 		t.Fatal(err)
 	}
 	slack := int64(256<<10 + 16*7000)
-	if got, want := Cost(h, data, Options{}), 49_000_000*11+slack; got != want {
+	if got, want := Cost(h, Options{}), 49_000_000*11+slack; got != want {
 		t.Errorf("cost %d, want %d", got, want)
 	}
 	// The same pixels as 8-bit grey cost 4 + 3 (a tRNS chunk may widen grey).
 	g := bombs.ZeroPNG(7000, 7000, 8, bombs.Grey)
-	if h, _ := Inspect(g, Options{}); Cost(h, g, Options{}) != 49_000_000*7+slack {
-		t.Errorf("8-bit grey: cost %d", Cost(h, g, Options{}))
+	if h, _ := Inspect(g, Options{}); Cost(h, Options{}) != 49_000_000*7+slack {
+		t.Errorf("8-bit grey: cost %d", Cost(h, Options{}))
+	}
+}
+
+// Inspect's one walk over the bytes leaves in the Header all that Cost needs:
+// the same header with the bytes thrown away prices the decode the same, and
+// its scan count and interlacing are what raise the price.
+func TestCostNeedsOnlyTheHeader(t *testing.T) {
+	opt := Options{MinW: 144, MinH: 144}
+	progressive := bombs.ProgressiveJPEG(1000, 1000, 12, false)
+	interlaced := bombs.ZeroPNG(1000, 1000, 8, bombs.RGB)
+	interlaced[28] = 1 // IHDR's interlace method: Adam7, and the chunk's CRC redone
+	binary.BigEndian.PutUint32(interlaced[29:], crc32.ChecksumIEEE(interlaced[12:29]))
+
+	for name, c := range map[string]struct {
+		data       []byte
+		scans      int
+		interlaced bool
+	}{
+		"progressive JPEG": {progressive, 12, false},
+		"interlaced PNG":   {interlaced, 0, true},
+	} {
+		h, err := Inspect(c.data, opt)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if h.Scans != c.scans || h.Interlaced != c.interlaced {
+			t.Errorf("%s: header has %d scans, interlaced %v; want %d, %v", name, h.Scans, h.Interlaced, c.scans, c.interlaced)
+		}
+		clear(c.data) // Cost cannot look at the bytes again
+		cost := Cost(h, opt)
+		plain := h
+		plain.Scans, plain.Interlaced = min(h.Scans, 1), false
+		if cost <= Cost(plain, opt) {
+			t.Errorf("%s: cost %d, no more than the same image single-scan and not interlaced (%d)", name, cost, Cost(plain, opt))
+		}
 	}
 }

@@ -57,25 +57,10 @@ func (e overLimit) Is(target error) bool { return target == ErrImageTooLarge }
 // OverLimit is an ErrImageTooLarge that says, in its own words, which limit.
 func OverLimit(format string, a ...any) error { return overLimit(fmt.Sprintf(format, a...)) }
 
-// IsClientError reports whether err is the uploader's fault (a bad image).
-func IsClientError(err error) bool {
-	return errors.Is(err, ErrUnsupportedFormat) || errors.Is(err, ErrCorruptImage) || errors.Is(err, ErrImageTooLarge)
-}
-
-// Default shape bounds: 16384 is the largest side WebP allows and above any
-// camera; 32:1 admits any real panorama.
-const (
-	DefaultMaxSide   = 16384
-	DefaultMaxAspect = 32
-	// DefaultDecodeTimeout is far above a real photo's decode (tens of ms;
-	// JPEGs decode at a reduced DCT scale) and bounds what one upload can make
-	// a worker spend.
-	DefaultDecodeTimeout = 10 * time.Second
-)
-
 // Options bound and steer decoding.
 type Options struct {
-	// MaxPixels refuses images above this many pixels before decoding them.
+	// MaxPixels refuses images above this many pixels before decoding them;
+	// zero means unlimited.
 	MaxPixels int
 	// MaxSide refuses images whose width or height is above this, and
 	// MaxAspect those whose long side is more than MaxAspect times the short
@@ -92,12 +77,19 @@ type Options struct {
 	MinW, MinH int
 }
 
-// Header is what an image's header says, read without decoding any pixels.
+// Header is what an image's header says, read without decoding any pixels:
+// all that the bounds and Cost need, so the bytes are walked once.
 type Header struct {
 	Format        string
 	Width, Height int // as stored, before EXIF orientation
 	Orientation   int // EXIF 1..8 (JPEG only; 1 otherwise)
 	Model         color.Model
+	// Scans counts a JPEG's scans up to MaxJPEGScans+1: 1 for baseline, more
+	// for progressive files, whose decoders keep every coefficient. 0 for
+	// other formats.
+	Scans int
+	// Interlaced: a PNG stored in Adam7 passes, each decoded apart.
+	Interlaced bool
 }
 
 // Upright is the image's size as it is shown: after EXIF orientation, which
@@ -127,25 +119,19 @@ func Inspect(data []byte, opt Options) (Header, error) {
 	if err := opt.checkShape(cfg.Width, cfg.Height); err != nil {
 		return h, err
 	}
-	if format == "jpeg" {
+	switch format {
+	case "jpeg":
 		h.Orientation = jpegOrientation(data)
-		if err := checkJPEGScans(data, cfg.Width, cfg.Height); err != nil {
+		h.Scans = jpegScans(data, MaxJPEGScans)
+		if err := checkJPEGScans(h); err != nil {
 			return h, err
 		}
+	case "png":
+		// IHDR's interlace method, at a fixed offset: DecodeConfig has
+		// checked that the file starts with a whole IHDR chunk.
+		h.Interlaced = data[28] == 1
 	}
 	return h, nil
-}
-
-// Decode turns uploaded bytes into upright RGB: format sniffed from content,
-// dimensions checked before decoding, EXIF orientation applied, alpha
-// composited on white. JPEGs take the libjpeg-turbo path where it is built in.
-func Decode(data []byte, opt Options) (*RGB, string, error) {
-	h, err := Inspect(data, opt)
-	if err != nil {
-		return nil, h.Format, err
-	}
-	img, err := Pixels(context.Background(), data, h, opt)
-	return img, h.Format, err
 }
 
 // Pixels decodes data whose header Inspect has accepted as h. When
@@ -199,20 +185,6 @@ func (o Options) checkShape(w, h int) error {
 		return OverLimit("the image is too narrow: %dx%d is more than %d times longer than wide", w, h, o.MaxAspect)
 	}
 	return nil
-}
-
-// PureGo is the pure-Go decoder for every format, kept callable so tests can
-// compare it with the fast path.
-func PureGo(data []byte) (*RGB, error) {
-	img, format, err := image.Decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, err
-	}
-	orient := 1
-	if format == "jpeg" {
-		orient = jpegOrientation(data)
-	}
-	return orient8(toRGB(img), orient), nil
 }
 
 // toRGB flattens any decoded image to RGB, compositing transparency on white.

@@ -24,7 +24,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if Cost(h, data, opt) > budget {
+		if Cost(h, opt) > budget {
 			return // the classifier refuses it with ErrImageTooLarge
 		}
 		img, err := Pixels(context.Background(), data, h, opt)

@@ -75,15 +75,14 @@ func jpegScans(b []byte, limit int) int {
 	return scans
 }
 
-// checkJPEGScans refuses scan bombs from their markers.
-func checkJPEGScans(data []byte, w, h int) error {
-	n := jpegScans(data, MaxJPEGScans)
-	if n > MaxJPEGScans {
+// checkJPEGScans refuses scan bombs from the scans Inspect counted.
+func checkJPEGScans(h Header) error {
+	if h.Scans > MaxJPEGScans {
 		return fmt.Errorf("%w: JPEG has more than %d scans", ErrCorruptImage, MaxJPEGScans)
 	}
-	if n*w*h > maxJPEGScanWork {
+	if h.Scans*h.Width*h.Height > maxJPEGScanWork {
 		return OverLimit("a %dx%d progressive JPEG with %d scans is over the decode budget; re-save it as baseline JPEG or send it smaller",
-			w, h, n)
+			h.Width, h.Height, h.Scans)
 	}
 	return nil
 }

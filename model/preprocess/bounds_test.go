@@ -1,10 +1,11 @@
 package preprocess
 
 import (
-	"catsdogs/model/decode"
-	"catsdogs/model/spec"
-	"catsdogs/tests/bombs"
 	"testing"
+
+	"catsdogs/model/decode"
+	"catsdogs/tests/bombs"
+	"catsdogs/tests/testspec"
 )
 
 // The resampler must size its coefficient tables and scratch rows for the
@@ -12,7 +13,7 @@ import (
 // allocated tables for all 7.2 million rows of the scaled image (~200 MB);
 // at 1 x 10,000,000 the same arithmetic asked for 20 GB and killed the process.
 func TestPreprocessAllocatesOnlyForTheCropWindow(t *testing.T) {
-	p := New(spec.ImageNet(128))
+	p := New(testspec.ImageNet(128))
 	out := make([]float32, p.TensorLen())
 	for _, src := range []*decode.RGB{unitSolid(1, 50_000, [3]uint8{9, 99, 199}), unitSolid(50_000, 1, [3]uint8{9, 99, 199})} {
 		p.Fill(out, src) // warm the scratch pool
@@ -23,8 +24,8 @@ func TestPreprocessAllocatesOnlyForTheCropWindow(t *testing.T) {
 			t.Errorf("%dx%d: Fill allocated %d bytes", src.W, src.H, grew)
 		}
 		// A constant image stays constant, so the window was computed right.
-		want := fillTensor(spec.ImageNet(128), unitSolid(128, 128, [3]uint8{9, 99, 199}))
-		if m, _ := tensorDiff(out, want); m != 0 {
+		want := fillTensor(testspec.ImageNet(128), unitSolid(128, 128, [3]uint8{9, 99, 199}))
+		if m, _ := testspec.TensorDiff(out, want); m != 0 {
 			t.Errorf("%dx%d: tensor differs from a constant image's", src.W, src.H)
 		}
 	}

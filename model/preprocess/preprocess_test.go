@@ -1,11 +1,13 @@
 package preprocess
 
 import (
-	"catsdogs/model/decode"
-	"catsdogs/model/spec"
 	"math"
 	"sync"
 	"testing"
+
+	"catsdogs/model/decode"
+	"catsdogs/model/spec"
+	"catsdogs/tests/testspec"
 )
 
 // halves makes a w x h image whose first half (left half when horizontal,
@@ -33,7 +35,7 @@ func crop(t []float32, w, h int) *decode.RGB {
 
 func TestPreprocessLayoutsAreTransposes(t *testing.T) {
 	src := unitPattern(301, 203)
-	nchw := spec.ImageNet(64)
+	nchw := testspec.ImageNet(64)
 	nhwc := nchw
 	nhwc.Layout = spec.LayoutNHWC
 	a, b := fillTensor(nchw, src), fillTensor(nhwc, src)
@@ -51,7 +53,7 @@ func TestPreprocessLayoutsAreTransposes(t *testing.T) {
 
 func TestPreprocessBGRSwapsChannels(t *testing.T) {
 	src := unitPattern(90, 70)
-	rgb := unitRawSpec(32, 32, spec.ResizeCenterCrop)
+	rgb := testspec.Raw(32, 32, spec.ResizeCenterCrop)
 	bgr := rgb
 	bgr.ChannelOrder = spec.OrderBGR
 	a, b := fillTensor(rgb, src), fillTensor(bgr, src)
@@ -64,7 +66,7 @@ func TestPreprocessBGRSwapsChannels(t *testing.T) {
 
 // Keras "caffe" preprocessing: BGR, no scaling, ImageNet means in BGR order.
 func TestPreprocessCaffeStyle(t *testing.T) {
-	sp := unitRawSpec(16, 16, spec.ResizeStretch)
+	sp := testspec.Raw(16, 16, spec.ResizeStretch)
 	sp.ChannelOrder = spec.OrderBGR
 	sp.Mean = [3]float32{103.939, 116.779, 123.68}
 	r, g, b := uint8(200), uint8(100), uint8(50)
@@ -78,7 +80,7 @@ func TestPreprocessCaffeStyle(t *testing.T) {
 }
 
 func TestPreprocessMeanStdScale(t *testing.T) {
-	sp := spec.ImageNet(8)
+	sp := testspec.ImageNet(8)
 	px := [3]uint8{255, 128, 0}
 	out := fillTensor(sp, unitSolid(8, 8, px))
 	for c := 0; c < 3; c++ {
@@ -90,7 +92,7 @@ func TestPreprocessMeanStdScale(t *testing.T) {
 		}
 	}
 	// TF/Inception style: pixel/127.5 - 1, given as scale 1/127.5, mean 1, std 1.
-	sp = unitRawSpec(4, 4, spec.ResizeStretch)
+	sp = testspec.Raw(4, 4, spec.ResizeStretch)
 	sp.PixelScale, sp.Mean = float32(1/127.5), [3]float32{1, 1, 1}
 	out = fillTensor(sp, unitSolid(4, 4, [3]uint8{0, 255, 51}))
 	for i, want := range []float64{-1, 1, 51/127.5 - 1} {
@@ -114,7 +116,7 @@ func TestPreprocessCenterCropLandscapeAndPortrait(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const S = 64
-			img := crop(fillTensor(unitRawSpec(S, S, spec.ResizeCenterCrop), halves(tc.w, tc.h, tc.horizontal)), S, S)
+			img := crop(fillTensor(testspec.Raw(S, S, spec.ResizeCenterCrop), halves(tc.w, tc.h, tc.horizontal)), S, S)
 			// Centred crop: the red/blue boundary sits in the middle of the crop.
 			for i := 0; i < S; i++ {
 				var first, last [3]uint8
@@ -147,7 +149,7 @@ func TestPreprocessCenterCropLandscapeAndPortrait(t *testing.T) {
 func TestPreprocessCropGeometryExact(t *testing.T) {
 	for _, sz := range [][2]int{{500, 375}, {375, 500}, {213, 160}, {160, 214}, {64, 64}, {20, 10}, {1000, 101}} {
 		src := unitPattern(sz[0], sz[1])
-		for _, sp := range []spec.Spec{unitRawSpec(64, 64, spec.ResizeCenterCrop), unitRawSpec(48, 32, spec.ResizeCenterCrop)} {
+		for _, sp := range []spec.Spec{testspec.Raw(64, 64, spec.ResizeCenterCrop), testspec.Raw(48, 32, spec.ResizeCenterCrop)} {
 			nw, nh := scaledSize(src.W, src.H, sp.ResizeShorter)
 			nw, nh = max(nw, sp.Width), max(nh, sp.Height)
 			full := fullResize(src, nw, nh)
@@ -184,7 +186,7 @@ func TestScaledSizeRoundsHalfUp(t *testing.T) {
 
 func TestPreprocessStretch(t *testing.T) {
 	src := halves(300, 100, true)
-	sp := unitRawSpec(64, 64, spec.ResizeStretch)
+	sp := testspec.Raw(64, 64, spec.ResizeStretch)
 	got := crop(fillTensor(sp, src), 64, 64)
 	if string(got.Pix) != string(fullResize(src, 64, 64)) {
 		t.Fatal("stretch is not a plain resize to the input size")
@@ -208,7 +210,7 @@ func TestPreprocessDecodeOptions(t *testing.T) {
 
 // Fill shares pooled scratch buffers: concurrent calls must not mix images.
 func TestPreprocessConcurrentFill(t *testing.T) {
-	p := New(spec.ImageNet(96))
+	p := New(testspec.ImageNet(96))
 	imgs := []*decode.RGB{unitPattern(300, 200), unitPattern(120, 333), unitSolid(97, 97, [3]uint8{1, 2, 3}), halves(640, 480, false)}
 	want := make([][]float32, len(imgs))
 	for i, im := range imgs {
@@ -225,7 +227,7 @@ func TestPreprocessConcurrentFill(t *testing.T) {
 			for r := 0; r < 20; r++ {
 				i := (g + r) % len(imgs)
 				p.Fill(out, imgs[i])
-				if m, _ := tensorDiff(out, want[i]); m != 0 {
+				if m, _ := testspec.TensorDiff(out, want[i]); m != 0 {
 					errs <- "concurrent Fill produced a different tensor"
 					return
 				}

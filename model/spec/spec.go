@@ -231,6 +231,38 @@ func parse3(v string) ([3]float32, error) {
 	return out, nil
 }
 
+// guessed are the keys whose built-in defaults are a guess about how the
+// model was trained (Build's first layer), in the order a warning lists them.
+var guessed = []string{KeyMean, KeyStd, KeyPixelScale, KeyChannelOrder, KeyResize}
+
+// undeclared lists the guessed keys that no layer set.
+func (s Spec) undeclared(layers ...map[string]string) []string {
+	var out []string
+	for _, k := range guessed {
+		set := false
+		for _, l := range layers {
+			_, ok := l[k]
+			set = set || ok
+		}
+		if !set {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// describe words the values of keys, e.g. "mean 0,0,0; std 1,1,1".
+func (s Spec) describe(keys []string) string {
+	three := func(v [3]float32) string { return fmt.Sprintf("%g,%g,%g", v[0], v[1], v[2]) }
+	var parts []string
+	for _, k := range keys {
+		v := map[string]string{KeyMean: three(s.Mean), KeyStd: three(s.Std), KeyPixelScale: fmt.Sprintf("%g", s.PixelScale),
+			KeyChannelOrder: s.ChannelOrder, KeyResize: s.Resize}[k]
+		parts = append(parts, k+" "+v)
+	}
+	return strings.Join(parts, "; ")
+}
+
 // Sources are what a Spec is built from, besides the model's input shape.
 type Sources struct {
 	ModelPath string            // the .onnx file; its <name>.json is the default sidecar
@@ -272,11 +304,13 @@ func Build(dims []int64, classes int, src Sources, log *slog.Logger) (Spec, []st
 			sidecar = p
 		}
 	}
+	var sidecarKeys Overrides
 	if sidecar != "" {
 		ov, err := SidecarOverrides(sidecar)
 		if err != nil {
 			return s, nil, fmt.Errorf("preprocessing sidecar: %w", err)
 		}
+		sidecarKeys = ov
 		if err := s.apply(ov); err != nil {
 			return s, nil, fmt.Errorf("sidecar %s: %w", sidecar, err)
 		}
@@ -290,8 +324,16 @@ func Build(dims []int64, classes int, src Sources, log *slog.Logger) (Spec, []st
 	}
 	if len(s.Labels) == 0 && classes == 3 {
 		s.Labels = []string{"Cat", "Dog", "Other"}
-		log.Warn("model declares no labels; assuming Cat, Dog, Other (set MODEL_LABELS to change)")
+		log.Warn("THE MODEL DECLARES NO LABELS: its 3 scores are served as Cat, Dog, Other; "+
+			"if it was trained on other classes, set MODEL_LABELS (or labels in a sidecar, docs/MODELS.md)", "assumed_labels", s.Labels)
 		sources = append(sources, "default-labels")
+	}
+	// Normalisation nobody declared is a guess, and a wrong one serves
+	// confident nonsense: say what was assumed.
+	if assumed := s.undeclared(src.Metadata, sidecarKeys, src.Overrides); len(assumed) > 0 {
+		log.Warn("THE MODEL DECLARES NO PREPROCESSING for "+strings.Join(assumed, ", ")+
+			": built-in defaults are used; if it was trained otherwise, set MODEL_MEAN, MODEL_STD, ... (or a sidecar, docs/MODELS.md)",
+			"assumed", s.describe(assumed))
 	}
 	if s.Layout == "" {
 		return s, nil, fmt.Errorf("cannot tell NCHW from NHWC from input shape %v: set MODEL_LAYOUT", dims)
@@ -300,17 +342,6 @@ func Build(dims []int64, classes int, src Sources, log *slog.Logger) (Spec, []st
 		return s, nil, err
 	}
 	return s, sources, nil
-}
-
-// ImageNet is the preprocessing model/training exports, at a square input
-// size: shorter side to size, centre crop, ImageNet mean and std, NCHW RGB,
-// logits. Benchmarks and tests start from it.
-func ImageNet(size int) Spec {
-	return Spec{
-		Labels: []string{"Cat", "Dog", "Other"}, Layout: LayoutNCHW, Width: size, Height: size,
-		Resize: ResizeCenterCrop, ResizeShorter: size, ChannelOrder: OrderRGB, PixelScale: 1.0 / 255,
-		Mean: [3]float32{0.485, 0.456, 0.406}, Std: [3]float32{0.229, 0.224, 0.225}, Output: OutputLogits,
-	}
 }
 
 func fileExists(p string) bool {

@@ -1,6 +1,8 @@
 package spec
 
 import (
+	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -80,10 +82,13 @@ func TestParse3AndParseFloat(t *testing.T) {
 	}
 }
 
+// validSpec is what model/training exports, at 224 from a 256 resize.
 func validSpec() Spec {
-	s := ImageNet(224)
-	s.ResizeShorter = 256
-	return s
+	return Spec{
+		Labels: []string{"Cat", "Dog", "Other"}, Layout: LayoutNCHW, Width: 224, Height: 224,
+		Resize: ResizeCenterCrop, ResizeShorter: 256, ChannelOrder: OrderRGB, PixelScale: 1.0 / 255,
+		Mean: [3]float32{0.485, 0.456, 0.406}, Std: [3]float32{0.229, 0.224, 0.225}, Output: OutputLogits,
+	}
 }
 
 func TestValidate(t *testing.T) {
@@ -222,5 +227,32 @@ func TestSidecarOverrides(t *testing.T) {
 	}
 	if _, err := SidecarOverrides(filepath.Join(dir, "missing.json")); err == nil {
 		t.Error("missing sidecar: no error")
+	}
+}
+
+// A model that declares no labels or normalisation is served with guesses,
+// and the log says which, loudly; one that declares them gets no warning.
+func TestBuildWarnsWhatItAssumes(t *testing.T) {
+	dims := []int64{1, 3, 224, 224}
+	model := filepath.Join(t.TempDir(), "m.onnx") // no sidecar beside it
+	build := func(meta map[string]string, ov Overrides) string {
+		var logs bytes.Buffer
+		if _, _, err := Build(dims, 3, Sources{ModelPath: model, Metadata: meta, Overrides: ov}, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+			t.Fatal(err)
+		}
+		return logs.String()
+	}
+	bare := build(nil, nil)
+	for _, want := range []string{"level=WARN", "NO LABELS", "Cat Dog Other", "mean 0,0,0; std 1,1,1; pixel_scale 0.003921569; channel_order RGB; resize shorter_side_center_crop"} {
+		if !strings.Contains(bare, want) {
+			t.Errorf("no metadata: the log lacks %q:\n%s", want, bare)
+		}
+	}
+	if got := build(nil, Overrides{KeyMean: "0.5,0.5,0.5", KeyStd: "0.5,0.5,0.5"}); strings.Contains(got, "mean ") || !strings.Contains(got, "pixel_scale 0.003921569") {
+		t.Errorf("mean and std set: the warning should name only the rest:\n%s", got)
+	}
+	declared := map[string]string{KeyLabels: "a,b,c", KeyMean: "0,0,0", KeyStd: "1,1,1", KeyPixelScale: "1", KeyChannelOrder: "RGB", KeyResize: ResizeStretch}
+	if got := build(declared, nil); strings.Contains(got, "WARN") {
+		t.Errorf("everything declared, yet:\n%s", got)
 	}
 }

@@ -22,7 +22,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -159,8 +158,16 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// TB is what New needs of a testing.TB. Naming it here keeps the testing
+// package out of make dev's binary (tools/devissuer), which uses Start.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
 // New starts an issuer for one test and stops it when the test ends.
-func New(tb testing.TB) *Issuer {
+func New(tb TB) *Issuer {
 	tb.Helper()
 	i, err := Start()
 	if err != nil {

@@ -38,7 +38,7 @@ var responseExamples = map[string][]example{
 	},
 	"classifyImage 403": {{"insufficient_scope", "Valid token without the scope", `{"error":"insufficient_scope","detail":"token is valid but lacks the scope \"get::prediction\"","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 	"classifyImage 413": {
-		{"payload_too_large", "Body over MAX_UPLOAD_BYTES (default 10 MiB)", `{"error":"payload_too_large","detail":"request body is over the 10485760-byte limit (MAX_UPLOAD_BYTES)","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
+		{"payload_too_large", "Body over MAX_UPLOAD_BYTES (here 10 MiB)", `{"error":"payload_too_large","detail":"request body is over the 10485760-byte limit (MAX_UPLOAD_BYTES)","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 		{"image_too_large", "Image over MAX_IMAGE_PIXELS (read from its header)", `{"error":"image_too_large","detail":"the image has too many pixels: 10000x10000 is over the limit of 50000000","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`},
 	},
 	"classifyImage 415": {
@@ -54,7 +54,7 @@ var responseExamples = map[string][]example{
 	"classifyImages 400": {{"predict_file_missing", "No part named \"file\"", `{"error":"file_missing","detail":"send one or more images, each in a multipart part named \"file\"","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 	"classifyImages 401": {{"predict_no_token", "No Authorization header", `{"error":"invalid_token","detail":"missing bearer token: send \"Authorization: Bearer <access token>\"","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 	"classifyImages 403": {{"predict_insufficient_scope", "Valid token without the scope", `{"error":"insufficient_scope","detail":"token is valid but lacks the scope \"get::prediction\"","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
-	"classifyImages 413": {{"too_many_files", "More than PREDICT_MAX_FILES (default 32) file parts", `{"error":"too_many_files","detail":"send at most 32 files per request (PREDICT_MAX_FILES); split the rest into further requests","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
+	"classifyImages 413": {{"too_many_files", "More than PREDICT_MAX_FILES file parts (here 32)", `{"error":"too_many_files","detail":"send at most 32 files per request (PREDICT_MAX_FILES); split the rest into further requests","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 	"classifyImages 415": {{"predict_unsupported_media_type", "Body neither a form, an image nor JSON", `{"error":"unsupported_media_type","detail":"send multipart/form-data with the image in the field \"file\", the image itself as the body (Content-Type image/jpeg, image/png, ... or application/octet-stream), or application/json {\"images\": [\"<base64>\", ...]} (got Content-Type \"text/plain\")","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 	"classifyImages 503": {{"predict_auth_unavailable", "Identity provider unreachable (Retry-After: 5)", `{"error":"auth_unavailable","detail":"cannot reach the identity provider to verify tokens; try again shortly","request_id":"4f9c1a2be07d4e55a1c3d2e8b6f70a91"}`}},
 }

@@ -1,17 +1,45 @@
-package preprocess
+package decode_test
 
 import (
+	"path/filepath"
+	"sync"
+	"testing"
+
 	"catsdogs/model/decode"
+	"catsdogs/model/preprocess"
 	"catsdogs/model/spec"
 	"catsdogs/tests/pets"
-	"path/filepath"
-	"testing"
+	"catsdogs/tests/testspec"
 )
+
+// These tests compare the two decoders after preprocessing, what the model
+// sees: an external test package, since preprocess imports decode.
+
+// repoRoot is the repository root seen from model/decode, where tests run.
+const repoRoot = "../.."
 
 // pixelDiff compares two raw-spec tensors (values are 0..255 pixels).
 func pixelDiff(a, b []float32) (mean float64, maxd int) {
-	m, x := tensorDiff(a, b)
+	m, x := testspec.TensorDiff(a, b)
 	return m, int(x)
+}
+
+var (
+	bigJPEGOnce sync.Once
+	bigJPEG     []byte
+	bigJPEGErr  error
+)
+
+// unitBigJPEG is one real photo upscaled to 4032x3024 (12 MP) at q90, built
+// once per test binary because it takes a second or two.
+func unitBigJPEG(tb testing.TB) []byte {
+	tb.Helper()
+	photos := pets.Sample(tb, repoRoot, 1)
+	bigJPEGOnce.Do(func() { bigJPEG, bigJPEGErr = pets.Upscaled(photos[0], 4032, 3024, 90) })
+	if bigJPEGErr != nil {
+		tb.Fatal(bigJPEGErr)
+	}
+	return bigJPEG
 }
 
 // The libjpeg-turbo path (fancy upsampling, as Pillow) and Go's decoder
@@ -22,8 +50,8 @@ func TestFastAndPureGoDecodeAgreeOnRealPhotos(t *testing.T) {
 		t.Skip("built without libjpeg-turbo (purego): both paths are the same decoder")
 	}
 	photos := pets.Sample(t, repoRoot, 4)
-	norm := New(spec.ImageNet(128))
-	raw := New(unitRawSpec(128, 128, spec.ResizeCenterCrop))
+	norm := preprocess.New(testspec.ImageNet(128))
+	raw := preprocess.New(testspec.Raw(128, 128, spec.ResizeCenterCrop))
 	a, b := make([]float32, norm.TensorLen()), make([]float32, norm.TensorLen())
 	ra, rb := make([]float32, raw.TensorLen()), make([]float32, raw.TensorLen())
 	var worstMean float64
@@ -42,7 +70,7 @@ func TestFastAndPureGoDecodeAgreeOnRealPhotos(t *testing.T) {
 		norm.Fill(b, std)
 		raw.Fill(ra, fast)
 		raw.Fill(rb, std)
-		mad, _ := tensorDiff(a, b)
+		mad, _ := testspec.TensorDiff(a, b)
 		pm, pmax := pixelDiff(ra, rb)
 		t.Logf("%-28s %dx%d (decoded %dx%d): normalised MAD %.4f, pixels mean %.2f max %d",
 			filepath.Base(p), std.W, std.H, fast.W, fast.H, mad, pm, pmax)
@@ -65,8 +93,8 @@ func TestFastDCTScaledAgreesWithFullDecodeOnBigPhoto(t *testing.T) {
 	}
 	data := unitBigJPEG(t)
 	for _, size := range []int{128, 224} {
-		norm := New(spec.ImageNet(size))
-		raw := New(unitRawSpec(size, size, spec.ResizeCenterCrop))
+		norm := preprocess.New(testspec.ImageNet(size))
+		raw := preprocess.New(testspec.Raw(size, size, spec.ResizeCenterCrop))
 		fast, _, err := decode.Decode(data, norm.DecodeOptions(0))
 		if err != nil {
 			t.Fatal(err)
@@ -84,7 +112,7 @@ func TestFastDCTScaledAgreesWithFullDecodeOnBigPhoto(t *testing.T) {
 		a, b := make([]float32, norm.TensorLen()), make([]float32, norm.TensorLen())
 		norm.Fill(a, fast)
 		norm.Fill(b, std)
-		mad, maxd := tensorDiff(a, b)
+		mad, maxd := testspec.TensorDiff(a, b)
 		ra, rb := make([]float32, raw.TensorLen()), make([]float32, raw.TensorLen())
 		raw.Fill(ra, fast)
 		raw.Fill(rb, std)
@@ -106,7 +134,7 @@ func TestFastDCTScaledAgreesWithFullDecodeOnBigPhoto(t *testing.T) {
 				t.Fatal(err)
 			}
 			norm.Fill(b, full)
-			mad, maxd = tensorDiff(a, b)
+			mad, maxd = testspec.TensorDiff(a, b)
 			t.Logf("size %d: DCT-scaled vs full-size libjpeg decode: normalised MAD %.4f max %.3f", size, mad, maxd)
 		}
 	}
