@@ -1,8 +1,9 @@
 //go:build linux
 
 // What an Insomnium user gets: the OpenAPI document the real binary serves,
-// imported with Insomnia's own importer in Node (tests/insomnium/import.cjs),
-// and the imported requests sent to the binary as Insomnium would send them.
+// and the committed export (collections/insomnium), imported with Insomnia's
+// own importer in Node (tests/insomnium/import.cjs), and the imported
+// requests sent to the binary as Insomnium would send them.
 //
 //	CATSDOGS_INSOMNIA_IMPORTERS  the npm package insomnia-importers (make test:
 //	                             build/node/node_modules/insomnia-importers);
@@ -113,6 +114,34 @@ func TestInsomnium(t *testing.T) {
 		})
 	}
 
+	// The export has the file fields; the user sets base_url and token.
+	t.Run("collections/insomnium", func(t *testing.T) {
+		// As imported, it points at make run's address.
+		for _, r := range runImporter(t, pkg, filepath.Join(root, "collections", "insomnium", "catsdogs.yaml")).Requests {
+			if !strings.HasPrefix(r.Rendered.URL, "http://localhost:8080/") {
+				t.Errorf("%s: URL %q, want one on http://localhost:8080 (make run)", r.Name, r.Rendered.URL)
+			}
+		}
+		got := runImporter(t, pkg, filepath.Join(root, "collections", "insomnium", "catsdogs.yaml"),
+			"base_url="+mainSrv.URL, "token="+token)
+		if got.Importer != "insomnia-4" {
+			t.Fatalf("imported as %q, want insomnia-4 (Insomnia's export format)", got.Importer)
+		}
+		up := wantImported(t, got, "/upload", token)
+		wantFileField(t, up)
+		resp, body := sendImported(t, up, photoPath)
+		wantPrediction(t, resp, body)
+
+		pr := wantImported(t, got, "/predict", token)
+		wantFileField(t, pr)
+		resp, body = sendImported(t, pr, photoPath)
+		wantStatus(t, resp, body, http.StatusOK)
+		var ans predictAnswer
+		mustJSON(t, body, &ans)
+		if ans.Count != len(pr.Body.Params) || ans.Failed != 0 {
+			t.Errorf("count %d failed %d, want %d and 0; body %s", ans.Count, ans.Failed, len(pr.Body.Params), body)
+		}
+	})
 }
 
 // runImporter imports file with import.cjs, setting the environment
