@@ -117,23 +117,30 @@ $(WEB_STAMP):
 	  touch $@
 	@echo "Swagger UI $(SWAGGER_UI_VERSION), ReDoc $(REDOC_VERSION) -> $(WEB_VENDOR)"
 
-# Node tools `make test` runs: the OpenAPI linter and the Bruno CLI, pinned,
-# installed from npm into build/node (never globally).
+# Node tools `make test` runs: the OpenAPI linter, the Bruno CLI and Insomnia's
+# importers, pinned, installed from npm into build/node (never globally).
+# insomnia-importers is the last published form of the importer Insomnium
+# forked (Insomnium keeps its copy in its own tree and publishes none): its
+# OpenAPI 3 importer differs from Insomnium's in details (template syntax,
+# environment names, a Content-Type header), not in the host, URLs, auth or
+# form fields it imports.
 REDOCLY_VERSION := 1.34.20
 BRUNO_VERSION   := 4.1.0
+INSOMNIA_IMPORTERS_VERSION := 3.6.0
 NODE_TOOLS := build/node
 REDOCLY    := $(NODE_TOOLS)/node_modules/.bin/redocly
 BRU        := $(NODE_TOOLS)/node_modules/.bin/bru
+INSOMNIA_IMPORTERS := $(NODE_TOOLS)/node_modules/insomnia-importers
 # Offline and quiet: no telemetry, no update check.
 REDOCLY_ENV := REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true
-NODE_STAMP := $(NODE_TOOLS)/.redocly-$(REDOCLY_VERSION)-bruno-$(BRUNO_VERSION)
+NODE_STAMP := $(NODE_TOOLS)/.redocly-$(REDOCLY_VERSION)-bruno-$(BRUNO_VERSION)-insomnia-importers-$(INSOMNIA_IMPORTERS_VERSION)
 .PHONY: node-tools
 node-tools: $(NODE_STAMP)
 $(NODE_STAMP):
-	@$(call need_npm,the Redocly and Bruno CLIs); mkdir -p $(NODE_TOOLS); \
-	  echo "installing @redocly/cli@$(REDOCLY_VERSION) @usebruno/cli@$(BRUNO_VERSION) into $(NODE_TOOLS) with npm"; \
+	@$(call need_npm,the Redocly and Bruno CLIs and Insomnia's importers); mkdir -p $(NODE_TOOLS); \
+	  echo "installing @redocly/cli@$(REDOCLY_VERSION) @usebruno/cli@$(BRUNO_VERSION) insomnia-importers@$(INSOMNIA_IMPORTERS_VERSION) into $(NODE_TOOLS) with npm"; \
 	  npm install --prefix $(NODE_TOOLS) --no-audit --no-fund --loglevel=error \
-	    @redocly/cli@$(REDOCLY_VERSION) @usebruno/cli@$(BRUNO_VERSION) >/dev/null; \
+	    @redocly/cli@$(REDOCLY_VERSION) @usebruno/cli@$(BRUNO_VERSION) insomnia-importers@$(INSOMNIA_IMPORTERS_VERSION) >/dev/null; \
 	  touch $@
 
 # The version /version, the start log line and catsdogs_build_info report
@@ -177,6 +184,7 @@ SMOKE := build/smoke
 test: export CATSDOGS_DATA := $(abspath $(DATA))
 test: export CATSDOGS_REQUIRE_DATA := $(REQUIRE_DATASET)
 test: export CATSDOGS_BRU := $(CURDIR)/$(BRU)
+test: export CATSDOGS_INSOMNIA_IMPORTERS := $(CURDIR)/$(INSOMNIA_IMPORTERS)
 test: export CATSDOGS_REQUIRE_BROWSER := 1
 test: $(if $(filter 1,$(REQUIRE_DATASET)),need-data) deps train-deps browser client-deps node-tools docs-check vet smoke-train
 	CATSDOGS_SMOKE_EXPORT=$(CURDIR)/$(SMOKE)/export $(GO) test -count=1 ./...
