@@ -429,3 +429,17 @@ k8s-test: k8s-tools $(K8S_OUT)/crds/monitoring.coreos.com_servicemonitors.yaml
 	  SERVICEMONITOR_CRD=$(CURDIR)/$(K8S_OUT)/crds/monitoring.coreos.com_servicemonitors.yaml \
 	  OPENAPI=$$($(K8S_MOD) list -m -f '{{.Dir}}' k8s.io/kubernetes)/api/openapi-spec/swagger.json \
 	  tools/k8s/k8s-test.sh
+
+# ---- replicas behind a load balancer ------------------------------------------
+# `make lb-test` runs 3 replicas of bin/catsdogs behind a real HAProxy on
+# loopback (Debian's, installed if missing) under steady uploads, auth on, and
+# fails unless a rolling restart loses no request and a SIGKILL costs at most
+# the requests in flight on the killed replica (tools/lbtest; ~1 min; .ci/run
+# runs it). docs/OPERATING.md, "Behind a load balancer". LB_ARGS e.g.
+# "-clients 8".
+LB_ARGS ?=
+.PHONY: haproxy lb-test
+haproxy:
+	@PATH="$$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v haproxy >/dev/null || $(call apt_install,haproxy)
+lb-test: build haproxy
+	$(GO) run ./tools/lbtest $(LB_ARGS)
