@@ -435,11 +435,15 @@ k8s-test: k8s-tools $(K8S_OUT)/crds/monitoring.coreos.com_servicemonitors.yaml
 # loopback (Debian's, installed if missing) under steady uploads, auth on, and
 # fails unless a rolling restart loses no request and a SIGKILL costs at most
 # the requests in flight on the killed replica (tools/lbtest; ~1 min; .ci/run
-# runs it). docs/OPERATING.md, "Behind a load balancer". LB_ARGS e.g.
-# "-clients 8".
+# runs it). `make lb-capacity` measures 1 and 2 replicas pinned to one core
+# each behind it and checks the capacity model's prediction for 2 (~3 min, 2
+# cores at least). docs/OPERATING.md, "Behind a load balancer" and "Capacity".
+# LB_ARGS e.g. "-clients 8", or "-rounds 5 -d 30s" for lb-capacity.
 LB_ARGS ?=
-.PHONY: haproxy lb-test
+.PHONY: haproxy lb-test lb-capacity
 haproxy:
 	@PATH="$$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v haproxy >/dev/null || $(call apt_install,haproxy)
 lb-test: build haproxy
 	$(GO) run ./tools/lbtest $(LB_ARGS)
+lb-capacity: build haproxy
+	$(GO) run ./tools/lbtest -capacity $(LB_ARGS)

@@ -12,11 +12,17 @@
 //     before, plus the sessions it was given between that reading and the
 //     kill) and at most the number of clients.
 //
+// With -capacity it measures throughput instead, behind the same HAProxy:
+// one replica pinned to core 0, then two pinned to cores 0 and 1, and checks
+// the capacity model's prediction for two from the CPU per request measured
+// with one (capacity.go; docs/OPERATING.md, "Capacity").
+//
 // Waits are for events (HAProxy's state, a process's exit, answers counted),
 // each bounded generously: a loaded machine makes it slow, not fail. Logs of
 // every replica and of HAProxy, and the HAProxy configuration, go to -out.
 //
 //	go run ./tools/lbtest              (make lb-test)
+//	go run ./tools/lbtest -capacity    (make lb-capacity)
 package main
 
 import (
@@ -53,6 +59,12 @@ var (
 	flagFall     = flag.Int("fall", 2, "failed checks before HAProxy takes a replica out (fall)")
 	flagRise     = flag.Int("rise", 2, "passed checks before HAProxy sends a replica requests again (rise)")
 	flagRetryOn  = flag.String("retry-on", "conn-failure empty-response", "HAProxy's retry-on (\"conn-failure\" alone shows what the kill costs unretried)")
+
+	flagCapacity  = flag.Bool("capacity", false, "measure 1 and 2 pinned replicas and check the capacity model instead")
+	flagRounds    = flag.Int("rounds", 3, "-capacity: rounds of (1 replica, 2 replicas); medians are reported")
+	flagDuration  = flag.Duration("d", 20*time.Second, "-capacity: measured time of each run")
+	flagCapCli    = flag.Int("capacity-clients", 12, "-capacity: closed-loop clients (enough to saturate two replicas)")
+	flagTolerance = flag.Float64("tolerance", 0.20, "-capacity: allowed |measured / predicted - 1|")
 )
 
 // bound turns a hang into a failure; no wait here asserts a speed.
@@ -60,7 +72,13 @@ const bound = 2 * time.Minute
 
 func main() {
 	flag.Parse()
-	if err := restartAndKill(); err != nil {
+	var err error
+	if *flagCapacity {
+		err = capacity()
+	} else {
+		err = restartAndKill()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "lbtest: FAIL:", err)
 		os.Exit(1)
 	}
@@ -90,6 +108,7 @@ func until(what string, cond func() (bool, error)) error {
 // across restarts.
 type replica struct {
 	name   string // r1, r2, ...: HAProxy's server name
+	cpu    int    // the core it is pinned to; -1: not pinned
 	port   string // "" until the first start picks one
 	svc    *loadkit.Service
 	starts int
@@ -108,9 +127,10 @@ type cluster struct {
 	tmp      string
 }
 
-// newCluster starts the issuer, the replicas and HAProxy in front of them,
-// and waits until HAProxy has checked every replica UP.
-func newCluster(n int) (*cluster, error) {
+// newCluster starts the issuer, the replicas (pinned to cpus[i] when cpus is
+// given) and HAProxy in front of them, and waits until HAProxy has checked
+// every replica UP.
+func newCluster(n int, cpus []int) (*cluster, error) {
 	photos, err := loadkit.Photos(*flagImages)
 	if err != nil {
 		return nil, fmt.Errorf("-images: %w", err)
@@ -131,7 +151,10 @@ func newCluster(n int) (*cluster, error) {
 	c.env = []string{"OAUTH2_ISSUER=" + c.iss.URL, "OAUTH2_AUDIENCE=" + issuer.DefaultAudience,
 		"AUTH_DISABLED=false", "LISTEN_ADDR=127.0.0.1", "SHUTDOWN_DRAIN_DELAY=" + flagDrain.String()}
 	for i := range n {
-		r := &replica{name: fmt.Sprintf("r%d", i+1)}
+		r := &replica{name: fmt.Sprintf("r%d", i+1), cpu: -1}
+		if cpus != nil {
+			r.cpu = cpus[i]
+		}
 		c.replicas = append(c.replicas, r)
 		if err := c.start(r); err != nil {
 			c.close()
@@ -154,7 +177,14 @@ func newCluster(n int) (*cluster, error) {
 // start runs r (again, on its port) and waits for its own /ready.
 func (c *cluster) start(r *replica) error {
 	r.starts++
-	svc, err := loadkit.StartCmd(loadkit.Cmd{Path: *flagBin, Port: r.port}, c.env, filepath.Join(*flagOut, fmt.Sprintf("%s.%d.log", r.name, r.starts)), bound)
+	cmd, env := loadkit.Cmd{Path: *flagBin, Port: r.port}, c.env
+	if r.cpu >= 0 {
+		// One core: GOMAXPROCS, and with it the inference workers, ONNX
+		// Runtime's threads and admission, follow it.
+		cmd = loadkit.Cmd{Path: "taskset", Args: []string{"-c", fmt.Sprint(r.cpu), *flagBin}, Port: r.port}
+		env = append(slices.Clip(env), "GOMAXPROCS=1")
+	}
+	svc, err := loadkit.StartCmd(cmd, env, filepath.Join(*flagOut, fmt.Sprintf("%s.%d.log", r.name, r.starts)), bound)
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.name, err)
 	}
@@ -213,6 +243,7 @@ type record struct {
 // uploading the photos in turn until stopped.
 type load struct {
 	stop atomic.Bool
+	ok   atomic.Int64 // valid answers so far
 	wg   sync.WaitGroup
 	mu   sync.Mutex
 	recs []record
@@ -229,6 +260,9 @@ func (c *cluster) startLoad(clients int) *load {
 			defer client.CloseIdleConnections()
 			for n := i; !l.stop.Load(); n += clients {
 				rec := send(client, c.lb.Base+"/upload", c.token, c.photos[n%len(c.photos)])
+				if rec.fail == "" {
+					l.ok.Add(1)
+				}
 				l.mu.Lock()
 				l.recs = append(l.recs, rec)
 				l.mu.Unlock()

@@ -19,7 +19,7 @@ func restartAndKill() error {
 	if *flagReplicas < 2 {
 		return errors.New("-replicas: at least 2, so that one serves while another restarts")
 	}
-	c, err := newCluster(*flagReplicas)
+	c, err := newCluster(*flagReplicas, nil)
 	if err != nil {
 		return err
 	}
