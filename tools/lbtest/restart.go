@@ -130,7 +130,7 @@ func scenario(c *cluster, l *load) (timeline, error) {
 	if err := c.waitStatus(r, "DOWN"); err != nil {
 		return tl, err
 	}
-	fmt.Printf("  %s: SIGKILL with %d requests on it; out of HAProxy after %.1f s\n", r.name, tl.scur, time.Since(tl.kill).Seconds())
+	fmt.Printf("  %s: SIGKILL (requests on it: %d); out of HAProxy after %.1f s\n", r.name, tl.scur, time.Since(tl.kill).Seconds())
 	if err := restartIn(c, r); err != nil {
 		return tl, err
 	}
