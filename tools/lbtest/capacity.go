@@ -52,6 +52,9 @@ func (r capRun) cLB() float64 { return r.cHAProxy + r.cCl }
 const cores = 2 // the machine the check is for: two replicas, one core each
 
 func capacity() error {
+	if *flagRounds < 1 {
+		return errors.New("-rounds: at least 1")
+	}
 	if n := runtime.NumCPU(); n < cores {
 		return fmt.Errorf("-capacity pins two replicas to cores 0 and 1: this process may use %d CPUs", n)
 	}
