@@ -473,3 +473,21 @@ k8s-test: k8s-tools $(K8S_OUT)/crds/monitoring.coreos.com_servicemonitors.yaml
 	  SERVICEMONITOR_CRD=$(CURDIR)/$(K8S_OUT)/crds/monitoring.coreos.com_servicemonitors.yaml \
 	  OPENAPI=$$($(K8S_MOD) list -m -f '{{.Dir}}' k8s.io/kubernetes)/api/openapi-spec/swagger.json \
 	  tools/k8s/k8s-test.sh
+
+# ---- replicas behind a load balancer ------------------------------------------
+# `make lb-test` runs 3 replicas of bin/catsdogs behind a real HAProxy on
+# loopback (Debian's, installed if missing) under steady uploads, auth on, and
+# fails unless a rolling restart loses no request and a SIGKILL costs at most
+# the requests in flight on the killed replica (tools/lbtest; ~1 min; .ci/run
+# runs it). `make lb-capacity` measures 1 and 2 replicas pinned to one core
+# each behind it and checks the capacity model's prediction for 2 (~3 min, 2
+# cores at least). docs/OPERATING.md, "Behind a load balancer" and "Capacity".
+# LB_ARGS e.g. "-clients 8", or "-rounds 5 -d 30s" for lb-capacity.
+LB_ARGS ?=
+.PHONY: haproxy lb-test lb-capacity
+haproxy:
+	@PATH="$$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v haproxy >/dev/null || $(call apt_install,haproxy)
+lb-test: build haproxy
+	$(GO) run ./tools/lbtest $(LB_ARGS)
+lb-capacity: build haproxy
+	$(GO) run ./tools/lbtest -capacity $(LB_ARGS)

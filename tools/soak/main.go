@@ -560,22 +560,14 @@ func awaitAnswer(conn net.Conn, t0 time.Time, what string, limit time.Duration) 
 }
 
 func photoBodies(dir string) ([]upload, [][]byte, error) {
+	photos, err := loadkit.Photos(dir)
 	var out []upload
 	var raw [][]byte
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.EqualFold(filepath.Ext(p), ".jpg") {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		b, ct, err := loadkit.FormFile(filepath.Base(p), data)
-		out, raw = append(out, upload{body: b, ctype: ct}), append(raw, data)
-		return err
-	})
-	if err == nil && len(out) == 0 {
-		err = fmt.Errorf("no .jpg photos under %s (-images)", dir)
+	for _, p := range photos {
+		out, raw = append(out, upload{body: p.Form, ctype: p.FormType}), append(raw, p.Data)
+	}
+	if err != nil {
+		err = fmt.Errorf("-images: %w", err)
 	}
 	return out, raw, err
 }

@@ -1,6 +1,6 @@
-// Package loadkit holds what the load tools (bench, loadtest, soak) share:
-// starting the service binary, multipart bodies, percentiles and reading a
-// process's memory from /proc.
+// Package loadkit holds what the load tools (bench, loadtest, soak, lbtest)
+// share: starting the service binary, photos and multipart bodies,
+// percentiles and reading a process's memory from /proc.
 package loadkit
 
 import (
@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +54,34 @@ func FormFiles(filenames []string, data [][]byte) (body []byte, contentType stri
 	return buf.Bytes(), w.FormDataContentType(), nil
 }
 
+// Photo is a photo to upload: its bytes, and a multipart body of them as
+// the one part "file" (FormFile) with that body's Content-Type.
+type Photo struct {
+	Data, Form []byte
+	FormType   string
+}
+
+// Photos reads every .jpg under dir (its subfolders too, in name order).
+func Photos(dir string) ([]Photo, error) {
+	var out []Photo
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.EqualFold(filepath.Ext(p), ".jpg") {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		form, ctype, err := FormFile(filepath.Base(p), data)
+		out = append(out, Photo{Data: data, Form: form, FormType: ctype})
+		return err
+	})
+	if err == nil && len(out) == 0 {
+		err = fmt.Errorf("no .jpg photos under %s", dir)
+	}
+	return out, err
+}
+
 // ProcMemory reads VmRSS and VmHWM (peak RSS) in kB from /proc/PID/status.
 func ProcMemory(pid int) (rss, hwm int64, err error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
@@ -81,9 +110,9 @@ func ProcMemory(pid int) (rss, hwm int64, err error) {
 	return rss, hwm, sc.Err()
 }
 
-// clockTick is USER_HZ, the unit of /proc/PID/stat's CPU times: 100 on
-// every Linux architecture Go supports.
-const clockTick = 100
+// ClockTick is USER_HZ, the unit of /proc's CPU times: 100 on every Linux
+// architecture Go supports.
+const ClockTick = 100.0
 
 // ProcCPU is the CPU time (user + system, seconds) process pid has used,
 // from /proc/PID/stat.
@@ -101,7 +130,7 @@ func ProcCPU(pid int) (float64, error) {
 	// Fields 14 and 15 of stat(5), utime and stime; f[0] is field 3.
 	utime, err1 := strconv.ParseFloat(f[11], 64)
 	stime, err2 := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / clockTick, errors.Join(err1, err2)
+	return (utime + stime) / ClockTick, errors.Join(err1, err2)
 }
 
 // Percentile is the nearest-rank percentile of sorted values (0 for none).
@@ -136,14 +165,21 @@ type Cmd struct {
 	Path      string   // program, looked up in PATH when it has no slash
 	Args      []string // its arguments
 	ReadyPath string   // answers 200 once it takes traffic; "" means /ready
+	// Port to serve on; "" picks a free one. A fixed port lets a load
+	// balancer's configuration name a server that is restarted.
+	Port string
 }
 
 // StartCmd is Start for any Cmd: it runs c with the environment plus env
 // (and PORT), output to logPath, and waits until c.ReadyPath answers 200.
 func StartCmd(c Cmd, env []string, logPath string, readyWithin time.Duration) (*Service, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	port := c.Port
+	if port == "" {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		port = p
 	}
 	logf, err := os.Create(logPath)
 	if err != nil {
