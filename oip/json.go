@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"catsdogs/api/b64"
@@ -35,7 +36,8 @@ type jsonRequest struct {
 // ErrInvalid's, worded for the client.
 func DecodeJSON(body []byte) (*Request, error) {
 	var jr jsonRequest
-	if err := json.Unmarshal(body, &jr); err != nil {
+	masked, long := maskLongStrings(body)
+	if err := json.Unmarshal(masked, &jr); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
 			return nil, invalidf("field %q cannot be a %s", typeErr.Field, typeErr.Value)
@@ -45,11 +47,12 @@ func DecodeJSON(body []byte) (*Request, error) {
 	if len(jr.Inputs) == 0 {
 		return nil, invalidf(`"inputs" is required: [{"name": %q, "datatype": "BYTES", "shape": [1], "data": ["<base64 of the image>"]}]`, InputImage)
 	}
-	req := &Request{ID: jr.ID}
+	req := &Request{ID: long.string(jr.ID)}
 	for _, o := range jr.Outputs {
-		req.Outputs = append(req.Outputs, o.Name)
+		req.Outputs = append(req.Outputs, long.string(o.Name))
 	}
 	for _, ji := range jr.Inputs {
+		ji.Name, ji.Datatype = long.string(ji.Name), long.string(ji.Datatype)
 		in := Input{Name: ji.Name, Datatype: ji.Datatype, Shape: ji.Shape}
 		if _, ok := ji.Parameters["binary_data_size"]; ok {
 			return nil, invalidf("input %q: the binary tensor data extension is not supported; send the data in JSON (BYTES as base64)", ji.Name)
@@ -57,7 +60,7 @@ func DecodeJSON(body []byte) (*Request, error) {
 		var err error
 		switch ji.Datatype {
 		case "BYTES":
-			in.Bytes, err = jsonBytes(ji.Data)
+			in.Bytes, err = jsonBytes(ji.Data, long)
 		case "FP32":
 			in.FP32, err = jsonFloats(ji.Data)
 		default:
@@ -71,8 +74,9 @@ func DecodeJSON(body []byte) (*Request, error) {
 	return req, nil
 }
 
-// jsonBytes decodes BYTES data: base64 strings, flat or nested.
-func jsonBytes(data json.RawMessage) ([][]byte, error) {
+// jsonBytes decodes BYTES data: base64 strings, flat or nested; a masked
+// string is read from long.
+func jsonBytes(data json.RawMessage, long masked) ([][]byte, error) {
 	list, ok := splitStrings(data)
 	if !ok {
 		return nil, errors.New(`"data" must be a list of base64 strings`)
@@ -80,14 +84,14 @@ func jsonBytes(data json.RawMessage) ([][]byte, error) {
 	var out [][]byte
 	for i, el := range list {
 		if s := bytes.TrimSpace(el); len(s) > 0 && s[0] == '[' {
-			inner, err := jsonBytes(s)
+			inner, err := jsonBytes(s, long)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, inner...)
 			continue
 		}
-		b, err := b64.DecodeJSON(el)
+		b, err := b64.DecodeJSON(long.literal(el))
 		if errors.Is(err, b64.ErrNotString) {
 			return nil, fmt.Errorf("element %d must be a string of base64", i)
 		}
@@ -97,6 +101,111 @@ func jsonBytes(data json.RawMessage) ([][]byte, error) {
 		out = append(out, b)
 	}
 	return out, nil
+}
+
+// maskAt is the length from which maskLongStrings takes a string literal
+// out: far above any name, id or datatype, far below any image.
+const maskAt = 256
+
+// maskPrefix starts a placeholder; a NUL cannot be sent unescaped.
+const maskPrefix = `\u0000catsdogs-masked:`
+
+// masked holds the literals (quotes included) maskLongStrings took out, in
+// order; placeholder n names the n-th.
+type masked [][]byte
+
+// maskLongStrings returns body with every string literal of maskAt bytes or
+// more replaced by a short placeholder, and those literals. encoding/json
+// scans every byte twice (validation, then decoding) at tens of MB/s, and
+// an image's base64 is nearly all of a request: masked, it is read once,
+// by the base64 decoder. A literal holding a raw control character (invalid
+// JSON) is left in place, as is everything when the body does not lex, so
+// encoding/json's error is what the client gets.
+func maskLongStrings(body []byte) ([]byte, masked) {
+	var out []byte
+	var long masked
+	last := 0
+	for i := 0; i < len(body); i++ {
+		if body[i] != '"' {
+			continue
+		}
+		end := i + 1
+		for {
+			j := bytes.IndexAny(body[end:], `"\`)
+			if j < 0 {
+				return body, nil
+			}
+			end += j
+			if body[end] == '"' {
+				break
+			}
+			end += 2 // an escape: skip the escaped character
+			if end > len(body) {
+				return body, nil
+			}
+		}
+		lit := body[i : end+1]
+		if len(lit) >= maskAt && !hasControl(lit) {
+			out = append(out, body[last:i]...)
+			out = append(out, '"')
+			out = append(out, maskPrefix...)
+			out = strconv.AppendInt(out, int64(len(long)), 10)
+			out = append(out, '"')
+			long = append(long, lit)
+			last = end + 1
+		}
+		i = end
+	}
+	if long == nil {
+		return body, nil
+	}
+	return append(out, body[last:]...), long
+}
+
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
+}
+
+// index is the literal a placeholder's decoded text names, or -1.
+func (m masked) index(s string) int {
+	n, ok := strings.CutPrefix(s, "\x00catsdogs-masked:")
+	if !ok {
+		return -1
+	}
+	i, err := strconv.Atoi(n)
+	if err != nil || i < 0 || i >= len(m) {
+		return -1
+	}
+	return i
+}
+
+// string undoes the masking of a decoded string field.
+func (m masked) string(s string) string {
+	if i := m.index(s); i >= 0 {
+		var v string
+		_ = json.Unmarshal(m[i], &v) // lexed as a string literal already
+		return v
+	}
+	return s
+}
+
+// literal undoes the masking of a raw string literal.
+func (m masked) literal(lit []byte) []byte {
+	if len(m) == 0 {
+		return lit
+	}
+	var s string
+	if t := bytes.TrimSpace(lit); len(t) < 64 && json.Unmarshal(t, &s) == nil {
+		if i := m.index(s); i >= 0 {
+			return m[i]
+		}
+	}
+	return lit
 }
 
 // splitStrings splits a JSON array, already validated by the request's

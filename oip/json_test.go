@@ -35,3 +35,42 @@ func TestDecodeJSONBytes(t *testing.T) {
 		t.Fatalf("%+v %v", req, err)
 	}
 }
+
+// Masking long strings must not change what a request decodes to, nor which
+// bodies are refused.
+func TestDecodeJSONMasksLongStrings(t *testing.T) {
+	img := strings.Repeat("abcd", 200)       // 800 bytes of base64 ("i\xb7\x1d" × 200)
+	escaped := strings.Repeat("ab\\/d", 100) // "\/" as PHP writes '/'
+	long := strings.Repeat("n", 300)         // a long name and id, masked too
+	body := `{"id":"` + long + `","inputs":[{"name":"` + long + `","datatype":"BYTES","shape":[3],` +
+		`"data":["` + img + `",["` + escaped + `","YQ=="]]}],"outputs":[{"name":"` + long + `"}]}`
+	if m, l := maskLongStrings([]byte(body)); len(l) != 5 || len(m) > 400 {
+		t.Fatalf("masked %d literals into %d bytes: %s", len(l), len(m), m)
+	}
+	req, err := DecodeJSON([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := req.Inputs[0]
+	if req.ID != long || in.Name != long || req.Outputs[0] != long || in.Datatype != "BYTES" {
+		t.Errorf("id %q, name %q, outputs %v, datatype %q: the masked strings were not restored", req.ID, in.Name, req.Outputs, in.Datatype)
+	}
+	if len(in.Bytes) != 3 || len(in.Bytes[0]) != 600 || len(in.Bytes[1]) != 300 || string(in.Bytes[2]) != "a" {
+		t.Errorf("decoded %d images (%d, ...) bytes", len(in.Bytes), len(in.Bytes[0]))
+	}
+	// Invalid JSON stays refused, with encoding/json's words.
+	for _, bad := range []string{
+		`{"inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["` + img + "\n" + img + `"]}]}`, // a raw newline
+		`{"inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["` + img + `"]}`,                // unclosed
+		`{"inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["` + img,                        // unterminated
+	} {
+		if _, err := DecodeJSON([]byte(bad)); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+			t.Errorf("%.60s...: %v, want a JSON error", bad, err)
+		}
+	}
+	// A client's own string that looks like a placeholder is just text.
+	if req, err := DecodeJSON([]byte(`{"id":"\u0000catsdogs-masked:0","inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["YQ=="]}]}`)); err != nil ||
+		req.ID != "\x00catsdogs-masked:0" || string(req.Inputs[0].Bytes[0]) != "a" {
+		t.Errorf("%+v %v", req, err)
+	}
+}
