@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"testing"
 
-	"catsdogs/admission"
 	"catsdogs/tests/pets"
 	"catsdogs/tests/testmodel"
 )
@@ -21,7 +20,7 @@ func loadInt8(t *testing.T) (*Classifier, parityFile) {
 		t.Skipf("no int8 copy of the default model: %v", err)
 	}
 	c, err := Load(Options{Path: path, Library: testmodel.MustLibrary(t, repoRoot), Workers: 1,
-		Admission: admission.New(admission.Config{QueueSize: runtime.GOMAXPROCS(0)})}) // servedAccuracy's callers all wait
+		Admission: testAdmission(runtime.GOMAXPROCS(0))}) // servedAccuracy's callers all wait
 	if err != nil {
 		t.Fatal(err)
 	}

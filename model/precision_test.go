@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"catsdogs/admission"
 	"catsdogs/resources"
 	"catsdogs/tests/testmodel"
 )
@@ -86,7 +85,7 @@ func TestLoadPrecision(t *testing.T) {
 	load := func(path, setting string) (*Classifier, string) {
 		var logs bytes.Buffer
 		c, err := Load(Options{Path: path, Library: lib, Workers: 1, Precision: setting,
-			Admission: admission.New(admission.Config{}), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			Admission: testAdmission(0), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 		if err != nil {
 			t.Fatalf("%s with MODEL_PRECISION=%s: %v", path, setting, err)
 		}
@@ -140,8 +139,8 @@ func TestLoadPrecisionWithoutAnEligibleCopy(t *testing.T) {
 	if err := os.WriteFile(other, append(data, protoMetadataEntry("note", "retrained")...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{Path: other, Library: lib, Workers: 1, Admission: admission.New(admission.Config{})}
-	if _, err := Load(Options{Path: other, Library: lib, Workers: 1, Precision: PrecisionInt8, Admission: admission.New(admission.Config{})}); err == nil ||
+	opts := Options{Path: other, Library: lib, Workers: 1, Admission: testAdmission(0)}
+	if _, err := Load(Options{Path: other, Library: lib, Workers: 1, Precision: PrecisionInt8, Admission: testAdmission(0)}); err == nil ||
 		!strings.Contains(err.Error(), "make quantize") {
 		t.Errorf("MODEL_PRECISION=int8 without a copy: %v, want an error saying how to make one", err)
 	}

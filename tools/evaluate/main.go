@@ -38,7 +38,7 @@ func main() {
 	workers := runtime.GOMAXPROCS(0)
 	// fp32 keeps the file asked for (an int8 file is served as int8 anyway).
 	c, err := model.Load(model.Options{Path: *path, Library: *lib, Workers: workers, Precision: model.PrecisionFP32,
-		Admission: admission.New(admission.Config{QueueSize: workers})}) // our callers wait: none is refused busy
+		Admission: admission.New(admission.Config{MemoryBudget: 1 << 30, QueueSize: workers})}) // our callers wait: none is refused busy
 	if err != nil {
 		log.Fatal(err)
 	}
