@@ -3,10 +3,13 @@ package testmodel
 import "math"
 
 // Int8LogitTol bounds how far quantization may move a model's logits
-// (centred log-probabilities) from its fp32 twin's: make quantize's copy of
-// the default model moves them by at most 0.29 on the parity photos
-// (2026-12-06), a near tie of 0.46 / 0.54 included.
-const Int8LogitTol = 0.5
+// (centred log-probabilities) from its fp32 twin's. On the parity photos
+// make quantize's copy of the default model moves them by at most 0.31
+// with libjpeg-turbo's pixels and 0.74 with Go's decoder (-tags purego), both
+// on the near tie (0.46 / 0.54), whose label stays. The model divides its
+// logits by T = 0.384, which multiplies quantization's error by 2.6: 1.0
+// here is 0.38 before the temperature.
+const Int8LogitTol = 1.0
 
 // LogitDistance is the largest difference between the centred
 // log-probabilities (the logits up to a constant) of two distributions.
