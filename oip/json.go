@@ -118,7 +118,9 @@ type masked [][]byte
 // more replaced by a short placeholder, and those literals. encoding/json
 // scans every byte twice (validation, then decoding) at tens of MB/s, and
 // an image's base64 is nearly all of a request: masked, it is read once,
-// by the base64 decoder. A literal holding a raw control character (invalid
+// by the base64 decoder. Literals that spell a NUL (\u0000) are taken out
+// whatever their length, so a client cannot send a placeholder of its own.
+// A literal with a raw control character or a malformed escape (invalid
 // JSON) is left in place, as is everything when the body does not lex, so
 // encoding/json's error is what the client gets.
 func maskLongStrings(body []byte) ([]byte, masked) {
@@ -129,23 +131,12 @@ func maskLongStrings(body []byte) ([]byte, masked) {
 		if body[i] != '"' {
 			continue
 		}
-		end := i + 1
-		for {
-			j := bytes.IndexAny(body[end:], `"\`)
-			if j < 0 {
-				return body, nil
-			}
-			end += j
-			if body[end] == '"' {
-				break
-			}
-			end += 2 // an escape: skip the escaped character
-			if end > len(body) {
-				return body, nil
-			}
+		end, nul, ok := stringEnd(body, i)
+		if !ok {
+			return body, nil
 		}
 		lit := body[i : end+1]
-		if len(lit) >= maskAt && !hasControl(lit) {
+		if (len(lit) >= maskAt || nul) && !hasControl(lit) {
 			out = append(out, body[last:i]...)
 			out = append(out, '"')
 			out = append(out, maskPrefix...)
@@ -160,6 +151,43 @@ func maskLongStrings(body []byte) ([]byte, masked) {
 		return body, nil
 	}
 	return append(out, body[last:]...), long
+}
+
+// stringEnd finds the closing quote of the string literal opening at
+// body[i], checking its escapes as JSON defines them; nul reports a \u0000.
+func stringEnd(body []byte, i int) (end int, nul, ok bool) {
+	end = i + 1
+	for {
+		j := bytes.IndexAny(body[end:], `"\`)
+		if j < 0 {
+			return 0, false, false
+		}
+		end += j
+		if body[end] == '"' {
+			return end, nul, true
+		}
+		if end+1 >= len(body) {
+			return 0, false, false
+		}
+		switch body[end+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			end += 2
+		case 'u':
+			if end+6 > len(body) {
+				return 0, false, false
+			}
+			hex := body[end+2 : end+6]
+			for _, c := range hex {
+				if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+					return 0, false, false
+				}
+			}
+			nul = nul || string(hex) == "0000"
+			end += 6
+		default:
+			return 0, false, false
+		}
+	}
 }
 
 func hasControl(b []byte) bool {

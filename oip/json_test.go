@@ -68,6 +68,22 @@ func TestDecodeJSONMasksLongStrings(t *testing.T) {
 			t.Errorf("%.60s...: %v, want a JSON error", bad, err)
 		}
 	}
+	// A malformed escape in a long string is refused as before, wherever it is.
+	if _, err := DecodeJSON([]byte(`{"id":"` + long + `\x","inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["YQ=="]}]}`)); err == nil ||
+		!strings.Contains(err.Error(), "not valid JSON") {
+		t.Errorf("a long id with a bad escape: %v, want a JSON error", err)
+	}
+	// Placeholders forged by a client are text: they neither stand for the
+	// masked image (one request decoding it over and over) nor become it.
+	forged := `"\u0000catsdogs-masked:0"`
+	req, err = DecodeJSON([]byte(`{"id":` + forged + `,"inputs":[{"name":"image","datatype":"BYTES","shape":[3],"data":["` + img + `",` + forged + `,` + forged + `]}]}`))
+	if err == nil || !strings.Contains(err.Error(), "element 1") {
+		t.Errorf("forged placeholders beside a masked image: %+v %v, want element 1 refused as not base64", req, err)
+	}
+	req, err = DecodeJSON([]byte(`{"id":` + forged + `,"inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["` + img + `"]}]}`))
+	if err != nil || req.ID != "\x00catsdogs-masked:0" || len(req.Inputs[0].Bytes) != 1 {
+		t.Errorf("a forged placeholder as the id: %+v %v, want it kept as text", req, err)
+	}
 	// A client's own string that looks like a placeholder is just text.
 	if req, err := DecodeJSON([]byte(`{"id":"\u0000catsdogs-masked:0","inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["YQ=="]}]}`)); err != nil ||
 		req.ID != "\x00catsdogs-masked:0" || string(req.Inputs[0].Bytes[0]) != "a" {
