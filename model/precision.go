@@ -1,11 +1,13 @@
 package model
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"golang.org/x/sys/cpu"
 
 	"catsdogs/model/onnx"
+	"catsdogs/model/spec"
 )
 
 // Precisions a model is served in (MODEL_PRECISION). Auto serves a model's
@@ -63,7 +66,7 @@ type PrecisionChoice struct {
 	Served  string `json:"served"`  // fp32 or int8
 	Reason  string `json:"reason"`
 	// The start-up benchmark, when one ran: median ms per image at batch 1
-	// on one ONNX Runtime thread.
+	// on one inference worker's ONNX Runtime threads.
 	FP32MS float64 `json:"fp32_ms,omitempty"`
 	Int8MS float64 `json:"int8_ms,omitempty"`
 	// CPU features ONNX Runtime's int8 kernels use (x86), for the log.
@@ -105,8 +108,18 @@ func loadPreferred(o Options, log *slog.Logger) (*Classifier, error) {
 		return done(c, PrecisionFP32, "MODEL_PRECISION=fp32")
 	}
 
+	// The copy is served as the model: with its sidecar (<model>.json, not
+	// <model>-int8.json) and, when its metadata names none, its name.
 	o8 := o
 	o8.Path = Int8Path(o.Path)
+	o8.SidecarPath = cmp.Or(o.SidecarPath, spec.DefaultSidecar(o.Path))
+	load8 := func() (*Classifier, error) {
+		c, err := load(o8, log)
+		if err == nil && c.spec.Name == "" {
+			c.Info.Name = strings.TrimSuffix(filepath.Base(o.Path), filepath.Ext(o.Path))
+		}
+		return c, err
+	}
 	verdict := int8Verdict(o8.Path, o.Path)
 	switch {
 	case setting == PrecisionInt8 && errors.Is(verdict, os.ErrNotExist):
@@ -115,7 +128,7 @@ func loadPreferred(o Options, log *slog.Logger) (*Classifier, error) {
 		if verdict != nil {
 			log.Warn("MODEL_PRECISION=int8 serves an int8 copy that would not be served by default", "file", o8.Path, "why", verdict.Error())
 		}
-		c, err := load(o8, log)
+		c, err := load8()
 		if err != nil {
 			return nil, err
 		}
@@ -133,16 +146,17 @@ func loadPreferred(o Options, log *slog.Logger) (*Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	c8, err := load(o8, log)
+	// The copy is optional in auto: if it cannot be loaded or run, the
+	// model is served and the log says why.
+	c8, err := load8()
 	if err != nil {
-		c32.Close()
-		return nil, err
+		return done(c32, PrecisionFP32, "int8 copy not used: "+err.Error())
 	}
 	choice.FP32MS, choice.Int8MS, err = raceInference(c32, c8)
 	if err != nil {
-		c32.Close()
 		c8.Close()
-		return nil, err
+		choice.FP32MS, choice.Int8MS = 0, 0
+		return done(c32, PrecisionFP32, "int8 copy not used: "+err.Error())
 	}
 	served, reason := chooseByTime(choice.FP32MS, choice.Int8MS)
 	if served == PrecisionInt8 {
@@ -157,7 +171,7 @@ func loadPreferred(o Options, log *slog.Logger) (*Classifier, error) {
 // to be within bounds: int8 only if clearly faster here.
 func chooseByTime(fp32MS, int8MS float64) (served, reason string) {
 	ratio := int8MS / fp32MS
-	if fp32MS > 0 && ratio <= int8MaxRatio {
+	if fp32MS > 0 && int8MS > 0 && ratio <= int8MaxRatio {
 		return PrecisionInt8, fmt.Sprintf("int8 is %.2fx fp32's time per image on this CPU (%.2f vs %.2f ms; at most %.2fx wanted) and within the accuracy bounds",
 			ratio, int8MS, fp32MS, int8MaxRatio)
 	}
@@ -222,17 +236,21 @@ func int8Eligible(meta map[string]string, fp32SHA string) error {
 	var per, per32 []float64
 	err3 := json.Unmarshal([]byte(meta["val_per_class_accuracy"]), &per)
 	err4 := json.Unmarshal([]byte(meta["val_per_class_accuracy_fp32"]), &per32)
-	if err := errors.Join(err1, err2, err3, err4); err != nil || len(per) == 0 || len(per) != len(per32) {
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return fmt.Errorf("its metadata lacks the measured val/ accuracy (rerun make quantize): %v", err)
 	}
-	if d := macro32 - macro; d > maxMacroDrop+1e-9 {
+	if len(per) == 0 || len(per) != len(per32) {
+		return fmt.Errorf("its metadata lacks the measured val/ accuracy (rerun make quantize): %d classes for int8, %d for fp32", len(per), len(per32))
+	}
+	// Written as "not within" so a NaN in the metadata fails too.
+	if d := macro32 - macro; !(d <= maxMacroDrop+1e-9) {
 		return fmt.Errorf("its val/ macro accuracy %.4f is %.2f points below fp32's %.4f (at most %.1f allowed)",
 			macro, 100*d, macro32, 100*maxMacroDrop)
 	}
 	var labels []string
 	_ = json.Unmarshal([]byte(meta["labels"]), &labels)
 	for i := range per {
-		if d := per32[i] - per[i]; d > maxClassDrop+1e-9 {
+		if d := per32[i] - per[i]; !(d <= maxClassDrop+1e-9) {
 			class := strconv.Itoa(i)
 			if i < len(labels) {
 				class = labels[i]

@@ -46,6 +46,7 @@ func TestInt8EligibleBounds(t *testing.T) {
 		"a class 0.6 points down": {func(m map[string]string) { m["val_per_class_accuracy"] = "[0.976, 0.978, 0.99]" },
 			"on Dog is 0.9780, 0.60 points below"},
 		"no measurement":   {func(m map[string]string) { delete(m, "val_macro_accuracy") }, "lacks the measured val/ accuracy"},
+		"NaN accuracy":     {func(m map[string]string) { m["val_macro_accuracy"] = "NaN" }, "macro accuracy NaN"},
 		"classes mismatch": {func(m map[string]string) { m["val_per_class_accuracy"] = "[0.99, 0.99]" }, "lacks the measured val/ accuracy"},
 	} {
 		m := eligibleMeta()
@@ -172,4 +173,32 @@ func protoMetadataEntry(k, v string) []byte {
 		return append([]byte{byte(num<<3 | 2), byte(len(payload))}, payload...)
 	}
 	return field(14, append(field(1, []byte(k)), field(2, []byte(v))...))
+}
+
+// The copy is served as the model: with the model's sidecar (<model>.json)
+// and its name.
+func TestLoadPrecisionInt8UsesTheModelsSidecar(t *testing.T) {
+	fp32 := filepath.Join(repoRoot, resources.DefaultModel)
+	dir := t.TempDir()
+	for src, dst := range map[string]string{fp32: "m.onnx", Int8Path(fp32): "m-int8.onnx"} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Skipf("no int8 copy of the default model: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, dst), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "m.json"), []byte(`{"labels": ["Kitty", "Puppy", "Else"]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(Options{Path: filepath.Join(dir, "m.onnx"), Library: testmodel.Library(t, repoRoot), Workers: 1,
+		Precision: PrecisionInt8, Admission: testAdmission(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Info.File != "m-int8.onnx" || strings.Join(c.Info.Labels, ",") != "Kitty,Puppy,Else" {
+		t.Errorf("served %s with labels %v, want the copy with m.json's labels", c.Info.File, c.Info.Labels)
+	}
 }

@@ -6,6 +6,7 @@
 package spec
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -63,6 +64,15 @@ const (
 // Overrides are applied last, key by key: the MODEL_* settings, which
 // config.go reads (MODEL_LABELS sets KeyLabels, and so on).
 type Overrides map[string]string
+
+// DefaultSidecar is the JSON file read for the model at modelPath when
+// MODEL_SPEC is unset: <model>.json beside it, or "" when there is none.
+func DefaultSidecar(modelPath string) string {
+	if p := strings.TrimSuffix(modelPath, filepath.Ext(modelPath)) + ".json"; fileExists(p) {
+		return p
+	}
+	return ""
+}
 
 // SidecarOverrides reads a JSON object of the same keys (e.g. model.json next
 // to model.onnx). Values may be strings, numbers or arrays.
@@ -298,12 +308,7 @@ func Build(dims []int64, classes int, src Sources, log *slog.Logger) (Spec, []st
 		s.ResizeShorter = 0 // derived from the size in validate
 	}
 
-	sidecar := src.Sidecar
-	if sidecar == "" {
-		if p := strings.TrimSuffix(src.ModelPath, filepath.Ext(src.ModelPath)) + ".json"; fileExists(p) {
-			sidecar = p
-		}
-	}
+	sidecar := cmp.Or(src.Sidecar, DefaultSidecar(src.ModelPath))
 	var sidecarKeys Overrides
 	if sidecar != "" {
 		ov, err := SidecarOverrides(sidecar)

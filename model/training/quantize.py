@@ -73,8 +73,9 @@ def _bounds(g, act):
     """The [lo, hi] an activation node clamps to."""
     if act.op_type == "Relu":
         return 0.0, np.inf
-    lo = constant_value(g, act.input[1]) if len(act.input) > 1 and act.input[1] else None
-    hi = constant_value(g, act.input[2]) if len(act.input) > 2 and act.input[2] else None
+    attrs = {a.name: helper.get_attribute_value(a) for a in act.attribute}  # opset < 11 keeps them here
+    lo = constant_value(g, act.input[1]) if len(act.input) > 1 and act.input[1] else attrs.get("min")
+    hi = constant_value(g, act.input[2]) if len(act.input) > 2 and act.input[2] else attrs.get("max")
     return (float(lo) if lo is not None else -np.inf, float(hi) if hi is not None else np.inf)
 
 
@@ -243,7 +244,7 @@ def record(a):
     ev = _evals(a.evals)
     with open(a.ranges) as f:
         calib = json.load(f)
-    labels = list(ev["fp32"]["val"]["per_class"])
+    labels = ev["fp32"]["val"]["labels"]  # the model's order (per_class is a JSON object)
     per = lambda prec, split: [ev[prec][split]["per_class"][k] for k in labels]
     m = onnx.load(a.int8)
     props = {p.key: p.value for p in m.metadata_props}
