@@ -99,6 +99,9 @@ func main() {
 		pre.Fill(in, img)
 		inputs = append(inputs, in)
 	}
+	if len(inputs) == 0 {
+		log.Fatalf("no photo could be decoded from %s", *dirs)
+	}
 	lo, hi := make([]float64, len(names)), make([]float64, len(names))
 	for i := range lo {
 		lo[i], hi[i] = math.Inf(1), math.Inf(-1)
@@ -138,12 +141,15 @@ func main() {
 	for i, n := range names {
 		ranges[n] = keep(hist[i], lo[i], hi[i], *pct)
 	}
-	b, _ := json.MarshalIndent(struct {
+	b, err := json.MarshalIndent(struct {
 		Probe      string                `json:"probe"`
 		Photos     int                   `json:"photos"`
 		Percentile float64               `json:"percentile"`
 		Tensors    map[string][2]float64 `json:"tensors"`
 	}{filepath.Base(*probe), len(inputs), *pct, ranges}, "", " ")
+	if err != nil {
+		log.Fatal(err) // a range of ±Inf: a tensor no photo reached
+	}
 	if err := os.WriteFile(*out, b, 0o644); err != nil {
 		log.Fatal(err)
 	}

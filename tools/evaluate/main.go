@@ -101,8 +101,9 @@ func main() {
 		Split    string             `json:"split"`
 		Photos   int                `json:"photos"`
 		Macro    float64            `json:"macro"`
+		Labels   []string           `json:"labels"` // the model's order
 		PerClass map[string]float64 `json:"per_class"`
-	}{filepath.Base(*path), *split, len(jobs), 0, map[string]float64{}}
+	}{filepath.Base(*path), *split, len(jobs), 0, labels, map[string]float64{}}
 	for i, l := range labels {
 		acc := float64(correct[i]) / float64(max(1, total[i]))
 		res.PerClass[l] = acc
