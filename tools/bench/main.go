@@ -124,20 +124,15 @@ func run() error {
 
 	// 1. Go benchmarks.
 	fmt.Println("running Go benchmarks (model package)...")
-	benches, err := goBench()
+	int8Path := model.Int8Path(*flagModel)
+	if _, err := os.Stat(int8Path); err != nil {
+		int8Path = "" // no copy: fp32 alone
+	}
+	benches, err := goBench(int8Path)
 	if err != nil {
 		return err
 	}
 	pre, inf := benches["PreprocessSmall"], benches["Inference"]
-	int8Path := model.Int8Path(*flagModel)
-	if _, err := os.Stat(int8Path); err == nil {
-		fmt.Println("running the inference benchmark on the int8 copy...")
-		v, err := goBenchInference(int8Path)
-		if err != nil {
-			return err
-		}
-		benches["InferenceInt8"] = v
-	}
 	floor := float64(cores) / ((pre + inf) / 1e9)
 	floor32 := floor // MODEL_PRECISION=fp32's, whatever the default serves
 
@@ -196,7 +191,7 @@ func run() error {
 	fmt.Printf("catsdogs serves %s (%s): %s\n", info.File, info.Precision.Served, info.Precision.Reason)
 	// The floor of what is served: the int8 copy's inference when it is.
 	served := *flagModel
-	if info.Precision.Served == model.PrecisionInt8 {
+	if info.Precision.Served == model.PrecisionInt8 && int8Path != "" {
 		served = int8Path
 		floor = float64(cores) / ((pre + benches["InferenceInt8"]) / 1e9)
 	}
@@ -515,16 +510,20 @@ var benchLine = regexp.MustCompile(`^Benchmark(\w+?)(-\d+)?\s+\d+\s+([\d.]+) ns/
 // goBench runs the model benchmarks and returns the median ns/op of each.
 // The preprocessing ones run twice: as built (libjpeg-turbo), and built with
 // -tags purego (Go's decoders), which are reported with the suffix PureGo.
-func goBench() (map[string]float64, error) {
+func goBench(int8Path string) (map[string]float64, error) {
 	all := map[string][]float64{}
 	var log bytes.Buffer
-	for _, run := range []struct{ tags, benches, suffix string }{
-		{"", "PreprocessSmall|PreprocessLarge12MP|Inference|ClassifyEndToEnd", ""},
-		{"purego", "PreprocessSmall|PreprocessLarge12MP", "PureGo"},
-	} {
+	runs := []struct{ tags, benches, suffix, model string }{
+		{"", "PreprocessSmall|PreprocessLarge12MP|Inference|ClassifyEndToEnd", "", *flagModel},
+		{"purego", "PreprocessSmall|PreprocessLarge12MP", "PureGo", *flagModel},
+	}
+	if int8Path != "" { // the int8 copy's inference, as InferenceInt8
+		runs = append(runs, struct{ tags, benches, suffix, model string }{"", "Inference", "Int8", int8Path})
+	}
+	for _, run := range runs {
 		cmd := exec.Command("go", "test", "-tags", run.tags, "./model/", "-run", "^$", "-bench", "^Benchmark("+run.benches+")$",
 			"-benchtime", "40x", "-count", strconv.Itoa(*flagCount))
-		cmd.Env = append(os.Environ(), "CATSDOGS_TEST_MODEL="+mustAbs(*flagModel))
+		cmd.Env = append(os.Environ(), "CATSDOGS_TEST_MODEL="+mustAbs(run.model))
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, os.Stderr
 		if err := cmd.Run(); err != nil {
@@ -551,29 +550,6 @@ func goBench() (map[string]float64, error) {
 		}
 	}
 	return med, nil
-}
-
-// goBenchInference is BenchmarkInference's median ns/op on another model file.
-func goBenchInference(path string) (float64, error) {
-	cmd := exec.Command("go", "test", "./model/", "-run", "^$", "-bench", "^BenchmarkInference$",
-		"-benchtime", "40x", "-count", strconv.Itoa(*flagCount))
-	cmd.Env = append(os.Environ(), "CATSDOGS_TEST_MODEL="+mustAbs(path))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("go test -bench (%s): %v\n%s", path, err, out.String())
-	}
-	var v []float64
-	for _, l := range strings.Split(out.String(), "\n") {
-		if m := benchLine.FindStringSubmatch(l); m != nil {
-			x, _ := strconv.ParseFloat(m[3], 64)
-			v = append(v, x)
-		}
-	}
-	if len(v) == 0 {
-		return 0, fmt.Errorf("no BenchmarkInference line for %s:\n%s", path, out.String())
-	}
-	return median(v), nil
 }
 
 func mustAbs(p string) string {
