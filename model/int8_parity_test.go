@@ -14,7 +14,7 @@ import (
 
 func loadInt8(t *testing.T) (*Classifier, parityFile) {
 	t.Helper()
-	_, pf := loadParity(t, "../resources")
+	pf := readParity(t, "../resources")
 	path := Int8Path(filepath.Join("../resources", pf.Model))
 	if _, err := os.Stat(path); err != nil {
 		t.Skipf("no int8 copy of the default model: %v", err)

@@ -46,6 +46,19 @@ func parityExportDirs() []string {
 
 func loadParity(t *testing.T, dir string) (*Classifier, parityFile) {
 	t.Helper()
+	pf := readParity(t, dir)
+	c, err := Load(Options{Path: filepath.Join(dir, pf.Model), Library: testmodel.MustLibrary(t, repoRoot), Workers: 1, Precision: PrecisionFP32,
+		Admission: testAdmission(runtime.GOMAXPROCS(0))}) // TestServedAccuracy's callers all wait, none is refused busy
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c, pf
+}
+
+// readParity reads dir's parity.json.
+func readParity(t *testing.T, dir string) parityFile {
+	t.Helper()
 	var pf parityFile
 	b, err := os.ReadFile(filepath.Join(dir, "parity.json"))
 	if err != nil {
@@ -54,13 +67,7 @@ func loadParity(t *testing.T, dir string) (*Classifier, parityFile) {
 	if err := json.Unmarshal(b, &pf); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Load(Options{Path: filepath.Join(dir, pf.Model), Library: testmodel.MustLibrary(t, repoRoot), Workers: 1, Precision: PrecisionFP32,
-		Admission: testAdmission(runtime.GOMAXPROCS(0))}) // TestServedAccuracy's callers all wait, none is refused busy
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c, pf
+	return pf
 }
 
 func TestParityWithTraining(t *testing.T) {
