@@ -253,18 +253,11 @@ func splitStrings(data []byte) ([][]byte, bool) {
 		end := 0
 		switch rest[0] {
 		case '"':
-			for end = 1; ; end++ {
-				i := bytes.IndexAny(rest[end:], `"\`)
-				if i < 0 {
-					return nil, false
-				}
-				end += i
-				if rest[end] == '"' {
-					break
-				}
-				end++ // an escape: skip the escaped character
+			e, _, ok := stringEnd(rest, 0)
+			if !ok {
+				return nil, false
 			}
-			end++
+			end = e + 1
 		case '[':
 			depth := 0
 			for end = 0; end < len(rest); end++ {
@@ -274,11 +267,11 @@ func splitStrings(data []byte) ([][]byte, bool) {
 				case ']':
 					depth--
 				case '"': // strings in a nested array hold no brackets that count
-					j := bytes.IndexByte(rest[end+1:], '"')
-					if j < 0 {
+					e, _, ok := stringEnd(rest, end)
+					if !ok {
 						return nil, false
 					}
-					end += j + 1
+					end = e
 				}
 				if depth == 0 {
 					break

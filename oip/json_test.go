@@ -10,6 +10,7 @@ func TestSplitStrings(t *testing.T) {
 		`["YQ==","Yg=="]`:                `"YQ==" | "Yg=="`,
 		` [ "YQ==" , ["Yg==","Yw=="] ] `: `"YQ==" | ["Yg==","Yw=="]`,
 		`["a\"b\\\\", "c"]`:              `"a\"b\\\\" | "c"`,
+		`[["a\"]b"], "c"]`:               `["a\"]b"] | "c"`, // an escaped quote and a bracket inside a nested string
 		`[1, "x", true]`:                 `1 | "x" | true`,
 		`[]`:                             ``,
 	} {
