@@ -15,9 +15,10 @@ import (
 const precisionBits = 32 - 8 - 2
 
 // coeffs holds, for each output index of a window, the first input index, the
-// number of input taps and the fixed-point weights (ksize per output index).
+// number of input taps and the fixed-point weights (ksize per output index,
+// plus one zero at the end so a kernel may read weights in pairs).
 type coeffs struct {
-	bounds []int // 2 per output: first input index, tap count
+	bounds []int32 // 2 per output: first input index, tap count
 	k      []int32
 	ksize  int
 }
@@ -45,7 +46,7 @@ func precomputeCoeffs(inSize, outSize, lo, n int) coeffs {
 	}
 	support := float64(1.0 * filterscale)
 	ksize := int(math.Ceil(support))*2 + 1
-	c := coeffs{bounds: make([]int, n*2), k: make([]int32, n*ksize), ksize: ksize}
+	c := coeffs{bounds: make([]int32, n*2), k: make([]int32, n*ksize+1), ksize: ksize}
 	pre := make([]float64, ksize)
 	ss := 1.0 / filterscale
 	for i := 0; i < n; i++ {
@@ -78,8 +79,8 @@ func precomputeCoeffs(inSize, outSize, lo, n int) coeffs {
 				c.k[i*ksize+x] = int32(0.5 + f)
 			}
 		}
-		c.bounds[2*i] = xmin
-		c.bounds[2*i+1] = xmax
+		c.bounds[2*i] = int32(xmin)
+		c.bounds[2*i+1] = int32(xmax)
 	}
 	return c
 }
@@ -119,40 +120,20 @@ func resizeCrop(dst []uint8, src *decode.RGB, nw, nh, left, top, cw, ch int, tmp
 	// Source rows the vertical pass will read for the cropped output rows.
 	rowLo, rowHi := top, top+ch
 	if needV {
-		rowLo = vc.bounds[0]
-		rowHi = vc.bounds[2*(ch-1)] + vc.bounds[2*(ch-1)+1]
+		rowLo = int(vc.bounds[0])
+		rowHi = int(vc.bounds[2*(ch-1)] + vc.bounds[2*(ch-1)+1])
 	}
 	// Horizontal pass: rows [rowLo, rowHi), output columns [left, left+cw).
 	rows := rowHi - rowLo
-	var mid []uint8
 	midStride := cw * 3
+	if cap(tmp) < rows*midStride {
+		tmp = make([]uint8, rows*midStride)
+	}
+	mid := tmp[:rows*midStride]
 	if needH {
-		if cap(tmp) < rows*midStride {
-			tmp = make([]uint8, rows*midStride)
-		}
-		mid = tmp[:rows*midStride]
-		for y := 0; y < rows; y++ {
-			in := src.Pix[(rowLo+y)*src.W*3 : (rowLo+y+1)*src.W*3]
-			out := mid[y*midStride : (y+1)*midStride]
-			for xx := 0; xx < cw; xx++ {
-				xmin, n := hc.bounds[2*xx], hc.bounds[2*xx+1]
-				k := hc.k[xx*hc.ksize : xx*hc.ksize+n]
-				p := in[xmin*3 : (xmin+n)*3]
-				r, g, b := int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1))
-				for i, w := range k {
-					r += int32(p[3*i]) * w
-					g += int32(p[3*i+1]) * w
-					b += int32(p[3*i+2]) * w
-				}
-				out[3*xx], out[3*xx+1], out[3*xx+2] = clip8(r), clip8(g), clip8(b)
-			}
-		}
+		hpass(mid, src.Pix[rowLo*src.W*3:rowHi*src.W*3], src.W*3, rows, &hc)
 	} else {
-		// No horizontal change: view the needed columns of the source directly.
-		if cap(tmp) < rows*midStride {
-			tmp = make([]uint8, rows*midStride)
-		}
-		mid = tmp[:rows*midStride]
+		// No horizontal change: copy the needed columns of the source.
 		for y := 0; y < rows; y++ {
 			copy(mid[y*midStride:(y+1)*midStride], src.Pix[((rowLo+y)*src.W+left)*3:((rowLo+y)*src.W+left+cw)*3])
 		}
@@ -161,25 +142,56 @@ func resizeCrop(dst []uint8, src *decode.RGB, nw, nh, left, top, cw, ch int, tmp
 		copy(dst[:ch*midStride], mid[(top-rowLo)*midStride:(top-rowLo+ch)*midStride])
 		return tmp
 	}
-	// Vertical pass over the horizontally resized rows, one output row at a time
-	// with a row of accumulators so every read is sequential.
-	acc := make([]int32, midStride)
+	// The vertical pass reads mid, whose row 0 is source row rowLo.
 	for yy := 0; yy < ch; yy++ {
-		ymin, n := vc.bounds[2*yy]-rowLo, vc.bounds[2*yy+1]
-		k := vc.k[yy*vc.ksize : yy*vc.ksize+n]
+		vc.bounds[2*yy] -= int32(rowLo)
+	}
+	vpass(dst[:ch*midStride], mid, midStride, ch, &vc)
+	return tmp
+}
+
+// hpassGo is the horizontal pass: each of rows rows of in (stride bytes apart)
+// becomes c's len(c.bounds)/2 pixels in out, packed.
+func hpassGo(out, in []uint8, stride, rows int, c *coeffs) {
+	cw := len(c.bounds) / 2
+	for y := 0; y < rows; y++ {
+		row := in[y*stride:]
+		o := out[y*cw*3 : (y+1)*cw*3]
+		for xx := 0; xx < cw; xx++ {
+			xmin, n := int(c.bounds[2*xx]), int(c.bounds[2*xx+1])
+			k := c.k[xx*c.ksize : xx*c.ksize+n]
+			p := row[xmin*3 : (xmin+n)*3]
+			r, g, b := int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1))
+			for i, w := range k {
+				r += int32(p[3*i]) * w
+				g += int32(p[3*i+1]) * w
+				b += int32(p[3*i+2]) * w
+			}
+			o[3*xx], o[3*xx+1], o[3*xx+2] = clip8(r), clip8(g), clip8(b)
+		}
+	}
+}
+
+// vpassGo is the vertical pass: output row yy of out (stride bytes wide) mixes
+// rows c.bounds[2*yy]... of mid. One output row at a time with a row of
+// accumulators, so every read is sequential.
+func vpassGo(out, mid []uint8, stride, ch int, c *coeffs) {
+	acc := make([]int32, stride)
+	for yy := 0; yy < ch; yy++ {
+		ymin, n := int(c.bounds[2*yy]), int(c.bounds[2*yy+1])
+		k := c.k[yy*c.ksize : yy*c.ksize+n]
 		for x := range acc {
 			acc[x] = 1 << (precisionBits - 1)
 		}
 		for i, w := range k {
-			row := mid[(ymin+i)*midStride : (ymin+i+1)*midStride]
+			row := mid[(ymin+i)*stride : (ymin+i+1)*stride]
 			for x, v := range row {
 				acc[x] += int32(v) * w
 			}
 		}
-		out := dst[yy*midStride : (yy+1)*midStride]
+		o := out[yy*stride : (yy+1)*stride]
 		for x, a := range acc {
-			out[x] = clip8(a)
+			o[x] = clip8(a)
 		}
 	}
-	return tmp
 }
