@@ -159,7 +159,7 @@ var errDecodeStopped = errors.New("decode stopped")
 
 func decodePixels(ctx context.Context, data []byte, h Header, opt Options) (*RGB, error) {
 	if h.Format == "jpeg" && LibjpegTurbo {
-		img, err := decodeJPEGTurbo(ctx, data, jpegScaleDenom(h, opt), MaxJPEGScans)
+		img, err := decodeJPEGTurbo(ctx, data, h, jpegScaleDenom(h, opt), MaxJPEGScans)
 		if err != nil {
 			return nil, err
 		}

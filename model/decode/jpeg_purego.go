@@ -8,6 +8,6 @@ import "context"
 // JPEG included, goes through the pure-Go decoders.
 const LibjpegTurbo = false
 
-func decodeJPEGTurbo(ctx context.Context, data []byte, denom, maxScans int) (*RGB, error) {
+func decodeJPEGTurbo(ctx context.Context, data []byte, h Header, denom, maxScans int) (*RGB, error) {
 	panic("unreachable: LibjpegTurbo is false")
 }

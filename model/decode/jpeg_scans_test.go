@@ -72,14 +72,15 @@ func TestJPEGTurboScanLimitAndBogusProgression(t *testing.T) {
 		t.Skip("built without libjpeg-turbo (purego)")
 	}
 	bomb := bombs.ProgressiveJPEG(64, 64, 883, false)
-	if _, err := decodeJPEGTurbo(context.Background(), bomb, 1, 0); err != nil {
+	h := Header{Format: "jpeg", Width: 64, Height: 64}
+	if _, err := decodeJPEGTurbo(context.Background(), bomb, h, 1, 0); err != nil {
 		t.Fatalf("883 valid scans without a limit: %v", err)
 	}
-	_, err := decodeJPEGTurbo(context.Background(), bomb, 1, 500)
+	_, err := decodeJPEGTurbo(context.Background(), bomb, h, 1, 500)
 	if !errors.Is(err, ErrCorruptImage) || !strings.Contains(err.Error(), "more than 500 scans") {
 		t.Errorf("limit 500: %v", err)
 	}
-	_, err = decodeJPEGTurbo(context.Background(), bombs.ProgressiveJPEG(64, 64, 890, true), 1, 0)
+	_, err = decodeJPEGTurbo(context.Background(), bombs.ProgressiveJPEG(64, 64, 890, true), h, 1, 0)
 	if !errors.Is(err, ErrCorruptImage) || !strings.Contains(err.Error(), "progression") {
 		t.Errorf("repeated scans: %v, want a corrupt-progression error", err)
 	}
@@ -192,6 +193,31 @@ func TestJPEGScansMatchesBytewise(t *testing.T) {
 		b = b[:2+rng.IntN(len(b)-1)]
 		if got, want := jpegScans(b, 5), jpegScansBytewise(b, 5); got != want {
 			t.Fatalf("% x: %d scans, bytewise %d", b, got, want)
+		}
+	}
+}
+
+// libjpeg-turbo decodes into a buffer sized from the header Inspect read: a
+// header that disagrees with the file (it cannot, through Pixels, but the
+// buffer's size rests on it) fails cleanly at every DCT scale, never writing
+// past the buffer.
+func TestJPEGTurboRefusesHeaderOfAnotherSize(t *testing.T) {
+	if !LibjpegTurbo {
+		t.Skip("built without libjpeg-turbo (purego)")
+	}
+	var b bytes.Buffer
+	_ = jpeg.Encode(&b, testimg.PatternImage(200, 150), &jpeg.Options{Quality: 90})
+	for _, denom := range []int{1, 2, 4, 8} {
+		good := Header{Format: "jpeg", Width: 200, Height: 150}
+		img, err := decodeJPEGTurbo(context.Background(), b.Bytes(), good, denom, 0)
+		if err != nil || img.W != (200+denom-1)/denom || img.H != (150+denom-1)/denom {
+			t.Fatalf("1/%d: %v", denom, err)
+		}
+		for _, h := range []Header{{Width: 100, Height: 150}, {Width: 200, Height: 300}, {Width: 1, Height: 1}} {
+			_, err := decodeJPEGTurbo(context.Background(), b.Bytes(), h, denom, 0)
+			if !errors.Is(err, ErrCorruptImage) || !strings.Contains(err.Error(), "header said") {
+				t.Errorf("1/%d, header %dx%d: %v, want a corrupt-image error", denom, h.Width, h.Height, err)
+			}
 		}
 	}
 }

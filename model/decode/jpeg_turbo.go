@@ -75,17 +75,16 @@ static void cd_monitor(j_common_ptr c) {
 	}
 }
 
-// cd_decode decodes JPEG bytes to packed RGB at scale 1/denom. On success
-// *out is malloc'd and must be freed by the caller. Returns 0, or 1 with
-// err_msg set.
+// cd_decode decodes JPEG bytes to packed RGB at scale 1/denom into buf,
+// which the caller sized for an ow x oh output: a file whose output differs
+// fails. Returns 0, or 1 with err_msg set.
 static int cd_decode(const unsigned char *data, unsigned long size, int denom,
                      int max_scans, const int *stop,
-                     unsigned char **out, int *ow, int *oh, char *err_msg, int *stopped) {
+                     unsigned char *buf, int ow, int oh, char *err_msg, int *stopped) {
 	struct jpeg_decompress_struct cinfo;
 	struct cd_err jerr;
 	struct cd_progress prog;
-	// volatile: both must survive the longjmp so the error path frees them.
-	unsigned char *volatile buf = NULL;
+	// volatile: it must survive the longjmp so the error path frees it.
 	unsigned char *volatile row = NULL;
 	memset(&jerr, 0, sizeof(jerr));
 	cinfo.err = jpeg_std_error(&jerr.mgr);
@@ -95,7 +94,6 @@ static int cd_decode(const unsigned char *data, unsigned long size, int denom,
 		strncpy(err_msg, jerr.msg, JMSG_LENGTH_MAX - 1);
 		*stopped = jerr.stopped;
 		jpeg_destroy_decompress(&cinfo);
-		free(buf);
 		free(row);
 		return 1;
 	}
@@ -113,13 +111,15 @@ static int cd_decode(const unsigned char *data, unsigned long size, int denom,
 	cinfo.scale_denom = denom;
 	jpeg_start_decompress(&cinfo);
 	int w = cinfo.output_width, h = cinfo.output_height, n = cinfo.output_components;
-	buf = malloc((size_t)w * h * 3);
+	if (w != ow || h != oh) {
+		snprintf(err_msg, JMSG_LENGTH_MAX, "decodes to %dx%d, its header said %dx%d", w, h, ow, oh);
+		jpeg_destroy_decompress(&cinfo);
+		return 1;
+	}
 	if (n != 3) row = malloc((size_t)w * n);
-	if (!buf || (n != 3 && !row)) {
+	if (n != 3 && !row) {
 		strcpy(err_msg, "out of memory");
 		jpeg_destroy_decompress(&cinfo);
-		free(buf);
-		free(row);
 		return 1;
 	}
 	while (cinfo.output_scanline < cinfo.output_height) {
@@ -142,12 +142,10 @@ static int cd_decode(const unsigned char *data, unsigned long size, int denom,
 	if (jerr.truncated) {
 		strcpy(err_msg, "premature end of JPEG data");
 		jpeg_destroy_decompress(&cinfo);
-		free(buf);
 		return 1;
 	}
 	jpeg_finish_decompress(&cinfo);
 	jpeg_destroy_decompress(&cinfo);
-	*out = buf; *ow = w; *oh = h;
 	return 0;
 }
 */
@@ -168,28 +166,28 @@ const LibjpegTurbo = true
 // decode instead of a full one. libjpeg's fancy upsampling and
 // integer IDCT are the same Pillow uses, so full-size decodes match training.
 // It gives up with errDecodeStopped soon after ctx ends, and refuses files of
-// more than maxScans scans (a backstop to checkJPEGScans; 0: no limit).
-func decodeJPEGTurbo(ctx context.Context, data []byte, denom, maxScans int) (*RGB, error) {
-	if len(data) == 0 {
+// more than maxScans scans (a backstop to checkJPEGScans; 0: no limit). The
+// pixels go straight into Go memory sized from h, the header Inspect read.
+func decodeJPEGTurbo(ctx context.Context, data []byte, h Header, denom, maxScans int) (*RGB, error) {
+	if len(data) == 0 || h.Width <= 0 || h.Height <= 0 {
 		return nil, ErrCorruptImage
 	}
+	// libjpeg's output size at scale 1/denom: each side rounded up.
+	img := &RGB{W: (h.Width + denom - 1) / denom, H: (h.Height + denom - 1) / denom}
+	img.Pix = make([]uint8, img.W*img.H*3)
 	// libjpeg's progress monitor polls this flag; Go memory is fine to pass
 	// for the duration of the call, and both sides access it atomically.
 	stop := new(C.int)
 	defer context.AfterFunc(ctx, func() { atomic.StoreInt32((*int32)(unsafe.Pointer(stop)), 1) })()
-	var out *C.uchar
-	var w, h, stopped C.int
+	var stopped C.int
 	var msg [C.JMSG_LENGTH_MAX]C.char
-	rc := C.cd_decode((*C.uchar)(unsafe.Pointer(&data[0])), C.ulong(len(data)), C.int(denom), C.int(maxScans), stop, &out, &w, &h, &msg[0], &stopped)
+	rc := C.cd_decode((*C.uchar)(unsafe.Pointer(&data[0])), C.ulong(len(data)), C.int(denom), C.int(maxScans), stop,
+		(*C.uchar)(unsafe.Pointer(&img.Pix[0])), C.int(img.W), C.int(img.H), &msg[0], &stopped)
 	if rc != 0 {
 		if stopped == C.CD_STOP_CANCEL {
 			return nil, errDecodeStopped
 		}
 		return nil, fmt.Errorf("%w: %s", ErrCorruptImage, C.GoString(&msg[0]))
 	}
-	defer C.free(unsafe.Pointer(out))
-	n := int(w) * int(h) * 3
-	img := &RGB{W: int(w), H: int(h), Pix: make([]uint8, n)}
-	copy(img.Pix, unsafe.Slice((*uint8)(unsafe.Pointer(out)), n))
 	return img, nil
 }
