@@ -63,18 +63,59 @@ int cd_resample_avx2(void) { return __builtin_cpu_supports("avx2"); }
 // Two taps per step: the pixels p[i] and p[i+1] widened to 8 int32 lanes
 // (R G B 0 R G B 0) times (w[i] x4, w[i+1] x4). A step reads 8 bytes: up
 // to 5 past a pixel's last tap, so pixels that near the buffer's end take
-// the scalar path.
+// the scalar path. Four rows share each output column's weights.
+__attribute__((target("avx2"))) static inline __m256i htaps(const uint8_t *p) {
+	const __m128i spread = _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+	return _mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)p), spread));
+}
+
+__attribute__((target("avx2"))) static inline void hstore(uint8_t *o, __m256i acc) {
+	__m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+	s = _mm_srai_epi32(_mm_add_epi32(s, _mm_set1_epi32(HALF)), PREC);
+	s = _mm_packus_epi16(_mm_packs_epi32(s, s), s);
+	uint32_t v = (uint32_t)_mm_cvtsi128_si32(s);
+	memcpy(o, &v, 3);
+}
+
 __attribute__((target("avx2"))) static void hpass_avx2(uint8_t *out, const uint8_t *in, size_t in_len,
                                                        ptrdiff_t stride, int rows, int cw,
                                                        const int32_t *bounds, const int32_t *k, int ksize) {
-	const __m128i spread = _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, -1, -1, -1, -1, -1, -1, -1, -1);
 	const __m256i pairIdx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
 	const __m256i lowHalf = _mm256_setr_epi32(-1, -1, -1, -1, 0, 0, 0, 0);
-	const __m128i half = _mm_set1_epi32(HALF);
 	const uint8_t *end = in + in_len;
-	for (int y = 0; y < rows; y++) {
+	const size_t ostride = (size_t)cw * 3;
+	int y = 0;
+	for (; y + 4 <= rows; y += 4) {
 		const uint8_t *row = in + y * stride;
-		uint8_t *o = out + (size_t)y * cw * 3;
+		uint8_t *o = out + y * ostride;
+		for (int x = 0; x < cw; x++) {
+			const uint8_t *p = row + 3 * bounds[2 * x];
+			const int32_t *w = k + (size_t)x * ksize;
+			int n = bounds[2 * x + 1];
+			if (p + 3 * stride + 3 * n + 5 > end) {
+				for (int r = 0; r < 4; r++) hpixel(o + r * ostride + 3 * x, p + r * stride, w, n);
+				continue;
+			}
+			__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+			for (int i = 0; i < n; i += 2) {
+				__m256i ww = _mm256_permutevar8x32_epi32(
+				    _mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)(w + i))), pairIdx);
+				if (i + 1 == n) ww = _mm256_and_si256(ww, lowHalf); // an odd last tap
+				const uint8_t *q = p + 3 * i;
+				a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(htaps(q), ww));
+				a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(htaps(q + stride), ww));
+				a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(htaps(q + 2 * stride), ww));
+				a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(htaps(q + 3 * stride), ww));
+			}
+			hstore(o + 3 * x, a0);
+			hstore(o + ostride + 3 * x, a1);
+			hstore(o + 2 * ostride + 3 * x, a2);
+			hstore(o + 3 * ostride + 3 * x, a3);
+		}
+	}
+	for (; y < rows; y++) {
+		const uint8_t *row = in + y * stride;
+		uint8_t *o = out + y * ostride;
 		for (int x = 0; x < cw; x++) {
 			const uint8_t *p = row + 3 * bounds[2 * x];
 			const int32_t *w = k + (size_t)x * ksize;
@@ -84,23 +125,13 @@ __attribute__((target("avx2"))) static void hpass_avx2(uint8_t *out, const uint8
 				continue;
 			}
 			__m256i acc = _mm256_setzero_si256();
-			int i = 0;
-			for (; i + 1 < n; i += 2) {
-				__m128i px = _mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)(p + 3 * i)), spread);
+			for (int i = 0; i < n; i += 2) {
 				__m256i ww = _mm256_permutevar8x32_epi32(
 				    _mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)(w + i))), pairIdx);
-				acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(px), ww));
+				if (i + 1 == n) ww = _mm256_and_si256(ww, lowHalf);
+				acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(htaps(p + 3 * i), ww));
 			}
-			if (i < n) { // an odd last tap: the second pixel's weight is zero
-				__m128i px = _mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)(p + 3 * i)), spread);
-				__m256i ww = _mm256_and_si256(_mm256_set1_epi32(w[i]), lowHalf);
-				acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(px), ww));
-			}
-			__m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-			s = _mm_srai_epi32(_mm_add_epi32(s, half), PREC);
-			s = _mm_packus_epi16(_mm_packs_epi32(s, s), s);
-			uint32_t v = (uint32_t)_mm_cvtsi128_si32(s);
-			memcpy(o + 3 * x, &v, 3);
+			hstore(o + 3 * x, acc);
 		}
 	}
 }
