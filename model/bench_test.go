@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"testing"
@@ -226,4 +227,37 @@ func BenchmarkClassifyEndToEnd(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkClassifyAllCores is Classify from every core at once, as the
+// service runs (one single-threaded ONNX Runtime worker per core, batching
+// on): ns/op is wall time per image with the machine busy, so 1e9/ns_op is
+// how many images per second the cores classify without HTTP. The floor
+// make bench computes from one core's figures leaves out what busy cores
+// cost each other (shared L3 and memory bandwidth: an int8 inference took
+// 1.11-1.14x as long with another running beside it on the dev machine).
+func BenchmarkClassifyAllCores(b *testing.B) {
+	path := testmodel.Path(repoRoot)
+	if path == "" {
+		b.Skip("no ONNX model: set CATSDOGS_TEST_MODEL or put one at " + resources.DefaultModel)
+	}
+	cores := runtime.GOMAXPROCS(0)
+	c, err := Load(Options{Path: path, Library: testmodel.Library(b, repoRoot), Workers: cores, IntraOpThreads: 1,
+		Precision: PrecisionFP32, Admission: testAdmission(64), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	small, _ := benchImages(b)
+	ctx := context.Background()
+	b.SetParallelism(2) // two callers per core: one decodes while another's image is in inference
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Classify(ctx, small); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
