@@ -58,7 +58,10 @@ static void vpass_scalar(uint8_t *out, const uint8_t *mid, ptrdiff_t stride, int
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-int cd_resample_avx2(void) { return __builtin_cpu_supports("avx2"); }
+int cd_resample_avx2(void) {
+	__builtin_cpu_init(); // in case this runs before libgcc's constructor
+	return __builtin_cpu_supports("avx2");
+}
 
 // Two taps per step: the pixels p[i] and p[i+1] widened to 8 int32 lanes
 // (R G B 0 R G B 0) times (w[i] x4, w[i+1] x4). A step reads 8 bytes: up
@@ -82,7 +85,6 @@ __attribute__((target("avx2"))) static void hpass_avx2(uint8_t *out, const uint8
                                                        const int32_t *bounds, const int32_t *k, int ksize) {
 	const __m256i pairIdx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
 	const __m256i lowHalf = _mm256_setr_epi32(-1, -1, -1, -1, 0, 0, 0, 0);
-	const uint8_t *end = in + in_len;
 	const size_t ostride = (size_t)cw * 3;
 	int y = 0;
 	for (; y + 4 <= rows; y += 4) {
@@ -92,7 +94,8 @@ __attribute__((target("avx2"))) static void hpass_avx2(uint8_t *out, const uint8
 			const uint8_t *p = row + 3 * bounds[2 * x];
 			const int32_t *w = k + (size_t)x * ksize;
 			int n = bounds[2 * x + 1];
-			if (p + 3 * stride + 3 * n + 5 > end) {
+			// Offsets, not pointers: a pointer past the buffer's end is undefined.
+			if ((size_t)(p - in) + 3 * stride + 3 * n + 5 > in_len) {
 				for (int r = 0; r < 4; r++) hpixel(o + r * ostride + 3 * x, p + r * stride, w, n);
 				continue;
 			}
@@ -120,7 +123,7 @@ __attribute__((target("avx2"))) static void hpass_avx2(uint8_t *out, const uint8
 			const uint8_t *p = row + 3 * bounds[2 * x];
 			const int32_t *w = k + (size_t)x * ksize;
 			int n = bounds[2 * x + 1];
-			if (p + 3 * n + 5 > end) {
+			if ((size_t)(p - in) + 3 * n + 5 > in_len) {
 				hpixel(o + 3 * x, p, w, n);
 				continue;
 			}

@@ -15,8 +15,9 @@ import (
 const precisionBits = 32 - 8 - 2
 
 // coeffs holds, for each output index of a window, the first input index, the
-// number of input taps and the fixed-point weights (ksize per output index,
-// plus one zero at the end so a kernel may read weights in pairs).
+// number of input taps and the fixed-point weights (ksize per output index:
+// every tap count is at most ksize, and may equal it; plus one zero at the
+// end so a kernel may read weights in pairs).
 type coeffs struct {
 	bounds []int32 // 2 per output: first input index, tap count
 	k      []int32

@@ -36,8 +36,12 @@ func hpass(out, in []uint8, stride, rows int, c *coeffs) {
 	if rows == 0 || cw == 0 {
 		return
 	}
-	_ = out[rows*cw*3-1] // the C side trusts these sizes
+	// The C side trusts these sizes. Taps never move left as the output
+	// index grows, so the last output reads furthest; the AVX2 pass may read
+	// the weight just past the last output's (the padding zero).
+	_ = out[rows*cw*3-1]
 	_ = in[(rows-1)*stride+int(c.bounds[2*cw-2]+c.bounds[2*cw-1])*3-1]
+	_ = c.k[cw*c.ksize]
 	C.cd_hpass((*C.uint8_t)(unsafe.Pointer(&out[0])), (*C.uint8_t)(unsafe.Pointer(&in[0])), C.size_t(len(in)),
 		C.ptrdiff_t(stride), C.int(rows), C.int(cw),
 		(*C.int32_t)(unsafe.Pointer(&c.bounds[0])), (*C.int32_t)(unsafe.Pointer(&c.k[0])), C.int(c.ksize), cbool(resampleAVX2))

@@ -12,7 +12,11 @@ import (
 // Pillow goldens in resample_test.go pin: on random pixels (extremes
 // included), many scale factors (odd and even tap counts), crop windows at
 // the image's edges (where the AVX2 pass must not read past the buffer) and
-// row widths that are not a multiple of 16 bytes.
+// row widths that are not a multiple of 16 bytes. Where rounding makes an
+// output's tap count equal ksize (6 -> 94 at output 23), the AVX2 pass reads
+// one weight past the output's own: the next output's (it must mask it) or,
+// for a window's last output, the padding zero at the end of k. One-wide and
+// one-high windows at every output of those sizes pin both.
 func TestResamplePassesInCMatchGo(t *testing.T) {
 	hasAVX2 := resampleAVX2
 	if !hasAVX2 {
@@ -24,7 +28,9 @@ func TestResamplePassesInCMatchGo(t *testing.T) {
 		{500, 375, 256, 192}, {375, 500, 192, 256}, {4032, 3024, 256, 192}, {17, 9, 5, 3},
 		{3, 3, 1, 1}, {1, 7, 1, 3}, {640, 480, 171, 128}, {31, 17, 171, 128}, {99, 101, 99, 50},
 		{99, 101, 50, 101}, {7, 7, 13, 3}, {1000, 10, 33, 10}, {257, 255, 256, 256},
+		{6, 8, 94, 9}, {4, 8, 196, 9}, {8, 6, 9, 94}, {7, 38, 71, 186},
 	}
+	fullTaps := 0 // outputs whose tap count is ksize, seen at least once
 	for n := 0; n < 40; n++ {
 		sw, sh := 1+rng.IntN(700), 1+rng.IntN(700)
 		sizes = append(sizes, [4]int{sw, sh, 1 + rng.IntN(300), 1 + rng.IntN(300)})
@@ -43,12 +49,27 @@ func TestResamplePassesInCMatchGo(t *testing.T) {
 		}
 		nw, nh := s[2], s[3]
 		windows := [][4]int{{0, 0, nw, nh}, {nw - 1, nh - 1, 1, 1}, {nw / 3, nh / 3, nw - nw/3, nh - nh/3}}
+		if nw*nh < 2000 {
+			for x := 0; x < nw; x++ {
+				windows = append(windows, [4]int{x, 0, 1, nh})
+			}
+			for y := 0; y < nh; y++ {
+				windows = append(windows, [4]int{0, y, nw, 1})
+			}
+		}
 		for _, w := range windows {
 			left, top, cw, ch := w[0], w[1], w[2], w[3]
 			if cw <= 0 || ch <= 0 {
 				continue
 			}
 			hc, vc := precomputeCoeffs(s[0], nw, left, cw), precomputeCoeffs(s[1], nh, top, ch)
+			for _, c := range []coeffs{hc, vc} {
+				for i := 1; i < len(c.bounds); i += 2 {
+					if int(c.bounds[i]) == c.ksize {
+						fullTaps++
+					}
+				}
+			}
 			// Horizontal over every source row, then vertical over that.
 			wantH := make([]uint8, s[1]*cw*3)
 			hpassGo(wantH, src.Pix, s[0]*3, s[1], &hc)
@@ -69,6 +90,9 @@ func TestResamplePassesInCMatchGo(t *testing.T) {
 				}
 			}
 		}
+	}
+	if fullTaps == 0 {
+		t.Error("no output had ksize taps: the cases no longer reach the AVX2 pass's masked weight")
 	}
 }
 
