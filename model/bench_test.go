@@ -13,6 +13,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"catsdogs/model/decode"
 	"catsdogs/model/preprocess"
@@ -230,8 +231,9 @@ func BenchmarkClassifyEndToEnd(b *testing.B) {
 }
 
 // BenchmarkClassifyAllCores is Classify from every core at once, as the
-// service runs (one single-threaded ONNX Runtime worker per core, batching
-// on): ns/op is wall time per image with the machine busy, so 1e9/ns_op is
+// service runs by default (one single-threaded ONNX Runtime worker per core;
+// batches of up to 8 waiting up to 2 ms, BATCH_MAX_SIZE's and
+// BATCH_MAX_DELAY's defaults in config.go): ns/op is wall time per image with the machine busy, so 1e9/ns_op is
 // how many images per second the cores classify without HTTP. The floor
 // make bench computes from one core's figures leaves out what busy cores
 // cost each other (shared L3 and memory bandwidth: an int8 inference took
@@ -243,7 +245,8 @@ func BenchmarkClassifyAllCores(b *testing.B) {
 	}
 	cores := runtime.GOMAXPROCS(0)
 	c, err := Load(Options{Path: path, Library: testmodel.Library(b, repoRoot), Workers: cores, IntraOpThreads: 1,
-		Precision: PrecisionFP32, Admission: testAdmission(64), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		MaxBatch: 8, MaxDelay: 2 * time.Millisecond, Precision: PrecisionFP32,
+		Admission: testAdmission(0), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -252,10 +255,20 @@ func BenchmarkClassifyAllCores(b *testing.B) {
 	ctx := context.Background()
 	// Every worker's first runs allocate ONNX Runtime's buffers: not timed.
 	var wg sync.WaitGroup
+	errs := make(chan error, 4*cores)
 	for range 4 * cores {
-		wg.Go(func() { _, _ = c.Classify(ctx, small) })
+		wg.Go(func() {
+			_, err := c.Classify(ctx, small)
+			errs <- err
+		})
 	}
 	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.SetParallelism(4) // four callers per core, as c=8 on two cores: decodes overlap inference
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
