@@ -220,4 +220,10 @@ func TestJPEGTurboRefusesHeaderOfAnotherSize(t *testing.T) {
 			}
 		}
 	}
+	// The size is checked before a progressive file's scans are read: with a
+	// limit of 1 scan, the mismatch is what stops it, not the limit.
+	_, err := decodeJPEGTurbo(context.Background(), bombs.ProgressiveJPEG(64, 64, 100, false), Header{Width: 65, Height: 64}, 1, 1)
+	if err == nil || !strings.Contains(err.Error(), "header said") {
+		t.Errorf("progressive file, wrong header: %v, want the size mismatch before any scan", err)
+	}
 }

@@ -109,10 +109,18 @@ static int cd_decode(const unsigned char *data, unsigned long size, int denom,
 	cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
 	cinfo.scale_num = 1;
 	cinfo.scale_denom = denom;
-	jpeg_start_decompress(&cinfo);
+	// The output size before any scan is read (a progressive file's start
+	// reads them all): a mismatch fails at once.
+	jpeg_calc_output_dimensions(&cinfo);
 	int w = cinfo.output_width, h = cinfo.output_height, n = cinfo.output_components;
 	if (w != ow || h != oh) {
 		snprintf(err_msg, JMSG_LENGTH_MAX, "decodes to %dx%d, its header said %dx%d", w, h, ow, oh);
+		jpeg_destroy_decompress(&cinfo);
+		return 1;
+	}
+	jpeg_start_decompress(&cinfo);
+	if ((int)cinfo.output_width != ow || (int)cinfo.output_height != oh) { // same parameters, same size: never
+		strcpy(err_msg, "output size changed at start");
 		jpeg_destroy_decompress(&cinfo);
 		return 1;
 	}
