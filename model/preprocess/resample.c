@@ -72,6 +72,16 @@ __attribute__((target("avx2"))) static inline __m256i htaps(const uint8_t *p) {
 	return _mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)p), spread));
 }
 
+// The weights of taps i and i+1 as (w[i] x4, w[i+1] x4); for an odd last tap
+// the second half is zero (w[i+1] is then the next output's weight or k's
+// padding zero).
+__attribute__((target("avx2"))) static inline __m256i hweights(const int32_t *w, int i, int n) {
+	const __m256i pairIdx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+	const __m256i lowHalf = _mm256_setr_epi32(-1, -1, -1, -1, 0, 0, 0, 0);
+	__m256i ww = _mm256_permutevar8x32_epi32(_mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)(w + i))), pairIdx);
+	return i + 1 == n ? _mm256_and_si256(ww, lowHalf) : ww;
+}
+
 __attribute__((target("avx2"))) static inline void hstore(uint8_t *o, __m256i acc) {
 	__m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
 	s = _mm_srai_epi32(_mm_add_epi32(s, _mm_set1_epi32(HALF)), PREC);
@@ -83,8 +93,6 @@ __attribute__((target("avx2"))) static inline void hstore(uint8_t *o, __m256i ac
 __attribute__((target("avx2"))) static void hpass_avx2(uint8_t *out, const uint8_t *in, size_t in_len,
                                                        ptrdiff_t stride, int rows, int cw,
                                                        const int32_t *bounds, const int32_t *k, int ksize) {
-	const __m256i pairIdx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
-	const __m256i lowHalf = _mm256_setr_epi32(-1, -1, -1, -1, 0, 0, 0, 0);
 	const size_t ostride = (size_t)cw * 3;
 	int y = 0;
 	for (; y + 4 <= rows; y += 4) {
@@ -101,9 +109,7 @@ __attribute__((target("avx2"))) static void hpass_avx2(uint8_t *out, const uint8
 			}
 			__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
 			for (int i = 0; i < n; i += 2) {
-				__m256i ww = _mm256_permutevar8x32_epi32(
-				    _mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)(w + i))), pairIdx);
-				if (i + 1 == n) ww = _mm256_and_si256(ww, lowHalf); // an odd last tap
+				__m256i ww = hweights(w, i, n);
 				const uint8_t *q = p + 3 * i;
 				a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(htaps(q), ww));
 				a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(htaps(q + stride), ww));
@@ -129,10 +135,7 @@ __attribute__((target("avx2"))) static void hpass_avx2(uint8_t *out, const uint8
 			}
 			__m256i acc = _mm256_setzero_si256();
 			for (int i = 0; i < n; i += 2) {
-				__m256i ww = _mm256_permutevar8x32_epi32(
-				    _mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)(w + i))), pairIdx);
-				if (i + 1 == n) ww = _mm256_and_si256(ww, lowHalf);
-				acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(htaps(p + 3 * i), ww));
+				acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(htaps(p + 3 * i), hweights(w, i, n)));
 			}
 			hstore(o + 3 * x, acc);
 		}
